@@ -1,0 +1,1 @@
+"""Generation of emotion-labelled dialogues: prompts, sampling modes, LLM backends, parsing, validation, runs."""

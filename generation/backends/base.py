@@ -1,0 +1,93 @@
+"""The LLM backend contract: a batch of chat requests plus sampling parameters in, texts out.
+
+A backend knows nothing about benchmarks, prompts or parsing (that is the task's job); it only turns chat messages
+into text. Failures of single requests are reported per result (`GenerationResult.error`) so that one bad request
+never kills a batch; a backend raises `BackendError` only when it cannot serve anything at all.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["Backend", "BackendError", "GenerationRequest", "GenerationResult", "SamplingParams"]
+
+
+class BackendError(RuntimeError):
+    """The backend cannot serve requests (model missing, server unreachable after retries, ...)."""
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Decoding settings shared by every request of a batch. None leaves a setting at the backend's default."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    typical_p: float | None = None
+    repetition_penalty: float | None = None
+    max_new_tokens: int = 512
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One chat completion to produce.
+
+    Args:
+        messages: Chat messages, `[{"role": "user", "content": ...}, ...]`.
+        seed: Seed for this request's sampling, derived by the run from (run seed, dialogue index, attempt).
+        json_schema: When set, the output must be a JSON document matching this schema (constrained decoding on
+            local backends, `response_format` on servers that support it).
+    """
+
+    messages: list[dict[str, str]]
+    seed: int
+    json_schema: dict[str, Any] | None = None
+
+
+@dataclass
+class GenerationResult:
+    """What a backend produced for one request; `error` is set (and `text` empty) when that request failed."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Backend(ABC):
+    """Base class of LLM backends. Construct cheaply; `load()` does the heavy work (weights, connections)."""
+
+    #: Registry name (`transformers`, `openai`).
+    name: str = ""
+
+    @property
+    @abstractmethod
+    def model_name(self) -> str:
+        """The model identifier recorded with every dialogue (Hub id, local path or served model name)."""
+
+    @property
+    def model_revision(self) -> str | None:
+        """A revision or content hash of the weights when known, for dataset cards."""
+        return None
+
+    @property
+    def supports_json_schema(self) -> bool:
+        """Whether `GenerationRequest.json_schema` is enforced during decoding."""
+        return False
+
+    @abstractmethod
+    def load(self) -> None:
+        """Loads weights or opens connections. Called once before the first `generate`."""
+
+    @abstractmethod
+    def generate(self, requests: list[GenerationRequest], sampling: SamplingParams) -> list[GenerationResult]:
+        """Produces one result per request, in order."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Releases resources (servers' connections, GPU memory)."""
