@@ -1,0 +1,1 @@
+"""Training, evaluation and significance statistics for ERC classifiers."""
