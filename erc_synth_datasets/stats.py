@@ -64,29 +64,10 @@ def format_stats(stats: dict[str, Any], title: str = "") -> str:
 
 
 def plot_label_distribution(stats: dict[str, Any], path: str | Path, title: str = "") -> Path:
-    """Grouped bars of label counts per split on a log-scaled count axis, saved as PNG."""
-    import matplotlib
+    """Grouped bars of `compute_stats` label counts per split on a log-scaled count axis, saved as PNG."""
+    from .plots import plot_label_distribution as plot_counts
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels, splits = stats["labels"], list(stats["splits"])
-    width = 0.8 / max(len(splits), 1)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(labels) + 2), 4))
-    for i, split in enumerate(splits):
-        counts = [stats["splits"][split]["labels"][label] for label in labels]
-        positions = [x + (i - (len(splits) - 1) / 2) * width for x in range(len(labels))]
-        ax.bar(positions, counts, width=width, label=split)
-    ax.set_yscale("log")
-    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
-    ax.set_ylabel("utterances (log scale)")
-    ax.set_title(title or "Label distribution per split")
-    ax.legend()
-    fig.tight_layout()
+    counts = {split: list(values["labels"].values()) for split, values in stats["splits"].items()}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return plot_counts(counts, stats["labels"], path, title=title or "Label distribution per split", log_scale=True)

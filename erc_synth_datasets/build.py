@@ -1,0 +1,518 @@
+"""Turning generation runs into a dataset repository folder: one config per benchmark and mode, Parquet splits.
+
+Layout of the folder (the one `DatasetDict.push_to_hub(config_name=...)` produces, so that `load_dataset(folder,
+config)` and, once pushed, `load_dataset("<org>/<name>", config)` read it the same way)::
+
+    OUTPUT/
+      README.md                                   dataset card: YAML `configs:` + `dataset_info:`, then prose
+      meld_balanced/train-00000-of-00001.parquet
+      meld_balanced/validation-00000-of-00001.parquet
+      meld_balanced/test-00000-of-00001.parquet
+      meld_balanced/label_distribution.png        the card's plot of this config
+      meld_balanced/build_info.json               provenance: runs, manifests, split settings, counts
+
+A build is all-or-nothing: the new folder is assembled next to OUTPUT and renamed into place, so a failure leaves
+the previous OUTPUT untouched. Configs already in OUTPUT that are not rebuilt are kept, and so is the card's prose.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .benchmarks import Benchmark, BenchmarkError, get_benchmark
+from .splitting import SPLIT_NAMES, SplitError, SplitRatios, split_dialogues
+
+__all__ = [
+    "BUILD_INFO_NAME",
+    "BuildConfig",
+    "BuildError",
+    "BuildResult",
+    "ConfigBuild",
+    "RunInput",
+    "build_dataset",
+    "config_name",
+    "read_run",
+]
+
+BUILD_INFO_NAME = "build_info.json"
+PLOT_NAME = "label_distribution.png"
+_LOCAL_SETTINGS = ("output",)
+_RECORD_COLUMNS = (
+    "dialogue_id",
+    "speakers",
+    "utterances",
+    "emotions",
+    "mode",
+    "target_emotion",
+    "persona",
+    "generator_model",
+    "sampling",
+    "seed",
+    "prompt_version",
+    "prompt",
+)
+
+
+class BuildError(ValueError):
+    """Generation runs cannot be turned into a dataset (the message says which run or file, and how to fix it)."""
+
+
+@dataclass
+class BuildConfig:
+    """Settings of `erc-synth build`.
+
+    Args:
+        output: The dataset repository folder to create or update.
+        split_ratios: Fractions of dialogues per split (train, validation, test).
+        split_seed: Seed of the dialogue-level shuffle that assigns splits.
+        min_per_split: The fewest dialogues any split may hold; fewer is an error.
+        license: License identifier written into the card's metadata.
+        pretty_name: Human-readable dataset name for the card.
+        repo_id: The Hub repository the card's examples load from (`<org>/<name>`); the folder name when None.
+        allow_incomplete: Also accept runs whose manifest status is not `complete` (e.g. `stopped`, `running`).
+    """
+
+    output: str = field(default="erc-synth", metadata={"help": "Dataset repository folder to create or update."})
+    split_ratios: str = field(
+        default="0.8,0.1,0.1", metadata={"help": "Fractions of dialogues in train,validation,test (sum 1)."}
+    )
+    split_seed: int = field(default=42, metadata={"help": "Seed of the dialogue-level split shuffle."})
+    min_per_split: int = field(default=1, metadata={"help": "The fewest dialogues any split may hold."})
+    license: str = field(default="apache-2.0", metadata={"help": "License identifier for the card metadata."})
+    pretty_name: str = field(default="erc-synth", metadata={"help": "Human-readable dataset name for the card."})
+    repo_id: str | None = field(
+        default=None, metadata={"help": "Hub repository (<org>/<name>) used in the card's loading examples."}
+    )
+    allow_incomplete: bool = field(
+        default=False, metadata={"help": "Accept runs whose manifest status is not 'complete'."}
+    )
+
+    @property
+    def ratios(self) -> SplitRatios:
+        return SplitRatios.parse(self.split_ratios)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.split_ratios, SplitRatios):
+            ratios = self.split_ratios.as_dict()
+            self.split_ratios = ",".join(f"{ratios[name]:g}" for name in SPLIT_NAMES)
+        elif isinstance(self.split_ratios, (list, tuple)):
+            self.split_ratios = ",".join(str(value) for value in self.split_ratios)
+        try:
+            SplitRatios.parse(self.split_ratios)
+        except SplitError as err:
+            raise BuildError(f"split_ratios: {err}") from None
+        if not isinstance(self.min_per_split, int) or self.min_per_split < 1:
+            raise BuildError(f"min_per_split must be an integer >= 1, but got min_per_split={self.min_per_split!r}.")
+        if not str(self.output).strip():
+            raise BuildError("output must name a folder, but got an empty string.")
+
+
+@dataclass
+class RunInput:
+    """One generation run as the build sees it: its manifest, benchmark and accepted dialogues."""
+
+    run_dir: Path
+    manifest: dict[str, Any]
+    benchmark: Benchmark
+    mode: str
+    records: list[dict[str, Any]]
+
+    @property
+    def config_name(self) -> str:
+        return config_name(self.benchmark.name, self.mode)
+
+
+@dataclass
+class ConfigBuild:
+    """What was built for one config; the data of its dataset-card section."""
+
+    name: str
+    benchmark: Benchmark
+    mode: str
+    runs: list[dict[str, Any]]
+    split_seed: int
+    split_ratios: dict[str, float]
+    num_dialogues: dict[str, int]
+    num_utterances: dict[str, int]
+    label_counts: dict[str, list[int]]
+    target_counts: dict[str, int]
+    files: dict[str, str]
+    file_sizes: dict[str, int]
+    num_bytes: dict[str, int]
+    plot: str
+
+    @property
+    def accepted(self) -> int:
+        return sum(run["counts"].get("accepted", 0) for run in self.runs)
+
+    @property
+    def attempts(self) -> int:
+        return sum(run["counts"].get("attempts", 0) for run in self.runs)
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        return self.accepted / self.attempts if self.attempts else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "config_name": self.name,
+            "benchmark": self.benchmark.to_dict(),
+            "mode": self.mode,
+            "runs": self.runs,
+            "split_seed": self.split_seed,
+            "split_ratios": self.split_ratios,
+            "num_dialogues": self.num_dialogues,
+            "num_utterances": self.num_utterances,
+            "label_counts": self.label_counts,
+            "target_counts": self.target_counts,
+            "files": self.files,
+            "file_sizes": self.file_sizes,
+            "num_bytes": self.num_bytes,
+            "plot": self.plot,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ConfigBuild:
+        data = dict(data)
+        data["name"] = data.pop("config_name")
+        data["benchmark"] = Benchmark(**data["benchmark"])
+        return cls(**data)
+
+
+@dataclass
+class BuildResult:
+    """The outcome of `build_dataset`: the folder and what was (re)built in it."""
+
+    output: Path
+    configs: list[ConfigBuild]
+    kept_configs: list[str]
+
+
+def config_name(benchmark: str, mode: str) -> str:
+    """`<benchmark>_<mode>`, e.g. `meld_balanced`."""
+    return f"{benchmark}_{mode}"
+
+
+def _benchmark_from_manifest(run_dir: Path, manifest: dict[str, Any]) -> Benchmark:
+    definition = manifest.get("benchmark")
+    if not isinstance(definition, dict) or "name" not in definition:
+        raise BuildError(f"{run_dir / 'manifest.json'}: 'benchmark' must be a Benchmark definition with a name.")
+    try:
+        from_manifest = Benchmark(**definition)
+    except (TypeError, BenchmarkError) as err:
+        raise BuildError(f"{run_dir / 'manifest.json'}: invalid benchmark definition ({err}).") from None
+    try:
+        registered = get_benchmark(from_manifest.name)
+    except BenchmarkError:
+        return from_manifest  # a custom benchmark: the manifest carries its whole definition
+    if registered.labels != from_manifest.labels:
+        raise BuildError(
+            f"Mixed label sets: run {str(run_dir)!r} labels {from_manifest.name!r} dialogues with "
+            f"{list(from_manifest.labels)}, but the registered benchmark {registered.name!r} has "
+            f"{list(registered.labels)}. Give the custom benchmark its own name (configs/benchmarks/*.yaml) "
+            "and generate again."
+        )
+    return registered
+
+
+def _check_record(record: dict[str, Any], benchmark: Benchmark, where: str) -> dict[str, Any]:
+    missing = [column for column in _RECORD_COLUMNS if column not in record]
+    if missing:
+        raise BuildError(f"{where}: accepted record lacks columns {missing}; expected {list(_RECORD_COLUMNS)}.")
+    lengths = {len(record[key]) for key in ("speakers", "utterances", "emotions")}
+    if len(lengths) != 1 or not record["utterances"]:
+        raise BuildError(
+            f"{where}: dialogue {record['dialogue_id']!r} needs as many speakers as utterances and emotions (at least "
+            f"one), but got {len(record['speakers'])}, {len(record['utterances'])}, {len(record['emotions'])}."
+        )
+    unknown = sorted({e for e in record["emotions"] if e not in benchmark.label2id})
+    if unknown:
+        raise BuildError(
+            f"Mixed label sets: {where}: dialogue {record['dialogue_id']!r} has labels {unknown} that "
+            f"{benchmark.name!r} does not define; its labels are {list(benchmark.labels)}."
+        )
+    return {column: record[column] for column in _RECORD_COLUMNS}
+
+
+def read_run(run_dir: str | Path, *, allow_incomplete: bool = False) -> RunInput:
+    """Reads one generation run and checks that its manifest matches its shards.
+
+    Raises:
+        BuildError: the run is missing, incomplete, corrupt, uses labels outside its benchmark, or its manifest's
+            record counts differ from its files.
+    """
+    from generation.run_format import RunFormatError, count_records, iter_jsonl, list_accepted_files, read_manifest
+
+    run_dir = Path(run_dir)
+    try:
+        manifest = read_manifest(run_dir)
+        accepted_files = list_accepted_files(run_dir)
+    except RunFormatError as err:
+        raise BuildError(str(err)) from None
+    status = manifest.get("status")
+    if status != "complete" and not allow_incomplete:
+        raise BuildError(
+            f"Run {str(run_dir)!r} has status {status!r}, expected 'complete'. Resume it with the same "
+            "`erc-synth generate` command, or pass --allow-incomplete to build from what it has."
+        )
+    benchmark = _benchmark_from_manifest(run_dir, manifest)
+    mode = str(manifest["mode"])
+
+    # The manifest must describe exactly the shard files that are there, with their record counts.
+    declared = manifest.get("files")
+    if not isinstance(declared, dict):
+        raise BuildError(f"{run_dir / 'manifest.json'}: 'files' must map file names to record counts.")
+    on_disk = {path.name: count_records(path) for path in sorted(run_dir.glob("*.jsonl"))}
+    if declared != on_disk:
+        differences = {
+            name: {"manifest": declared.get(name), "on disk": on_disk.get(name)}
+            for name in sorted(set(declared) | set(on_disk))
+            if declared.get(name) != on_disk.get(name)
+        }
+        raise BuildError(
+            f"The manifest of run {str(run_dir)!r} does not match its shards: {differences}. The run was changed "
+            "after generation or copied incompletely; copy it again, or resume it with `erc-synth generate`."
+        )
+
+    records: list[dict[str, Any]] = []
+    for path in accepted_files:
+        try:
+            for number, record in enumerate(iter_jsonl(path), start=1):
+                records.append(_check_record(record, benchmark, f"{path}: record {number}"))
+        except RunFormatError as err:
+            raise BuildError(str(err)) from None
+    accepted = manifest["counts"].get("accepted")
+    if accepted != len(records):
+        raise BuildError(
+            f"The manifest of run {str(run_dir)!r} counts {accepted} accepted dialogues, but its shards hold "
+            f"{len(records)}; copy the run again, or resume it with `erc-synth generate`."
+        )
+    for record in records:
+        if record["mode"] != mode:
+            raise BuildError(
+                f"Run {str(run_dir)!r} is a {mode!r} run, but dialogue {record['dialogue_id']!r} has mode "
+                f"{record['mode']!r}."
+            )
+    return RunInput(run_dir=run_dir, manifest=manifest, benchmark=benchmark, mode=mode, records=records)
+
+
+def _run_summary(run: RunInput) -> dict[str, Any]:
+    from .schema import SAMPLING_FEATURES
+
+    manifest = run.manifest
+    # Local paths (where the run was written) say nothing about the data and do not belong in a published card.
+    settings = {key: value for key, value in (manifest.get("settings") or {}).items() if key not in _LOCAL_SETTINGS}
+    sampling = (
+        manifest.get("sampling")
+        or settings.get("sampling")
+        or {key: settings[key] for key in SAMPLING_FEATURES if key in settings}
+    )
+    return {
+        "run": run.run_dir.name,
+        "settings_hash": manifest.get("settings_hash"),
+        "status": manifest.get("status"),
+        "backend": manifest.get("backend"),
+        "model": manifest.get("model"),
+        "model_revision": manifest.get("model_revision"),
+        "prompt_version": manifest.get("prompt_version"),
+        "prompt_template": manifest.get("prompt_template"),
+        "output_format": manifest.get("output_format"),
+        "persona": manifest.get("persona"),
+        "seed": settings.get("seed"),
+        "sampling": sampling,
+        "settings": settings,
+        "counts": dict(manifest.get("counts") or {}),
+        "tokens": dict(manifest.get("tokens") or {}),
+        "elapsed_seconds": manifest.get("elapsed_seconds"),
+    }
+
+
+def _group_runs(runs: Sequence[RunInput]) -> dict[str, list[RunInput]]:
+    groups: dict[str, list[RunInput]] = {}
+    for run in runs:
+        groups.setdefault(run.config_name, []).append(run)
+    for name, members in groups.items():
+        label_sets = {run.benchmark.labels for run in members}
+        if len(label_sets) > 1:
+            raise BuildError(
+                f"Mixed label sets in config {name!r}: runs "
+                f"{[str(run.run_dir) for run in members]} use {[list(labels) for labels in label_sets]}."
+            )
+        seen: dict[str, Path] = {}
+        for run in members:
+            for record in run.records:
+                other = seen.setdefault(record["dialogue_id"], run.run_dir)
+                if other != run.run_dir:
+                    raise BuildError(
+                        f"Dialogue id {record['dialogue_id']!r} appears in runs {str(other)!r} and "
+                        f"{str(run.run_dir)!r} of config {name!r}: the same run was given twice, or two runs share "
+                        "a seed. Give each run once; generate extra data with a different --seed."
+                    )
+    return groups
+
+
+def _write_config(name: str, runs: list[RunInput], folder: Path, config: BuildConfig) -> ConfigBuild:
+    from .parquet_io import rows_to_table, shard_filename, write_parquet
+    from .plots import plot_label_distribution
+    from .schema import dialogue_features
+
+    benchmark = runs[0].benchmark
+    records = [record for run in runs for record in run.records]
+    try:
+        splits = split_dialogues(records, config.ratios, seed=config.split_seed, min_per_split=config.min_per_split)
+    except SplitError as err:
+        raise BuildError(f"Config {name!r} (runs {[str(run.run_dir) for run in runs]}): {err}") from None
+    features = dialogue_features(benchmark)
+    folder.mkdir(parents=True)
+    files, sizes, num_bytes, dialogues, utterances, label_counts = {}, {}, {}, {}, {}, {}
+    for split in SPLIT_NAMES:
+        rows = splits[split]
+        table = rows_to_table(rows, features)
+        filename = shard_filename(split)
+        sizes[split] = write_parquet(table, folder / filename)
+        files[split] = f"{name}/{filename}"
+        num_bytes[split] = table.nbytes
+        dialogues[split] = len(rows)
+        utterances[split] = sum(len(row["utterances"]) for row in rows)
+        counter = Counter(label for row in rows for label in row["emotions"])
+        label_counts[split] = [counter.get(label, 0) for label in benchmark.labels]
+    targets = Counter(record["target_emotion"] for record in records if record["target_emotion"] is not None)
+    plot_label_distribution(
+        label_counts, benchmark.labels, folder / PLOT_NAME, title=f"{name}: utterances per label", log_scale=True
+    )
+    built = ConfigBuild(
+        name=name,
+        benchmark=benchmark,
+        mode=runs[0].mode,
+        runs=[_run_summary(run) for run in sorted(runs, key=lambda r: r.manifest.get("settings_hash") or "")],
+        split_seed=config.split_seed,
+        split_ratios=config.ratios.as_dict(),
+        num_dialogues=dialogues,
+        num_utterances=utterances,
+        label_counts=label_counts,
+        target_counts={label: targets.get(label, 0) for label in benchmark.labels if label in targets},
+        files=files,
+        file_sizes=sizes,
+        num_bytes=num_bytes,
+        plot=f"{name}/{PLOT_NAME}",
+    )
+    _write_json(folder / BUILD_INFO_NAME, built.to_dict())
+    return built
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _existing_configs(output: Path) -> list[str]:
+    """Config folders of an existing dataset folder (those with a build_info.json)."""
+    return sorted(p.parent.name for p in output.glob(f"*/{BUILD_INFO_NAME}"))
+
+
+def _check_output(output: Path) -> None:
+    if output.exists() and not output.is_dir():
+        raise BuildError(f"--output {str(output)!r} is a file; give a folder path.")
+    if output.is_dir() and any(output.iterdir()) and not (output / "README.md").is_file():
+        raise BuildError(
+            f"--output {str(output)!r} is a non-empty folder without a README.md dataset card, so it is not a "
+            "dataset folder built by erc-synth; choose a new or empty folder."
+        )
+
+
+def build_dataset(run_dirs: Sequence[str | Path], config: BuildConfig | None = None) -> BuildResult:
+    """Builds (or updates) a dataset repository folder from generation runs.
+
+    Runs are grouped by `<benchmark>_<mode>`; each group becomes one config whose dialogues are split seeded and
+    by dialogue into train/validation/test Parquet files, with the features of `dialogue_features(benchmark)`.
+    Configs already in the folder and not built now are kept, and so is the prose of an existing card.
+
+    Args:
+        run_dirs: Generation run directories (`manifest.json` + `accepted*.jsonl`).
+        config: Build settings; defaults to `BuildConfig()`.
+
+    Returns:
+        A `BuildResult` with the folder and one `ConfigBuild` per built config.
+
+    Raises:
+        BuildError: a run is refused (see `read_run`), a config has too few dialogues for its splits, or the
+            output is not a dataset folder. Nothing in the output folder changes in that case.
+    """
+    from .card import load_card_data, render_card
+
+    config = config or BuildConfig()
+    if not run_dirs:
+        raise BuildError("Give at least one generation run directory (the --output of `erc-synth generate`).")
+    output = Path(config.output).absolute()
+    _check_output(output)
+    resolved = [Path(run_dir).resolve() for run_dir in run_dirs]
+    repeated = sorted({str(path) for path in resolved if resolved.count(path) > 1})
+    if repeated:
+        raise BuildError(f"Run directories {repeated} are given more than once; give each run once.")
+    runs = [read_run(run_dir, allow_incomplete=config.allow_incomplete) for run_dir in run_dirs]
+    groups = _group_runs(runs)
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.building-"))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; the dataset folder should not be
+    try:
+        kept: list[str] = []
+        existing_card = None
+        if output.is_dir():
+            for entry in sorted(output.iterdir()):
+                if entry.name in groups:
+                    continue  # rebuilt below
+                if entry.name == "README.md":
+                    existing_card = entry.read_text(encoding="utf-8")
+                    continue
+                if entry.is_dir():
+                    shutil.copytree(entry, staging / entry.name)
+                else:
+                    shutil.copy2(entry, staging / entry.name)
+            kept = [name for name in _existing_configs(output) if name not in groups]
+        built = [_write_config(name, groups[name], staging / name, config) for name in sorted(groups)]
+        kept_builds = [
+            ConfigBuild.from_dict(json.loads((staging / name / BUILD_INFO_NAME).read_text(encoding="utf-8")))
+            for name in kept
+        ]
+        card = render_card(
+            built,
+            all_configs=sorted([*built, *kept_builds], key=lambda c: c.name),
+            existing=existing_card,
+            data=load_card_data(config),
+        )
+        tmp = staging / ".README.md.tmp"
+        tmp.write_text(str(card), encoding="utf-8")
+        os.replace(tmp, staging / "README.md")
+        _swap_into_place(staging, output)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return BuildResult(output=output, configs=built, kept_configs=kept)
+
+
+def _swap_into_place(staging: Path, output: Path) -> None:
+    """Renames the finished staging folder to `output`, moving any previous folder aside first."""
+    if not output.exists():
+        os.rename(staging, output)
+        return
+    previous = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.previous-"))
+    previous.rmdir()
+    os.rename(output, previous)
+    try:
+        os.rename(staging, output)
+    except BaseException:
+        os.rename(previous, output)
+        raise
+    shutil.rmtree(previous, ignore_errors=True)
