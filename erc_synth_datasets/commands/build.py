@@ -5,37 +5,33 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._args import add_dataclass_arguments, dataclass_from_args
-
 __all__ = ["main", "make_parser"]
 
 
 def make_parser() -> argparse.ArgumentParser:
     from ..build import BuildConfig
+    from ..configuration import make_config_parser
 
-    parser = argparse.ArgumentParser(
+    parser = make_config_parser(
+        BuildConfig,
         prog="erc-synth build",
         description=(
             "Build a dataset repository folder from generation runs: one config per benchmark and mode "
             "(<benchmark>_<mode>), each with train/validation/test Parquet splits, and a dataset card. Configs "
             "already in the folder are kept; the card's prose is kept."
         ),
-        epilog="Example: erc-synth build runs/meld_balanced runs/meld_natural --output erc-synth",
     )
+    parser.epilog = "Example: erc-synth build runs/meld_balanced runs/meld_natural --output erc-synth"
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="Generation run directories.")
-    parser.add_argument("--config", metavar="FILE.yaml", help="YAML file whose keys are the options below.")
-    add_dataclass_arguments(parser, BuildConfig)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
-    from ..build import BuildConfig, BuildError, build_dataset
-    from ..configuration import ConfigError, load_config_yaml
+    from ..build import BuildError, build_dataset
+    from ..configuration import ConfigError, parse_config
 
     try:
-        base = load_config_yaml(args.config, BuildConfig) if args.config else {}
-        config = dataclass_from_args(BuildConfig, args, base)
+        config, args = parse_config(make_parser(), argv, return_namespace=True)
         result = build_dataset(args.runs, config)
     except (BuildError, ConfigError) as err:
         print(f"erc-synth build: {err}", file=sys.stderr)

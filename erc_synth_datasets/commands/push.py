@@ -6,39 +6,38 @@ import argparse
 import sys
 from typing import Any
 
-from ._args import add_dataclass_arguments, dataclass_from_args
-
 __all__ = ["main", "make_parser"]
 
 
 def make_parser() -> argparse.ArgumentParser:
+    from ..configuration import make_config_parser
     from ..publish import PushConfig
 
-    parser = argparse.ArgumentParser(
+    parser = make_config_parser(
+        PushConfig,
         prog="erc-synth push",
         description=(
             "Upload a dataset folder built by `erc-synth build` in one commit. Configs that only the remote has, "
             "and the remote card's prose, are kept. The token comes from HF_TOKEN or `hf auth login`."
         ),
-        epilog="Example: erc-synth push erc-synth --repo-id my-org/erc-synth --tag v1.0.0",
     )
+    parser.epilog = "Example: erc-synth push erc-synth --repo-id my-org/erc-synth --tag v1.0.0"
     parser.add_argument("folder", help="The dataset folder (the --output of `erc-synth build`).")
-    add_dataclass_arguments(parser, PushConfig, required=["repo_id"])
     return parser
 
 
 def main(argv: list[str] | None = None, *, api: Any = None) -> int:
     """Runs `erc-synth push`; `api` replaces the default `HfApi()` (the Hub client)."""
-    args = make_parser().parse_args(argv)
     from huggingface_hub.errors import HfHubHTTPError
 
     from ..card import CardError
-    from ..publish import PushConfig, PushError, push_folder
+    from ..configuration import ConfigError, parse_config
+    from ..publish import PushError, push_folder
 
     try:
-        config = dataclass_from_args(PushConfig, args)
+        config, args = parse_config(make_parser(), argv, return_namespace=True)
         result = push_folder(args.folder, config, api=api)
-    except (PushError, CardError) as err:
+    except (PushError, CardError, ConfigError) as err:
         print(f"erc-synth push: {err}", file=sys.stderr)
         return 2
     except HfHubHTTPError as err:

@@ -1,0 +1,281 @@
+"""The local `transformers` backend: batched generation with left padding and the model's chat template.
+
+- One seed per request: sampling draws from a `torch.Generator` per row, seeded with the request's seed, so a
+  request's tokens depend on its own seed, not on its neighbours in the batch (up to the floating-point effects of
+  batching).
+- Temperature, top-k, top-p and typical-p are applied (in that order) by transformers' own warpers; the repetition
+  penalty by `generate`. Temperature 0 is greedy decoding.
+- Constrained decoding with xgrammar: each request's `json_schema` is compiled once (cached) into a grammar whose
+  token mask is applied at every step before sampling, so the output can only be a JSON document of that schema.
+- Device: CUDA when available, else CPU; dtype bf16 on CUDA and float32 on CPU unless given.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from ..default_model import DEFAULT_MODEL_HUB_ID, default_model_path, default_model_revision, is_default_model
+from .base import Backend, BackendError, GenerationRequest, GenerationResult, SamplingParams
+
+__all__ = ["TransformersBackend"]
+
+_DTYPES = {
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+    "half": "float16",
+    "float32": "float32",
+    "fp32": "float32",
+    "float": "float32",
+}
+
+
+def _xgrammar_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("xgrammar") is not None
+
+
+class TransformersBackend(Backend):
+    """Runs a causal LM with `transformers` in this process.
+
+    Args:
+        model: `smollm2-135m-instruct` (the packaged default), a Hub id, or a local model folder.
+        device: `cpu`, `cuda`, `cuda:1`, ...; default CUDA when available, else CPU.
+        dtype: `bfloat16`, `float16` or `float32`; default bf16 on CUDA, float32 on CPU.
+        constrained: Enforce `GenerationRequest.json_schema` during decoding (needs xgrammar).
+        num_threads: CPU threads for torch (`torch.set_num_threads`); None leaves torch's default.
+    """
+
+    name = "transformers"
+
+    def __init__(
+        self,
+        model: str = "smollm2-135m-instruct",
+        device: str | None = None,
+        dtype: str | None = None,
+        constrained: bool = True,
+        num_threads: int | None = None,
+    ) -> None:
+        self.model_id = model
+        self.requested_device = device
+        self.requested_dtype = dtype
+        if dtype is not None and dtype.lower() not in _DTYPES:
+            raise ValueError(f"Unknown dtype {dtype!r}; expected one of {sorted(set(_DTYPES.values()))}.")
+        self.constrained = constrained
+        self.num_threads = num_threads
+        self.model: Any = None
+        self.tokenizer: Any = None
+        self.device: Any = None
+        self._compiler: Any = None
+        self._grammars: dict[str, Any] = {}
+        self._revision: str | None = None
+
+    @property
+    def model_name(self) -> str:
+        return DEFAULT_MODEL_HUB_ID if is_default_model(self.model_id) else self.model_id
+
+    @property
+    def model_revision(self) -> str | None:
+        return self._revision
+
+    @property
+    def supports_json_schema(self) -> bool:
+        return self.constrained and _xgrammar_available()
+
+    def load(self) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if self.model is not None:
+            return
+        if self.num_threads is not None:
+            torch.set_num_threads(self.num_threads)
+        device = self.requested_device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = torch.device(device)
+        if self.requested_dtype is not None:
+            dtype = getattr(torch, _DTYPES[self.requested_dtype.lower()])
+        else:
+            dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
+        if is_default_model(self.model_id):
+            path = str(default_model_path())
+            self._revision = default_model_revision()
+        else:
+            path = self.model_id
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
+            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(self.device)
+        except (OSError, ValueError) as err:
+            raise BackendError(
+                f"Could not load model {self.model_id!r} ({err}). Pass --model with a local model folder, a Hub id "
+                "available offline, or smollm2-135m-instruct (the packaged default)."
+            ) from err
+        self.model.eval()
+        if self._revision is None:
+            self._revision = getattr(self.model.config, "_commit_hash", None)
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        if self.tokenizer.chat_template is None:
+            raise BackendError(f"Model {self.model_id!r} has no chat template; use an instruction-tuned chat model.")
+
+    def close(self) -> None:
+        self.model = None
+        self._grammars.clear()
+        self._compiler = None
+
+    # -- constrained decoding -------------------------------------------------------------------------------
+
+    def _grammar(self, schema: dict[str, Any]) -> Any:
+        import xgrammar as xgr
+
+        key = json.dumps(schema, sort_keys=True)
+        if key not in self._grammars:
+            if self._compiler is None:
+                info = xgr.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=self.model.config.vocab_size)
+                self._compiler = xgr.GrammarCompiler(info)
+            # Compact JSON: no free whitespace, so every token the grammar allows moves the document forward.
+            self._grammars[key] = self._compiler.compile_json_schema(schema, any_whitespace=False)
+        return self._grammars[key]
+
+    # -- generation -----------------------------------------------------------------------------------------
+
+    def generate(self, requests: list[GenerationRequest], sampling: SamplingParams) -> list[GenerationResult]:
+        import torch
+        from transformers import GenerationConfig, LogitsProcessorList
+
+        if self.model is None:
+            raise BackendError("TransformersBackend.generate called before load().")
+        if not requests:
+            return []
+        texts = [
+            self.tokenizer.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=False)
+            for r in requests
+        ]
+        batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        processors = LogitsProcessorList()
+        grammar = None
+        if self.supports_json_schema and any(r.json_schema is not None for r in requests):
+            grammar = _GrammarMask(
+                [self._grammar(r.json_schema) if r.json_schema is not None else None for r in requests],
+                self.model.config.vocab_size,
+            )
+            processors.append(grammar)
+        temperature = 1.0 if sampling.temperature is None else sampling.temperature
+        if temperature > 0:
+            processors.extend(_warpers(sampling, temperature))
+            processors.append(_SeededSampler([r.seed for r in requests]))
+        config = GenerationConfig(
+            do_sample=False,
+            max_new_tokens=sampling.max_new_tokens,
+            repetition_penalty=sampling.repetition_penalty,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=self.tokenizer.eos_token_id,
+        )
+        try:
+            with torch.inference_mode():
+                output = self.model.generate(**batch, generation_config=config, logits_processor=processors)
+        except (RuntimeError, ValueError) as err:
+            message = f"{type(err).__name__}: {err}"
+            return [GenerationResult(text="", error=message) for _ in requests]
+        prompt_length = batch["input_ids"].shape[1]
+        results = []
+        for row in range(len(requests)):
+            new_tokens = output[row, prompt_length:].tolist()
+            count = len(new_tokens)
+            for position, token in enumerate(new_tokens):
+                if token == self.tokenizer.eos_token_id:
+                    count = position + 1
+                    break
+            text = self.tokenizer.decode(new_tokens[:count], skip_special_tokens=True)
+            extra = {"grammar_failed": True} if grammar is not None and grammar.failed[row] else {}
+            results.append(
+                GenerationResult(
+                    text=text,
+                    prompt_tokens=int(batch["attention_mask"][row].sum()),
+                    completion_tokens=count,
+                    extra=extra,
+                )
+            )
+        return results
+
+
+def _warpers(sampling: SamplingParams, temperature: float) -> list[Any]:
+    from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper, TypicalLogitsWarper
+
+    warpers: list[Any] = []
+    if temperature != 1.0:
+        warpers.append(TemperatureLogitsWarper(temperature))
+    if sampling.top_k is not None and sampling.top_k > 0:
+        warpers.append(TopKLogitsWarper(sampling.top_k))
+    if sampling.top_p is not None and sampling.top_p < 1.0:
+        warpers.append(TopPLogitsWarper(sampling.top_p))
+    if sampling.typical_p is not None and sampling.typical_p < 1.0:
+        warpers.append(TypicalLogitsWarper(sampling.typical_p))
+    return warpers
+
+
+class _SeededSampler:
+    """Samples one token per row from that row's own generator and leaves only it selectable (greedy picks it)."""
+
+    def __init__(self, seeds: list[int]) -> None:
+        import torch
+
+        self.generators = [torch.Generator(device="cpu").manual_seed(seed) for seed in seeds]
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        probs = torch.softmax(scores.float(), dim=-1).cpu()
+        chosen = []
+        for row, generator in enumerate(self.generators):
+            row_probs = probs[row]
+            total = float(row_probs.sum())
+            if not math.isfinite(total) or total <= 0:
+                chosen.append(int(torch.argmax(scores[row]).item()))
+                continue
+            chosen.append(int(torch.multinomial(row_probs, 1, generator=generator).item()))
+        out = torch.full_like(scores, -math.inf)
+        rows = torch.arange(scores.shape[0], device=scores.device)
+        out[rows, torch.tensor(chosen, device=scores.device)] = 0.0
+        return out
+
+
+class _GrammarMask:
+    """Applies each row's xgrammar token mask; rows without a grammar are left free."""
+
+    def __init__(self, grammars: list[Any], vocab_size: int) -> None:
+        import xgrammar as xgr
+
+        self.matchers = [xgr.GrammarMatcher(g) if g is not None else None for g in grammars]
+        self.bitmask = xgr.allocate_token_bitmask(len(grammars), vocab_size)
+        self.failed = [False] * len(grammars)
+        self.started = False
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import xgrammar as xgr
+
+        if self.started:
+            for row, matcher in enumerate(self.matchers):
+                if matcher is None or self.failed[row] or matcher.is_terminated():
+                    continue
+                if not matcher.accept_token(int(input_ids[row, -1])):
+                    self.failed[row] = True
+        self.started = True
+        rows = []
+        for row, matcher in enumerate(self.matchers):
+            if matcher is not None and not self.failed[row] and not matcher.is_terminated():
+                matcher.fill_next_token_bitmask(self.bitmask, row)
+                rows.append(row)
+        if rows:
+            import torch
+
+            device, dtype = scores.device, scores.dtype
+            in_place = device.type == "cpu" and dtype == torch.float32
+            work = scores if in_place else scores.float().cpu()
+            xgr.apply_token_bitmask_inplace(work, self.bitmask, indices=rows)
+            if not in_place:
+                scores = work.to(device=device, dtype=dtype)
+        return scores

@@ -1,0 +1,215 @@
+"""Prompt templates (configs/prompts/*.yaml) and the prompt text of one planned dialogue.
+
+A prompt is one user message in the source paper's three parts: a task definition in the benchmark's style (with
+the balanced target emotion named in words and the personas, when used), a numbered emotion legend with one number
+required after every utterance, and a fixed structure (JSON under constrained decoding, else lines of
+`Speaker: utterance (number)`).
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from erc_synth_datasets.benchmarks import Benchmark
+
+from .config import configs_dir
+
+__all__ = [
+    "LABEL_NUMBER_BASE",
+    "OUTPUT_FORMATS",
+    "PLACEHOLDERS",
+    "PromptError",
+    "PromptTemplate",
+    "build_prompt",
+    "default_prompt_file",
+    "label_legend",
+    "load_prompt_template",
+]
+
+#: The legend numbers labels from 1 (the benchmark's first canonical label is "1").
+LABEL_NUMBER_BASE = 1
+OUTPUT_FORMATS = ("json", "lines")
+PLACEHOLDERS = frozenset(
+    {"description", "display_name", "speakers", "min_turns", "max_turns", "legend", "emotion", "persona", "example"}
+)
+_PARTS = ("task", "balanced", "persona", "labels", "format_lines", "format_json")
+
+
+class PromptError(ValueError):
+    """A prompt template file is missing, malformed or uses an unknown placeholder."""
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """The editable text of a prompt; see configs/prompts/default.yaml for what each part is.
+
+    Args:
+        version: Stored with every dialogue; change it whenever the text changes.
+        task: Sentence 1, the task definition.
+        balanced: Appended to the task in balanced mode; must use {emotion}.
+        persona: Appended to the task with persona conditioning; must use {persona}.
+        labels: Sentence 2, the numbered legend; must use {legend}.
+        format_lines: Sentence 3 for the free line format.
+        format_json: Sentence 3 under constrained (JSON) decoding.
+        source: The file the template was read from.
+    """
+
+    version: str
+    task: str
+    balanced: str
+    persona: str
+    labels: str
+    format_lines: str
+    format_json: str
+    source: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    def text(self) -> dict[str, str]:
+        """The template's content without its file path (what the settings hash covers)."""
+        data = self.to_dict()
+        data.pop("source")
+        return data
+
+
+def default_prompt_file(benchmark: Benchmark) -> Path:
+    """configs/prompts/<benchmark>.yaml when it exists, else configs/prompts/default.yaml."""
+    folder = configs_dir() / "prompts"
+    own = folder / f"{benchmark.name}.yaml"
+    return own if own.is_file() else folder / "default.yaml"
+
+
+def _placeholders(text: str) -> set[str]:
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+    except ValueError as err:
+        raise PromptError(f"bad braces ({err}); write literal braces as {{{{ and }}}}") from None
+
+
+def load_prompt_template(path: str | Path | None, benchmark: Benchmark) -> PromptTemplate:
+    """Reads a prompt template YAML (`path`, or the benchmark's default file).
+
+    Raises:
+        PromptError: the file is missing, lacks a part, has unknown keys or placeholders, or a part lacks the
+            placeholder it needs.
+    """
+    path = Path(path) if path is not None else default_prompt_file(benchmark)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PromptError(
+            f"Prompt template {str(path)!r} does not exist; pass --prompt_file with a template YAML "
+            "(see configs/prompts/default.yaml) or set ERC_SYNTH_CONFIGS to a folder holding prompts/."
+        ) from None
+    except yaml.YAMLError as err:
+        raise PromptError(f"Prompt template {str(path)!r} is not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise PromptError(f"Prompt template {str(path)!r} must hold a mapping, but got {type(data).__name__}.")
+    expected = {"version", *_PARTS}
+    unknown, missing = sorted(set(data) - expected), sorted(expected - set(data))
+    if unknown or missing:
+        raise PromptError(
+            f"Prompt template {str(path)!r}: unknown keys {unknown}, missing keys {missing}; "
+            f"expected exactly {sorted(expected)}."
+        )
+    for part in _PARTS:
+        if not isinstance(data[part], str):
+            raise PromptError(f"Prompt template {str(path)!r}: {part!r} must be text, but got {data[part]!r}.")
+        try:
+            used = _placeholders(data[part])
+        except PromptError as err:
+            raise PromptError(f"Prompt template {str(path)!r}, part {part!r}: {err}.") from None
+        bad = sorted(used - PLACEHOLDERS)
+        if bad:
+            raise PromptError(
+                f"Prompt template {str(path)!r}, part {part!r}: unknown placeholders {bad}; "
+                f"available: {sorted(PLACEHOLDERS)}."
+            )
+    for part, needed in (("balanced", "emotion"), ("persona", "persona"), ("labels", "legend")):
+        if needed not in _placeholders(data[part]):
+            raise PromptError(f"Prompt template {str(path)!r}: part {part!r} must contain {{{needed}}}.")
+    return PromptTemplate(
+        version=str(data["version"]), **{part: data[part].strip() for part in _PARTS}, source=str(path)
+    )
+
+
+def label_legend(benchmark: Benchmark) -> str:
+    """`1 = neutral, 2 = surprise, ...` (label words, canonical order)."""
+    return ", ".join(f"{i + LABEL_NUMBER_BASE} = {word}" for i, word in enumerate(benchmark.label_words))
+
+
+def _join_names(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _example(output_format: str, speakers: list[str]) -> str:
+    first = speakers[0]
+    second = speakers[1] if len(speakers) > 1 else speakers[0]
+    if output_format == "json":
+        # Schematic on purpose: small models copy concrete example values verbatim.
+        return '{"turns": [{"speaker": name, "utterance": text, "emotion": number}, ...]}'
+    return f"{first}: ... (number)\n{second}: ... (number)"
+
+
+def render_personas(persona: dict[str, Any]) -> str:
+    """The persona block of a prompt: one sentence per speaker, then the situation."""
+    sentences = []
+    for person in persona.get("speakers", []):
+        sentences.append(
+            f"{person['speaker']} is a {person['age']}-year-old {person['gender']}, works as a "
+            f"{person['occupation']}, is {person['personality']}, and {person['background']}."
+        )
+    if persona.get("situation"):
+        sentences.append(f"The situation: {persona['situation']}.")
+    return " ".join(sentences)
+
+
+def build_prompt(
+    template: PromptTemplate,
+    benchmark: Benchmark,
+    *,
+    output_format: str,
+    min_turns: int,
+    max_turns: int,
+    target_emotion: str | None = None,
+    persona: dict[str, Any] | None = None,
+) -> str:
+    """The exact user message for one dialogue.
+
+    Args:
+        template: The prompt template.
+        benchmark: The benchmark the dialogue follows.
+        output_format: `json` (constrained decoding) or `lines` (free line format).
+        min_turns: Fewest utterances asked for.
+        max_turns: Most utterances asked for.
+        target_emotion: The balanced target, as a label NAME of the benchmark (named in the prompt by its word).
+        persona: The sampled personas and situation (`generation.personas.sample_persona`), or None.
+    """
+    if output_format not in OUTPUT_FORMATS:
+        raise PromptError(f"output_format must be one of {list(OUTPUT_FORMATS)}, but got {output_format!r}.")
+    speakers = [p["speaker"] for p in persona["speakers"]] if persona else list(benchmark.speakers)
+    values: dict[str, Any] = {
+        "description": benchmark.description,
+        "display_name": benchmark.display_name,
+        "speakers": _join_names(speakers),
+        "min_turns": min_turns,
+        "max_turns": max_turns,
+        "legend": label_legend(benchmark),
+        "emotion": "",
+        "persona": render_personas(persona) if persona else "",
+        "example": _example(output_format, speakers),
+    }
+    task = template.task
+    if target_emotion is not None:
+        values["emotion"] = benchmark.label_words[benchmark.label_id(target_emotion)]
+        task = f"{task} {template.balanced}"
+    if persona:
+        task = f"{task} {template.persona}"
+    structure = template.format_json if output_format == "json" else template.format_lines
+    return "\n".join(part.format(**values).strip() for part in (task, template.labels, structure))

@@ -1,0 +1,221 @@
+"""End to end with the real packaged SmolLM2-135M-Instruct on CPU: natural, balanced and persona runs produce valid,
+fully provenanced records; the same settings reproduce the same dialogues; failures of the backend are recorded.
+
+One loaded model is shared by the whole module; the runs are tiny (a few dialogues of a few short utterances).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from erc_synth_datasets.benchmarks import get_benchmark
+from erc_synth_datasets.schema import dialogue_features
+from generation.backends import Backend, BackendError, GenerationRequest, GenerationResult, SamplingParams
+from generation.backends.transformers_backend import TransformersBackend
+from generation.config import GenerationConfig
+from generation.run_format import ACCEPTED_EXTRA_COLUMNS, REJECTED_COLUMNS, iter_accepted, iter_rejected, read_manifest
+from generation.runner import run_generation
+from generation.validation import REASONS
+
+pytestmark = pytest.mark.slow
+
+# Small enough for a few minutes on 2 shared cores, large enough for complete JSON dialogues.
+TINY = {
+    "num_dialogues": 2,
+    "batch_size": 2,
+    "max_new_tokens": 112,
+    "min_turns": 2,
+    "max_turns": 3,
+    "max_utterance_chars": 40,
+    "max_attempts": 2,
+    "num_threads": 1,
+    "progress": False,
+}
+
+
+@pytest.fixture(scope="module")
+def backend() -> TransformersBackend:
+    backend = TransformersBackend(num_threads=1)
+    backend.load()
+    yield backend
+    backend.close()
+
+
+def tiny_config(output: Path, **overrides) -> GenerationConfig:
+    return GenerationConfig(**{"benchmark": "iemocap", "output": str(output), **TINY, **overrides})
+
+
+def read_run(run_dir: Path) -> tuple[list[dict], list[dict]]:
+    return list(iter_accepted(run_dir)), list(iter_rejected(run_dir))
+
+
+def check_records(run_dir: Path, config: GenerationConfig) -> list[dict]:
+    benchmark = get_benchmark(config.benchmark)
+    accepted, rejected = read_run(run_dir)
+    manifest = read_manifest(run_dir)
+    columns = set(dialogue_features(benchmark)) | set(ACCEPTED_EXTRA_COLUMNS)
+    for record in accepted:
+        assert set(record) == columns
+        assert config.min_turns <= len(record["utterances"]) <= config.max_turns
+        assert len(record["speakers"]) == len(record["utterances"]) == len(record["emotions"])
+        assert set(record["emotions"]) <= set(benchmark.labels)
+        assert set(record["speakers"]) <= set(benchmark.speakers)
+        assert all(u.strip() for u in record["utterances"])
+        assert record["generator_model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+        assert record["prompt_version"] == "iemocap-v1" and record["prompt"].startswith("Write a conversation")
+        assert record["sampling"] == config.sampling_params()
+        assert record["mode"] == config.mode and isinstance(record["seed"], int)
+        if config.mode == "balanced":
+            assert record["target_emotion"] == benchmark.labels[record["index"] % benchmark.num_labels]
+            assert record["target_emotion"] in record["emotions"]
+            word = benchmark.label_words[benchmark.label_id(record["target_emotion"])]
+            assert word in record["prompt"]
+        else:
+            assert record["target_emotion"] is None
+    for record in rejected:
+        assert set(record) == set(REJECTED_COLUMNS)
+        assert record["reason"] in REASONS and record["prompt"]
+    # Every planned index is settled: accepted once, or rejected max_attempts times.
+    done = {r["index"] for r in accepted}
+    assert len(done) == len(accepted)
+    for index in range(config.num_dialogues):
+        attempts = sorted(r["attempt"] for r in rejected if r["index"] == index)
+        assert index in done or attempts == list(range(config.max_attempts))
+    assert manifest["status"] == "complete"
+    assert manifest["counts"] == {
+        "requested": config.num_dialogues,
+        "accepted": len(accepted),
+        "rejected": len(rejected),
+        "attempts": len(accepted) + len(rejected),
+    }
+    assert manifest["model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert manifest["model_revision"].startswith("Q4_1-gguf-sha256:")
+    assert manifest["output_format"] == "json" and manifest["json_schema"]["type"] == "object"
+    assert manifest["benchmark"] == benchmark.to_dict()
+    assert manifest["tokens"]["completion"] > 0
+    return accepted
+
+
+@pytest.fixture(scope="module")
+def natural_run(backend, tmp_path_factory) -> tuple[Path, GenerationConfig]:
+    out = tmp_path_factory.mktemp("natural") / "run"
+    config = tiny_config(out, mode="natural")
+    summary = run_generation(config, backend=backend)
+    assert summary.status == "complete"
+    return out, config
+
+
+def test_natural_run_writes_valid_provenanced_records(natural_run):
+    out, config = natural_run
+    accepted = check_records(out, config)
+    assert accepted, "SmolLM2 under constrained decoding should produce at least one valid dialogue"
+    assert all(r["persona"] is None for r in accepted)
+
+
+def test_balanced_run_contains_each_target(backend, tmp_path):
+    config = tiny_config(tmp_path / "run", mode="balanced", seed=1)
+    run_generation(config, backend=backend)
+    check_records(tmp_path / "run", config)
+
+
+def test_persona_run_records_the_persona(backend, tmp_path):
+    config = tiny_config(tmp_path / "run", mode="natural", persona=True, seed=2, num_dialogues=1)
+    run_generation(config, backend=backend)
+    accepted, rejected = read_run(tmp_path / "run")
+    check_records(tmp_path / "run", config)
+    prompts = [r["prompt"] for r in accepted + rejected]
+    for record in accepted:
+        persona = json.loads(record["persona"])
+        assert [p["speaker"] for p in persona["speakers"]] == ["Male", "Female"]
+        assert persona["situation"] in record["prompt"]
+    assert all("Male is a" in p and "The situation:" in p for p in prompts)
+
+
+def test_same_settings_same_dialogues_and_rerun_is_a_no_op(natural_run, backend, tmp_path):
+    out, config = natural_run
+    again = tiny_config(tmp_path / "again", mode="natural")
+    run_generation(again, backend=backend)
+    assert read_run(tmp_path / "again") == read_run(out)
+    before = (out / "accepted-00000-of-00001.jsonl").read_bytes()
+    summary = run_generation(config, backend=backend)
+    assert summary.status == "complete"
+    assert (out / "accepted-00000-of-00001.jsonl").read_bytes() == before
+
+
+class _FaultInjection(Backend):
+    """Wraps the real backend to inject failures that a local model cannot be made to produce on demand: a request
+    error on the first call, then a total outage (BackendError) on the call number `outage_at`."""
+
+    name = "transformers"
+
+    def __init__(self, inner: TransformersBackend, outage_at: int | None) -> None:
+        self.inner, self.outage_at, self.calls = inner, outage_at, 0
+
+    @property
+    def model_name(self) -> str:
+        return self.inner.model_name
+
+    @property
+    def model_revision(self) -> str | None:
+        return self.inner.model_revision
+
+    @property
+    def supports_json_schema(self) -> bool:
+        return self.inner.supports_json_schema
+
+    def load(self) -> None:
+        self.inner.load()
+
+    def generate(self, requests: list[GenerationRequest], sampling: SamplingParams) -> list[GenerationResult]:
+        self.calls += 1
+        if self.outage_at is not None and self.calls >= self.outage_at:
+            raise BackendError("server unreachable (injected)")
+        results = self.inner.generate(requests, sampling)
+        if self.calls == 1:
+            results[0] = GenerationResult(text="", error="timeout (injected)")
+        return results
+
+
+def test_request_errors_are_retried_and_an_outage_stops_cleanly_then_resumes(backend, tmp_path):
+    out = tmp_path / "run"
+    config = tiny_config(out, mode="natural", num_dialogues=2, batch_size=1, max_attempts=2)
+    stopped = run_generation(config, backend=_FaultInjection(backend, outage_at=3))
+    assert stopped.status == "stopped" and "re-run the same command" in stopped.message
+    assert read_manifest(out)["status"] == "stopped"
+    accepted, rejected = read_run(out)
+    first = [r for r in rejected if r["index"] == 0 and r["attempt"] == 0]
+    assert first and first[0]["reason"] == "backend_error" and first[0]["message"] == "timeout (injected)"
+    assert first[0]["raw_text"] == ""
+    kept = {r["index"] for r in accepted}
+    resumed = run_generation(config, backend=_FaultInjection(backend, outage_at=None))
+    assert resumed.status == "complete"
+    accepted_after, _ = read_run(out)
+    assert kept <= {r["index"] for r in accepted_after}
+    assert len({r["index"] for r in accepted_after}) == len(accepted_after)
+    check_records(out, config)
+
+
+def test_shards_merge_into_the_unsharded_run(backend, tmp_path):
+    from generation.merge import merge_runs
+
+    # Batch size 1: every request is generated alone, so sharded and unsharded runs compute exactly the same thing.
+    options = {"mode": "balanced", "seed": 3, "batch_size": 1, "max_attempts": 1}
+    whole = tiny_config(tmp_path / "whole", **options)
+    run_generation(whole, backend=backend)
+    shards = []
+    for index in range(2):
+        shard = tiny_config(tmp_path / f"shard-{index}", shard_index=index, num_shards=2, **options)
+        run_generation(shard, backend=backend)
+        assert [r["index"] for r in read_run(tmp_path / f"shard-{index}")[0]] in ([], [index])
+        shards.append(tmp_path / f"shard-{index}")
+    merge_runs(shards, tmp_path / "merged")
+    assert read_run(tmp_path / "merged")[0] == read_run(tmp_path / "whole")[0]
+    assert sorted(r["index"] for r in read_run(tmp_path / "merged")[1]) == sorted(
+        r["index"] for r in read_run(tmp_path / "whole")[1]
+    )
+    merged, unsharded = read_manifest(tmp_path / "merged"), read_manifest(tmp_path / "whole")
+    assert merged["settings_hash"] == unsharded["settings_hash"]
+    assert merged["counts"] == unsharded["counts"]
