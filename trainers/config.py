@@ -1,0 +1,229 @@
+"""The settings of one training run: model, data and `TrainingArguments`, one YAML key or flag per field.
+
+`ErcTrainingArguments` subclasses `transformers.TrainingArguments` only to add fields and change defaults (as TRL's
+configs do), so every `Trainer` option is available from the YAML file and the command line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from transformers import TrainingArguments
+
+from .errors import TrainingConfigError
+
+__all__ = ["DataArguments", "ErcTrainingArguments", "ModelArguments", "VARIANTS", "variant_of"]
+
+VARIANTS = ("org", "natural", "balanced")
+
+
+@dataclass
+class ModelArguments:
+    """Which classifier, on which backbone, with which input limits."""
+
+    architecture: str = field(
+        default="context",
+        metadata={"help": "Classifier from the registry in trainers/models: context, compm or emoone."},
+    )
+    model_name_or_path: str = field(
+        default="roberta-large",
+        metadata={"help": "Backbone encoder (any AutoModel checkpoint: a Hub id or a local folder)."},
+    )
+    memory_model_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "compm: frozen encoder of the speaker memory; defaults to model_name_or_path."},
+    )
+    max_length: int = field(
+        default=512,
+        metadata={"help": "Tokens of context plus target utterance; the context is truncated from the left."},
+    )
+    max_context_turns: int | None = field(
+        default=None, metadata={"help": "Keep at most this many preceding turns as context (None: all of them)."}
+    )
+    memory_max_length: int = field(
+        default=128, metadata={"help": "compm: tokens of each earlier utterance of the speaker in the memory."}
+    )
+    memory_max_turns: int | None = field(
+        default=None,
+        metadata={"help": "compm: keep the speaker's most recent earlier utterances only (None: all of them)."},
+    )
+    gru_layers: int = field(default=2, metadata={"help": "compm: layers of the GRU that tracks the speaker memory."})
+    gru_dropout: float = field(default=0.3, metadata={"help": "compm: dropout between the GRU layers."})
+    classifier_dropout: float = field(default=0.1, metadata={"help": "Dropout before the classification layer."})
+    grayscale: Literal["teacher", "teacher_post"] = field(
+        default="teacher",
+        metadata={
+            "help": "emoone: soft labels from the teacher's distribution ('teacher'), or the same with the gold "
+            "label lifted to at least 0.5 ('teacher_post')."
+        },
+    )
+    onehot_weight: float = field(default=1.0, metadata={"help": "emoone: weight of the one-hot cross-entropy."})
+    grayscale_weight: float = field(default=1.0, metadata={"help": "emoone: weight of the grayscale-label loss."})
+    teacher_num_train_epochs: float | None = field(
+        default=None, metadata={"help": "emoone: epochs of the teacher (None: the stage's num_train_epochs)."}
+    )
+    use_lora: bool = field(
+        default=False, metadata={"help": "Train LoRA adapters (peft) on the encoder instead of all its weights."}
+    )
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
+    lora_target_modules: list[str] | None = field(
+        default=None,
+        metadata={"help": "Module names that get adapters (None: peft's default for the backbone type)."},
+    )
+
+    def __post_init__(self) -> None:
+        if self.max_length < 8:
+            raise TrainingConfigError(f"max_length must be at least 8 tokens, but got max_length={self.max_length}.")
+        for name in ("max_context_turns", "memory_max_turns"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise TrainingConfigError(f"{name} must be None or >= 0, but got {name}={value}.")
+        if self.grayscale not in ("teacher", "teacher_post"):
+            raise TrainingConfigError(
+                f"grayscale must be 'teacher' or 'teacher_post', but got grayscale={self.grayscale!r}."
+            )
+
+
+@dataclass
+class DataArguments:
+    """Where the real benchmark and the synthetic dataset are, and which splits each stage uses."""
+
+    benchmark: str = field(
+        default="meld", metadata={"help": "Benchmark name (meld, emorynlp, iemocap) or a custom benchmark YAML."}
+    )
+    data_dir: str | None = field(
+        default=None, metadata={"help": "Folder with the real benchmark's files (e.g. ../shared/data/meld)."}
+    )
+    data_format: str = field(
+        default="auto", metadata={"help": "Format of the real benchmark's files (see erc_synth_datasets.loaders)."}
+    )
+    synthetic_dataset: str | None = field(
+        default=None,
+        metadata={"help": "Synthetic dataset: a Hub repository id or a local folder readable by load_dataset."},
+    )
+    synthetic_revision: str | None = field(
+        default=None, metadata={"help": "Revision (branch, tag or commit) of the synthetic dataset on the Hub."}
+    )
+    pretrain_config: str | None = field(
+        default=None,
+        metadata={"help": "Synthetic config for stage 1 (e.g. meld_balanced); None skips stage 1 (the Org variant)."},
+    )
+    test_configs: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Synthetic configs whose test splits are evaluated too (the real test split always is)."},
+    )
+    max_train_dialogues: int | None = field(
+        default=None,
+        metadata={
+            "help": "Use only the first N dialogues of each train split (smoke runs). Test splits are never cut."
+        },
+    )
+    max_eval_dialogues: int | None = field(
+        default=None,
+        metadata={"help": "Use only the first N dialogues of each validation split. Test splits are never cut."},
+    )
+
+    def __post_init__(self) -> None:
+        self.test_configs = list(self.test_configs or [])
+        if self.pretrain_config is not None and self.synthetic_dataset is None:
+            raise TrainingConfigError(
+                f"pretrain_config={self.pretrain_config!r} needs synthetic_dataset (a Hub id or a local folder); "
+                "set synthetic_dataset, or remove pretrain_config to train on the real data only."
+            )
+        if self.test_configs and self.synthetic_dataset is None:
+            raise TrainingConfigError(
+                f"test_configs={self.test_configs} needs synthetic_dataset (a Hub id or a local folder)."
+            )
+        for name in ("max_train_dialogues", "max_eval_dialogues"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise TrainingConfigError(f"{name} must be None or >= 1, but got {name}={value}.")
+
+
+@dataclass
+class ErcTrainingArguments(TrainingArguments):
+    """`TrainingArguments` with the defaults of ERC fine-tuning and the settings of the pretraining stage."""
+
+    output_dir: str | None = field(
+        default="runs/train", metadata={"help": "Where checkpoints, the final model and results.json are written."}
+    )
+    learning_rate: float = field(default=1e-5, metadata={"help": "Peak learning rate of AdamW."})
+    num_train_epochs: float = field(default=10.0, metadata={"help": "Epochs of stage 2 (the real train split)."})
+    per_device_train_batch_size: int = field(default=8, metadata={"help": "Utterances per device and step."})
+    per_device_eval_batch_size: int = field(default=32, metadata={"help": "Utterances per device in evaluation."})
+    warmup_steps: float = field(default=0.06, metadata={"help": "Warm-up steps (a float below 1: a fraction)."})
+    eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate on the validation split."})
+    save_strategy: str = field(default="epoch", metadata={"help": "When to save a checkpoint (as eval_strategy)."})
+    save_total_limit: int | None = field(default=1, metadata={"help": "Checkpoints kept (the best is always kept)."})
+    load_best_model_at_end: bool = field(
+        default=True, metadata={"help": "Model selection: keep the checkpoint with the best validation score."}
+    )
+    metric_for_best_model: str | None = field(
+        default="weighted_f1", metadata={"help": "Validation metric of model selection."}
+    )
+    greater_is_better: bool | None = field(default=True, metadata={"help": "Whether a larger metric is better."})
+    train_sampling_strategy: str = field(
+        default="group_by_length",
+        metadata={"help": "Batches of similar length waste less padding: 'group_by_length' (default) or 'random'."},
+    )
+    remove_unused_columns: bool = field(
+        default=False, metadata={"help": "Kept False: the classifiers take extra inputs (speaker memory)."}
+    )
+    label_names: list[str] | None = field(
+        default_factory=lambda: ["labels"], metadata={"help": "Input names holding the gold labels."}
+    )
+    logging_steps: float = field(default=50, metadata={"help": "Log the training loss every N steps."})
+    bf16: bool | None = field(
+        default=None, metadata={"help": "bf16 mixed precision; None turns it on where the GPU supports it."}
+    )
+    pretrain_num_train_epochs: float | None = field(
+        default=None, metadata={"help": "Epochs of stage 1 (synthetic train split); None: num_train_epochs."}
+    )
+    pretrain_learning_rate: float | None = field(
+        default=None, metadata={"help": "Learning rate of stage 1; None: learning_rate."}
+    )
+    max_train_seconds: float | None = field(
+        default=None,
+        metadata={
+            "help": "Stop each stage's training after this many seconds (then select and evaluate as usual); "
+            "results.json records the steps done. None: no limit."
+        },
+    )
+    keep_checkpoints: bool = field(
+        default=False, metadata={"help": "Keep each stage's checkpoint folders (deleted once the stage is done)."}
+    )
+    save_final_model: bool = field(
+        default=True, metadata={"help": "Save the selected model of the last stage to <output_dir>/model."}
+    )
+
+    def __post_init__(self) -> None:
+        import os
+
+        import torch
+
+        if not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            # Launched as several processes on a machine without a GPU (`accelerate launch --multi_gpu
+            # --num_processes N` or `torchrun`): without use_cpu every process would train alone as rank 0 of 1.
+            self.use_cpu = True
+        if self.bf16 is None:
+            self.bf16 = bool(not self.use_cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+        super().__post_init__()
+
+
+def variant_of(data_args: DataArguments) -> str:
+    """The protocol variant of a run: `org` without stage 1, else the mode of the stage-1 config (`natural`...).
+
+    Raises:
+        TrainingConfigError: `pretrain_config` is not named `<benchmark>_<natural|balanced>`.
+    """
+    if data_args.pretrain_config is None:
+        return "org"
+    mode = data_args.pretrain_config.rsplit("_", 1)[-1]
+    if mode not in VARIANTS[1:]:
+        raise TrainingConfigError(
+            f"pretrain_config should be named <benchmark>_<natural|balanced>, but got {data_args.pretrain_config!r}."
+        )
+    return mode

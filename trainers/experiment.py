@@ -1,0 +1,277 @@
+"""Run an experiment matrix: architectures x variants (org, natural, balanced) x benchmarks x seeds, then one table.
+
+`erc-synth experiment configs/experiments/smoke.yaml` runs every training run of the matrix in its own process
+(`python -m trainers.train`, or the configured `launcher`, e.g. `accelerate launch --num_processes 2`), skips runs
+whose `results.json` is complete (so a crashed or killed experiment resumes where it stopped), and writes:
+
+- `table_per_seed.csv` (long): `test_set,variant,seed,score`, one row per run and test set;
+- `table.csv` (wide): `test_set` and one column per variant `<architecture>_<variant>`, the mean over seeds.
+
+Scores are weighted F1 in percent. Rows are the test sets `<benchmark>_real`, `<benchmark>_natural`,
+`<benchmark>_balanced` of every benchmark: the input of `erc-synth significance`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ExperimentConfig", "Run", "collect_table", "main", "make_parser", "plan_runs", "run_experiment"]
+
+_VARIANTS = ("org", "natural", "balanced")
+_REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class ExperimentConfig:
+    """An experiment matrix; every run is one `erc-synth train` with the keys below and `train_config`."""
+
+    name: str = field(default="experiment", metadata={"help": "Name of the experiment (used in the output path)."})
+    output_dir: str | None = field(
+        default=None, metadata={"help": "Where runs and tables go (default: runs/experiments/<name>)."}
+    )
+    architectures: list[str] = field(
+        default_factory=lambda: ["compm", "emoone", "context"], metadata={"help": "Classifiers from the registry."}
+    )
+    variants: list[str] = field(
+        default_factory=lambda: list(_VARIANTS),
+        metadata={"help": "org (real data only), natural, balanced (pretrain on that synthetic config first)."},
+    )
+    benchmarks: list[str] = field(default_factory=lambda: ["meld"], metadata={"help": "Benchmarks to run."})
+    seeds: list[int] = field(default_factory=lambda: [42], metadata={"help": "Seeds; every run is repeated per seed."})
+    data_root: str = field(
+        default="../shared/data", metadata={"help": "Folder holding one folder of real files per benchmark."}
+    )
+    data_dirs: dict = field(
+        default_factory=dict, metadata={"help": "Per-benchmark folders of real files, overriding data_root/<name>."}
+    )
+    synthetic_dataset: str | None = field(
+        default=None, metadata={"help": "Synthetic dataset (Hub id or local folder) with <benchmark>_<mode> configs."}
+    )
+    synthetic_revision: str | None = field(default=None, metadata={"help": "Revision of the synthetic dataset."})
+    test_modes: list[str] = field(
+        default_factory=lambda: ["natural", "balanced"],
+        metadata={"help": "Synthetic test splits evaluated besides the real one (<benchmark>_<mode>)."},
+    )
+    train_config: str | None = field(
+        default=None, metadata={"help": "A configs/train YAML used as the base of every run."}
+    )
+    train_overrides: dict = field(
+        default_factory=dict, metadata={"help": "Training settings (keys of the train config) for every run."}
+    )
+    launcher: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Command that launches trainers/train.py, e.g. [accelerate, launch]; empty: this Python."},
+    )
+    continue_on_error: bool = field(
+        default=False, metadata={"help": "Go on with the next run when one fails (the table lists what finished)."}
+    )
+
+    def __post_init__(self) -> None:
+        from .errors import TrainingConfigError
+
+        bad = [v for v in self.variants if v not in _VARIANTS]
+        if bad:
+            raise TrainingConfigError(f"variants must be among {list(_VARIANTS)}, but got {bad}.")
+        needs_synthetic = any(v != "org" for v in self.variants) or bool(self.test_modes)
+        if needs_synthetic and not self.synthetic_dataset:
+            raise TrainingConfigError(
+                "Variants natural/balanced and synthetic test sets need synthetic_dataset (a Hub id or a local "
+                "folder); set it, or use variants: [org] and test_modes: []."
+            )
+        if not self.architectures or not self.benchmarks or not self.seeds:
+            raise TrainingConfigError("architectures, benchmarks and seeds must each list at least one value.")
+        if self.output_dir is None:
+            self.output_dir = f"runs/experiments/{self.name}"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One cell of the matrix."""
+
+    benchmark: str
+    architecture: str
+    variant: str
+    seed: int
+    output_dir: Path
+
+    @property
+    def variant_name(self) -> str:
+        return f"{self.architecture}_{self.variant}"
+
+
+def plan_runs(config: ExperimentConfig) -> list[Run]:
+    """Every run of the matrix, benchmarks outermost, seeds innermost."""
+    root = Path(config.output_dir) / "runs"
+    return [
+        Run(b, a, v, s, root / b / f"{a}_{v}" / f"seed-{s}")
+        for b in config.benchmarks
+        for a in config.architectures
+        for v in config.variants
+        for s in config.seeds
+    ]
+
+
+def test_sets_of(config: ExperimentConfig, benchmark: str) -> list[str]:
+    return [f"{benchmark}_real"] + [f"{benchmark}_{mode}" for mode in config.test_modes]
+
+
+def _run_settings(config: ExperimentConfig, run: Run) -> dict[str, Any]:
+    import yaml
+
+    settings: dict[str, Any] = {}
+    if config.train_config:
+        settings.update(yaml.safe_load(Path(config.train_config).read_text(encoding="utf-8")) or {})
+    settings.update(config.train_overrides)
+    settings.update(
+        {
+            "architecture": run.architecture,
+            "benchmark": run.benchmark,
+            "data_dir": str(config.data_dirs.get(run.benchmark, Path(config.data_root) / run.benchmark)),
+            "seed": run.seed,
+            "output_dir": str(run.output_dir),
+            "pretrain_config": None if run.variant == "org" else f"{run.benchmark}_{run.variant}",
+            "test_configs": [f"{run.benchmark}_{mode}" for mode in config.test_modes],
+        }
+    )
+    if config.synthetic_dataset:
+        settings["synthetic_dataset"] = config.synthetic_dataset
+        settings["synthetic_revision"] = config.synthetic_revision
+    return settings
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _launch(config: ExperimentConfig, run: Run) -> int:
+    import yaml
+
+    from erc_synth_datasets.configuration import load_config_yaml
+
+    from .config import DataArguments, ErcTrainingArguments, ModelArguments
+
+    run.output_dir.mkdir(parents=True, exist_ok=True)
+    run_config = run.output_dir / "train_config.yaml"
+    _write_text_atomic(run_config, yaml.safe_dump(_run_settings(config, run), sort_keys=False))
+    load_config_yaml(run_config, ModelArguments, DataArguments, ErcTrainingArguments)  # unknown keys fail here
+    script = ["-m", "trainers.train"] if not config.launcher else [str(_REPO_ROOT / "trainers" / "train.py")]
+    command = [*(config.launcher or [sys.executable]), *script, "--config", str(run_config)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    with open(run.output_dir / "train.log", "a", encoding="utf-8") as log:
+        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n")
+        log.flush()
+        return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, check=False).returncode
+
+
+def collect_table(config: ExperimentConfig, runs: list[Run]) -> tuple[list[dict], list[dict]]:
+    """Reads the finished runs; returns (long rows `test_set,variant,seed,score`, wide rows of seed means)."""
+    from .results import read_results, results_complete
+
+    long_rows = []
+    for run in runs:
+        if not results_complete(run.output_dir, test_sets_of(config, run.benchmark)):
+            continue
+        results = read_results(run.output_dir)
+        for test_set in test_sets_of(config, run.benchmark):
+            score = 100.0 * results["test"][test_set]["weighted_f1"]
+            long_rows.append({"test_set": test_set, "variant": run.variant_name, "seed": run.seed, "score": score})
+    variants = list(dict.fromkeys(f"{a}_{v}" for a in config.architectures for v in config.variants))
+    test_sets = [t for b in config.benchmarks for t in test_sets_of(config, b)]
+    wide_rows = []
+    for test_set in test_sets:
+        row: dict[str, Any] = {"test_set": test_set}
+        for variant in variants:
+            scores = [r["score"] for r in long_rows if r["test_set"] == test_set and r["variant"] == variant]
+            row[variant] = sum(scores) / len(scores) if scores else ""
+        wide_rows.append(row)
+    return long_rows, wide_rows
+
+
+def _csv(rows: list[dict], columns: list[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def run_experiment(config: ExperimentConfig, *, dry_run: bool = False) -> int:
+    """Runs the missing runs of the matrix, then writes `table.csv` and `table_per_seed.csv`; returns the failures."""
+    from .results import results_complete
+
+    runs = plan_runs(config)
+    failures = 0
+    for index, run in enumerate(runs, 1):
+        label = f"[{index}/{len(runs)}] {run.benchmark} {run.variant_name} seed {run.seed}"
+        if results_complete(run.output_dir, test_sets_of(config, run.benchmark)):
+            print(f"{label}: skipped, already finished ({run.output_dir / 'results.json'})", flush=True)
+            continue
+        if dry_run:
+            print(f"{label}: to run in {run.output_dir}", flush=True)
+            continue
+        print(f"{label}: running, log in {run.output_dir / 'train.log'}", flush=True)
+        started = time.time()
+        code = _launch(config, run)
+        if code != 0:
+            failures += 1
+            print(f"{label}: failed with exit status {code}; see {run.output_dir / 'train.log'}", flush=True)
+            if not config.continue_on_error:
+                break
+        else:
+            print(f"{label}: done in {time.time() - started:.0f} s", flush=True)
+    long_rows, wide_rows = collect_table(config, runs)
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_text_atomic(out / "table_per_seed.csv", _csv(long_rows, ["test_set", "variant", "seed", "score"]))
+    columns = ["test_set", *dict.fromkeys(f"{a}_{v}" for a in config.architectures for v in config.variants)]
+    _write_text_atomic(out / "table.csv", _csv(wide_rows, columns))
+    print(f"tables: {out / 'table.csv'} and {out / 'table_per_seed.csv'} ({len(long_rows)} scores)", flush=True)
+    return failures
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="erc-synth experiment",
+        description="Run an experiment matrix of training runs (resumable) and write its scores table.",
+    )
+    parser.add_argument("config", help="An experiment YAML (see configs/experiments/).")
+    parser.add_argument("--output_dir", "--output-dir", default=None, help="Override the config's output_dir.")
+    parser.add_argument(
+        "--dry_run", "--dry-run", action="store_true", help="List the runs left to do and rebuild the tables only."
+    )
+    parser.add_argument("--table_only", "--table-only", action="store_true", help="Same as --dry_run.")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from erc_synth_datasets.configuration import ConfigError, config_from_dict, load_config_yaml
+
+    from .errors import TrainingConfigError
+
+    args = make_parser().parse_args(argv)
+    try:
+        values = load_config_yaml(args.config, ExperimentConfig)
+        if args.output_dir:
+            values["output_dir"] = args.output_dir
+        config = config_from_dict(ExperimentConfig, values, source=f"Config file {args.config!r}")
+    except (ConfigError, TrainingConfigError) as err:
+        print(f"erc-synth experiment: {err}", file=sys.stderr)
+        return 2
+    # A dry run lists the runs left to do and rebuilds the tables from the finished ones.
+    return 1 if run_experiment(config, dry_run=args.dry_run or args.table_only) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

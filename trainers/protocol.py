@@ -1,0 +1,271 @@
+"""The protocol of one run: optional stage 1 on a synthetic train split, stage 2 on the real train split, then every
+configured test split, each stage selecting its best checkpoint on its own validation split.
+
+Org variant: stage 2 only. Nat/Bal variants: stage 1 on `<benchmark>_natural` / `<benchmark>_balanced`, then stage 2.
+For `emoone` every stage first trains a teacher from the stage's starting weights, then the student on grayscale
+labels from it.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import Dataset
+
+from erc_synth_datasets.benchmarks import get_benchmark
+
+from .config import DataArguments, ErcTrainingArguments, ModelArguments, variant_of
+from .data import ErcDataCollator, count_utterances, encode_dialogues, load_real, load_synthetic
+from .errors import EvaluationCountError
+from .metrics import compute_scores, make_compute_metrics
+from .models import build_model, get_model_class
+from .models.base import ErcClassifier, resolve_backbone, save_classifier
+from .models.emoone import grayscale_labels
+from .results import RESULTS_NAME, environment_versions, write_json_atomic
+
+__all__ = ["Stage", "run_protocol", "test_set_name"]
+
+logger = logging.getLogger(__name__)
+
+
+def test_set_name(benchmark: str, source: str) -> str:
+    """`meld_real` for the real test split, the config name (`meld_balanced`) for a synthetic one."""
+    return f"{benchmark}_real" if source == "real" else source
+
+
+@dataclass
+class Stage:
+    """One training stage: its train and validation splits (dialogue schema) and its schedule."""
+
+    name: str
+    source: str
+    train: Dataset
+    validation: Dataset
+    num_train_epochs: float
+    learning_rate: float
+
+
+def _head(dataset: Dataset, n: int | None) -> Dataset:
+    return dataset if n is None or n >= len(dataset) else dataset.select(range(n))
+
+
+def _stage_args(args: ErcTrainingArguments, output_dir: Path, epochs: float, lr: float) -> ErcTrainingArguments:
+    return dataclasses.replace(args, output_dir=str(output_dir), num_train_epochs=epochs, learning_rate=lr)
+
+
+class _TimeBudget:
+    """Stops training after `seconds` (a `TrainerCallback`); the stage then saves, selects and evaluates as usual."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.started, self.stopped = seconds, 0.0, False
+
+    def __getattr__(self, name: str):  # every other TrainerCallback event: do nothing
+        if name.startswith("on_"):
+            return lambda *args, **kwargs: None
+        raise AttributeError(name)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.time()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if time.time() - self.started > self.seconds:
+            self.stopped = control.should_training_stop = True
+            control.should_evaluate = control.should_save = args.eval_strategy != "no"
+
+
+def _make_trainer(model, args, train, validation, collator, tokenizer, labels):
+    from transformers import Trainer
+
+    trainer = Trainer(
+        model=model,
+        args=args,
+        data_collator=collator,
+        train_dataset=train,
+        eval_dataset=validation,
+        processing_class=tokenizer,
+        compute_metrics=make_compute_metrics(labels),
+    )
+    if args.max_train_seconds is not None:
+        trainer.add_callback(_TimeBudget(args.max_train_seconds))
+    return trainer
+
+
+def _predict_logits(trainer, dataset: Dataset, expected: int, what: str) -> np.ndarray:
+    """Logits for every row of `dataset`, gathered over processes; refuses any other count."""
+    output = trainer.predict(dataset, metric_key_prefix="predict")
+    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+    if len(logits) != expected or len(dataset) != expected:
+        raise EvaluationCountError(
+            f"{what}: {len(logits)} predictions for {len(dataset)} encoded rows, but the split has {expected} "
+            "utterances; every utterance must be evaluated exactly once."
+        )
+    return logits
+
+
+def _add_teacher_labels(model, stage_args, train, validation, collator, tokenizer, labels, model_args) -> Dataset:
+    """emoone: trains a teacher from the student's starting weights, returns `train` with its grayscale labels."""
+    teacher = copy.deepcopy(model)
+    epochs = model_args.teacher_num_train_epochs or stage_args.num_train_epochs
+    teacher_args = dataclasses.replace(
+        stage_args, output_dir=str(Path(stage_args.output_dir) / "teacher"), num_train_epochs=epochs
+    )
+    trainer = _make_trainer(teacher, teacher_args, train, validation, collator, tokenizer, labels)
+    trainer.train()
+    logits = _predict_logits(trainer, train, len(train), "teacher on the train split")
+    probs = torch.softmax(torch.as_tensor(logits, dtype=torch.float32), dim=-1)
+    soft = grayscale_labels(probs, torch.as_tensor(train["labels"]), model_args.grayscale)
+    _remove_checkpoints(trainer, teacher_args.output_dir)
+    del trainer, teacher
+    return train.add_column("soft_labels", soft.tolist())
+
+
+def _remove_checkpoints(trainer, output_dir: str | Path) -> None:
+    trainer.accelerator.wait_for_everyone()
+    if trainer.is_world_process_zero():
+        for path in Path(output_dir).glob("checkpoint-*"):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def run_protocol(
+    model_args: ModelArguments, data_args: DataArguments, training_args: ErcTrainingArguments
+) -> dict[str, Any]:
+    """Runs stage 1 (if `pretrain_config` is set), stage 2 and the evaluation on every test split.
+
+    Writes `<output_dir>/results.json` (atomically, on the main process) and, with `save_final_model`,
+    `<output_dir>/model`.
+
+    Returns:
+        The content of `results.json`.
+
+    Raises:
+        LabelSpaceError: a synthetic config does not use the benchmark's label names.
+        EvaluationCountError: a test split was not evaluated utterance for utterance.
+    """
+    from transformers import AutoTokenizer, set_seed
+
+    started = time.time()
+    benchmark = get_benchmark(data_args.benchmark)
+    labels = list(benchmark.labels)
+    variant = variant_of(data_args)
+    output_dir = Path(training_args.output_dir)
+    model_class = get_model_class(model_args.architecture)
+
+    real, real_revision = load_real(data_args, benchmark)
+    synthetic, synthetic_revisions = {}, {}
+    for config in dict.fromkeys([c for c in [data_args.pretrain_config, *data_args.test_configs] if c]):
+        synthetic[config], synthetic_revisions[config] = load_synthetic(data_args, config, benchmark)
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_backbone(model_args.model_name_or_path), truncation_side="left")
+    collator = ErcDataCollator(
+        pad_token_id=tokenizer.pad_token_id, pad_to_multiple_of=8 if torch.cuda.is_available() else None
+    )
+
+    def encode(dialogues: Dataset) -> Dataset:
+        return encode_dialogues(dialogues, tokenizer, model_args, with_memory=model_class.needs_memory)
+
+    stages: list[Stage] = []
+    if data_args.pretrain_config:
+        pre = synthetic[data_args.pretrain_config]
+        stages.append(
+            Stage(
+                "pretrain",
+                data_args.pretrain_config,
+                pre["train"],
+                pre["validation"],
+                training_args.pretrain_num_train_epochs or training_args.num_train_epochs,
+                training_args.pretrain_learning_rate or training_args.learning_rate,
+            )
+        )
+    stages.append(
+        Stage(
+            "finetune",
+            "real",
+            real["train"],
+            real["validation"],
+            training_args.num_train_epochs,
+            training_args.learning_rate,
+        )
+    )
+
+    set_seed(training_args.seed)
+    model: ErcClassifier = build_model(model_args, len(labels))
+    stage_records, trainer = [], None
+    for stage in stages:
+        stage_dir = output_dir / stage.name
+        args = _stage_args(training_args, stage_dir, stage.num_train_epochs, stage.learning_rate)
+        train = encode(_head(stage.train, data_args.max_train_dialogues))
+        validation = encode(_head(stage.validation, data_args.max_eval_dialogues))
+        if model_class.needs_teacher:
+            train = _add_teacher_labels(model, args, train, validation, collator, tokenizer, labels, model_args)
+        trainer = _make_trainer(model, args, train, validation, collator, tokenizer, labels)
+        output = trainer.train()
+        stage_records.append(
+            {
+                "name": stage.name,
+                "train_split": f"{stage.source}/train",
+                "validation_split": f"{stage.source}/validation",
+                "train_utterances": len(train),
+                "validation_utterances": len(validation),
+                "num_train_epochs": stage.num_train_epochs,
+                "learning_rate": stage.learning_rate,
+                "global_step": output.global_step,
+                "best_metric": trainer.state.best_metric,
+                "best_checkpoint": trainer.state.best_model_checkpoint,
+                "train_runtime_s": output.metrics.get("train_runtime"),
+                "train_samples_per_second": output.metrics.get("train_samples_per_second"),
+                "teacher": model_class.needs_teacher,
+                "stopped_by_time_budget": any(
+                    getattr(c, "stopped", False)
+                    for c in trainer.callback_handler.callbacks
+                    if isinstance(c, _TimeBudget)
+                ),
+            }
+        )
+        if not training_args.keep_checkpoints:
+            _remove_checkpoints(trainer, stage_dir)
+
+    test_sources = {test_set_name(benchmark.name, "real"): real["test"]}
+    test_sources.update({test_set_name(benchmark.name, c): synthetic[c]["test"] for c in data_args.test_configs})
+    tests = {}
+    for name, dialogues in test_sources.items():
+        expected = count_utterances(dialogues)
+        encoded = encode(dialogues)
+        logits = _predict_logits(trainer, encoded, expected, f"Test set {name!r}")
+        tests[name] = compute_scores(np.argmax(logits, axis=-1), encoded["labels"], labels)
+
+    results = {
+        "status": "complete",
+        "benchmark": benchmark.name,
+        "architecture": model_args.architecture,
+        "variant": variant,
+        "model": model_args.model_name_or_path,
+        "seed": training_args.seed,
+        "labels": labels,
+        "test": tests,
+        "stages": stage_records,
+        "data": {"real": real_revision, "synthetic": synthetic_revisions},
+        "settings": {
+            "model": asdict(model_args),
+            "data": asdict(data_args),
+            "training": training_args.to_dict(),
+            "world_size": trainer.accelerator.num_processes,
+        },
+        "versions": environment_versions(),
+        "wall_time_s": time.time() - started,
+    }
+    trainer.accelerator.wait_for_everyone()
+    if trainer.is_world_process_zero():
+        if training_args.save_final_model:
+            save_classifier(trainer.model, output_dir / "model", labels=labels, tokenizer=tokenizer)
+        write_json_atomic(output_dir / RESULTS_NAME, results)
+    trainer.accelerator.wait_for_everyone()
+    return results
