@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from .files import read_yaml_mapping
 
 __all__ = [
     "Benchmark",
@@ -247,14 +247,7 @@ _YAML_REQUIRED = ("name", "labels", "speakers", "description")
 def load_benchmark_yaml(path: str | Path) -> Benchmark:
     """Reads a custom benchmark definition from YAML (keys: the fields of `Benchmark`)."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BenchmarkError(f"Benchmark file {str(path)!r} does not exist.") from None
-    except yaml.YAMLError as err:
-        raise BenchmarkError(f"Benchmark file {str(path)!r} is not valid YAML: {err}") from None
-    if not isinstance(data, dict):
-        raise BenchmarkError(f"Benchmark file {str(path)!r} must hold a mapping, but got {type(data).__name__}.")
+    data = read_yaml_mapping(path, what="Benchmark file", error=BenchmarkError)
     unknown = sorted(set(data) - _YAML_FIELDS)
     if unknown:
         raise BenchmarkError(

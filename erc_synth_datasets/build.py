@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .benchmarks import Benchmark, BenchmarkError, get_benchmark
+from .files import write_json_atomic, write_text_atomic
 from .splitting import SPLIT_NAMES, SplitError, SplitRatios, split_dialogues
 
 __all__ = [
@@ -404,14 +405,8 @@ def _write_config(name: str, runs: list[RunInput], folder: Path, config: BuildCo
         num_bytes=num_bytes,
         plot=f"{name}/{PLOT_NAME}",
     )
-    _write_json(folder / BUILD_INFO_NAME, built.to_dict())
+    write_json_atomic(folder / BUILD_INFO_NAME, built.to_dict(), sort_keys=True)
     return built
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _existing_configs(output: Path) -> list[str]:
@@ -492,9 +487,7 @@ def build_dataset(run_dirs: Sequence[str | Path], config: BuildConfig | None = N
             existing=existing_card,
             data=load_card_data(config),
         )
-        tmp = staging / ".README.md.tmp"
-        tmp.write_text(str(card), encoding="utf-8")
-        os.replace(tmp, staging / "README.md")
+        write_text_atomic(staging / "README.md", str(card))
         _swap_into_place(staging, output)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -32,6 +32,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from .files import read_yaml_mapping
+
 __all__ = [
     "ConfigError",
     "config_from_dict",
@@ -145,16 +147,9 @@ def load_config_yaml(path: str | Path, *dataclass_types: type) -> dict[str, Any]
             of the wrong type.
     """
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"Config file {str(path)!r} does not exist; check the --config path.") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"Config file {str(path)!r} is not valid YAML: {err}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"Config file {str(path)!r} must hold a mapping of settings, but got {type(data).__name__}.")
+    data = read_yaml_mapping(
+        path, what="Config file", error=ConfigError, missing_hint="check the --config path", allow_empty=True
+    )
     types_: dict[str, Any] = {}
     for cls in dataclass_types:
         types_.update(_field_types(cls))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets import Dataset, Features
+
+from .files import atomic_path
 
 __all__ = ["ROW_GROUP_SIZE", "rows_to_table", "shard_filename", "write_parquet"]
 
@@ -36,17 +37,16 @@ def write_parquet(table: pa.Table, path: str | Path, *, row_group_size: int = RO
     timestamps, so two writes of the same table are byte-identical.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(
-        table,
-        tmp,
-        row_group_size=row_group_size,
-        compression="zstd",
-        compression_level=3,
-        use_dictionary=True,
-        write_statistics=True,
-        write_page_index=False,
-        store_schema=True,
-    )
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(
+            table,
+            tmp,
+            row_group_size=row_group_size,
+            compression="zstd",
+            compression_level=3,
+            use_dictionary=True,
+            write_statistics=True,
+            write_page_index=False,
+            store_schema=True,
+        )
     return path.stat().st_size

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from .files import atomic_path
 
 __all__ = ["plot_label_distribution"]
 
@@ -50,10 +51,9 @@ def plot_label_distribution(
         ax.set_title(title)
         ax.legend(frameon=False)
         fig.tight_layout()
-        tmp = path.with_name(f".{path.name}.tmp")
-        # No "Software"/date metadata: the same counts always give the same bytes.
-        fig.savefig(tmp, format="png", metadata={"Software": None})
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            # No "Software"/date metadata: the same counts always give the same bytes.
+            fig.savefig(tmp, format="png", metadata={"Software": None})
     finally:
         plt.close(fig)
     return path

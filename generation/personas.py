@@ -11,9 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from erc_synth_datasets.benchmarks import Benchmark
+from erc_synth_datasets.files import read_yaml_mapping
 
 from .config import configs_dir
 
@@ -63,16 +62,12 @@ def load_persona_pools(path: str | Path | None = None) -> PersonaPools:
         PersonaError: the file is missing, has unknown keys, or a pool is empty.
     """
     path = Path(path) if path is not None else default_persona_file()
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PersonaError(
-            f"Persona pools {str(path)!r} do not exist; pass --persona_file (see configs/personas/default.yaml)."
-        ) from None
-    except yaml.YAMLError as err:
-        raise PersonaError(f"Persona pools {str(path)!r} are not valid YAML: {err}") from None
-    if not isinstance(data, dict):
-        raise PersonaError(f"Persona pools {str(path)!r} must hold a mapping, but got {type(data).__name__}.")
+    data = read_yaml_mapping(
+        path,
+        what="Persona pools",
+        error=PersonaError,
+        missing_hint="pass --persona_file (see configs/personas/default.yaml)",
+    )
     valid = {"version", "speakers_per_dialogue", "fixed_genders", *_LISTS}
     unknown = sorted(set(data) - valid)
     if unknown:

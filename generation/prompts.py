@@ -13,9 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from erc_synth_datasets.benchmarks import Benchmark
+from erc_synth_datasets.files import read_yaml_mapping
 
 from .config import configs_dir
 
@@ -100,17 +99,13 @@ def load_prompt_template(path: str | Path | None, benchmark: Benchmark) -> Promp
             placeholder it needs.
     """
     path = Path(path) if path is not None else default_prompt_file(benchmark)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PromptError(
-            f"Prompt template {str(path)!r} does not exist; pass --prompt_file with a template YAML "
-            "(see configs/prompts/default.yaml) or set ERC_SYNTH_CONFIGS to a folder holding prompts/."
-        ) from None
-    except yaml.YAMLError as err:
-        raise PromptError(f"Prompt template {str(path)!r} is not valid YAML: {err}") from None
-    if not isinstance(data, dict):
-        raise PromptError(f"Prompt template {str(path)!r} must hold a mapping, but got {type(data).__name__}.")
+    data = read_yaml_mapping(
+        path,
+        what="Prompt template",
+        error=PromptError,
+        missing_hint="pass --prompt_file with a template YAML (see configs/prompts/default.yaml) or set "
+        "ERC_SYNTH_CONFIGS to a folder holding prompts/",
+    )
     expected = {"version", *_PARTS}
     unknown, missing = sorted(set(data) - expected), sorted(expected - set(data))
     if unknown or missing:

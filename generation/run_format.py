@@ -60,11 +60,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
+
+from erc_synth_datasets.files import write_json_atomic
 
 __all__ = [
     "ACCEPTED_EXTRA_COLUMNS",
@@ -166,24 +167,6 @@ def read_manifest(run_dir: str | Path) -> dict[str, Any]:
             f"{FORMAT_VERSION}; upgrade erc-synth."
         )
     return data
-
-
-def write_json_atomic(path: str | Path, data: Any) -> None:
-    """Writes JSON to `path` through a temporary file in the same folder and `os.replace`, so readers (and a crash)
-    only ever see the old or the new content."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, ensure_ascii=False, indent=2, sort_keys=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_manifest(run_dir: str | Path, manifest: dict[str, Any]) -> None:

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from erc_synth_datasets.files import write_text_atomic
+
 __all__ = ["ExperimentConfig", "Run", "collect_table", "main", "make_parser", "plan_runs", "run_experiment"]
 
 _VARIANTS = ("org", "natural", "balanced")
@@ -148,12 +150,6 @@ def _run_settings(config: ExperimentConfig, run: Run) -> dict[str, Any]:
     return settings
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _launch(config: ExperimentConfig, run: Run) -> int:
     import yaml
 
@@ -163,7 +159,7 @@ def _launch(config: ExperimentConfig, run: Run) -> int:
 
     run.output_dir.mkdir(parents=True, exist_ok=True)
     run_config = run.output_dir / "train_config.yaml"
-    _write_text_atomic(run_config, yaml.safe_dump(_run_settings(config, run), sort_keys=False))
+    write_text_atomic(run_config, yaml.safe_dump(_run_settings(config, run), sort_keys=False))
     load_config_yaml(run_config, ModelArguments, DataArguments, ErcTrainingArguments)  # unknown keys fail here
     script = ["-m", "trainers.train"] if not config.launcher else [str(_REPO_ROOT / "trainers" / "train.py")]
     command = [*(config.launcher or [sys.executable]), *script, "--config", str(run_config)]
@@ -234,9 +230,9 @@ def run_experiment(config: ExperimentConfig, *, dry_run: bool = False) -> int:
     long_rows, wide_rows = collect_table(config, runs)
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _write_text_atomic(out / "table_per_seed.csv", _csv(long_rows, ["test_set", "variant", "seed", "score"]))
+    write_text_atomic(out / "table_per_seed.csv", _csv(long_rows, ["test_set", "variant", "seed", "score"]))
     columns = ["test_set", *dict.fromkeys(f"{a}_{v}" for a in config.architectures for v in config.variants)]
-    _write_text_atomic(out / "table.csv", _csv(wide_rows, columns))
+    write_text_atomic(out / "table.csv", _csv(wide_rows, columns))
     print(f"tables: {out / 'table.csv'} and {out / 'table_per_seed.csv'} ({len(long_rows)} scores)", flush=True)
     return failures
 

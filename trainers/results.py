@@ -3,32 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from erc_synth_datasets.files import write_json_atomic
 
 __all__ = ["RESULTS_NAME", "environment_versions", "read_results", "results_complete", "write_json_atomic"]
 
 RESULTS_NAME = "results.json"
-
-
-def write_json_atomic(path: str | Path, data: Any) -> Path:
-    """Writes JSON to a temporary file in the same folder, then renames it: a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=False, default=str)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def read_results(path: str | Path) -> dict[str, Any]:

@@ -8,10 +8,10 @@ span less than the CD, i.e. groups within which no pair would be significant at 
 
 from __future__ import annotations
 
-import os
 from fractions import Fraction
 from pathlib import Path
 
+from erc_synth_datasets.files import atomic_path
 from trainers.stats.exact import tail_count
 from trainers.stats.ranking import Ranking
 
@@ -132,12 +132,9 @@ def plot_cd_diagram(
     if title:
         ax.set_title(title, fontsize=10)
     target = Path(path)
-    temporary = target.with_name(f".{target.stem}.{os.getpid()}.tmp{target.suffix}")
     try:
-        fig.savefig(temporary, bbox_inches="tight", dpi=150)
-        os.replace(temporary, target)
+        with atomic_path(target) as temporary:
+            fig.savefig(temporary, format=target.suffix.lstrip(".") or "png", bbox_inches="tight", dpi=150)
     finally:
         plt.close(fig)
-        if temporary.exists():
-            temporary.unlink()
     return cd
