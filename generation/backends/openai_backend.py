@@ -443,12 +443,19 @@ class OpenAIBackend(Backend):
             return {"type": "json_object", "schema": schema}
         return {"type": "json_schema", "json_schema": {"name": "output", "schema": schema, "strict": True}}
 
-    def _next_url(self) -> int:
-        """The next URL in the rotation; waits first when every URL asked us (429) to hold off."""
+    def _next_url(self, avoid: int | None = None) -> int:
+        """The next URL in the rotation; waits first when every URL asked us (429) to hold off.
+
+        Args:
+            avoid: The URL that just failed this request; skipped when another one is available, so that a retry
+                always moves on to another server (the shared rotation alone may hand it the same one again).
+        """
         with self._lock:
             now = time.monotonic()
-            for _ in range(len(self.base_urls)):
+            for _ in range(2 * len(self.base_urls)):
                 index = next(self._url_cycle)
+                if index == avoid and len(self.base_urls) > 1:
+                    continue
                 if self._not_before[index] <= now:
                     return index
             index = min(range(len(self.base_urls)), key=lambda i: self._not_before[i])
@@ -469,8 +476,9 @@ class OpenAIBackend(Backend):
         history: list[str] = []
         attempt = _Attempt()
         url = self.base_urls[0]
+        failed: int | None = None
         for retry in range(self.max_retries + 1):
-            index = self._next_url()
+            index = self._next_url(avoid=failed)
             url = self.base_urls[index]
             attempt = self._post(url, body)
             if attempt.result is not None:
@@ -484,6 +492,7 @@ class OpenAIBackend(Backend):
                     attempt.result.extra["retried_after"] = history
                 return attempt.result
             history.append(f"{attempt.kind}@{redact_url(url)}")
+            failed = index
             if attempt.kind == "http_429" and attempt.retry_after is not None:
                 with self._lock:
                     hold = time.monotonic() + min(attempt.retry_after, self.backoff_max)
