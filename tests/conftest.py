@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,23 @@ def shared_data() -> Path:
     return path
 
 
+def materialise_benchmark_fixtures(target: Path) -> Path:
+    """Copies the project's own benchmark fixtures to `target` under the file names the loaders read.
+
+    Files whose names equal a benchmark release's (`train_sent_emo.csv`, `iemocap_train.txt`) are stored as
+    `<name>.fixture.<ext>`, so that the repository never holds a file that looks like a copy of benchmark data.
+    """
+    for source in sorted((FIXTURES / "benchmarks").rglob("*")):
+        if source.is_file():
+            destination = target / source.relative_to(FIXTURES / "benchmarks")
+            destination = destination.with_name(destination.name.replace(".fixture.", "."))
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, destination)
+    return target
+
+
 @pytest.fixture(scope="session")
-def benchmark_fixtures() -> Path:
-    """The project's own small benchmark files (invented dialogues) in every supported format."""
-    return FIXTURES / "benchmarks"
+def benchmark_fixtures(tmp_path_factory) -> Path:
+    """The project's own small benchmark files (invented dialogues) in every supported format, one folder per
+    benchmark, under the names the loaders read."""
+    return materialise_benchmark_fixtures(tmp_path_factory.mktemp("benchmark-fixtures"))

@@ -33,7 +33,12 @@ def make_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--output", type=Path, default=Path("demo-output"), help="Folder for runs and the dataset.")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the first generation run.")
-    parser.add_argument("--data-dir", type=Path, default=None, help="MELD folder to read instead of the defaults.")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="MELD folder for the closing comparison (default: ../shared/data/meld next to the checkout, if any).",
+    )
     parser.add_argument("--skip-real", action="store_true", help="Do not print the real MELD's statistics.")
     return parser
 
@@ -99,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     data_dir = args.data_dir
     if data_dir is None:
-        shared = REPO_ROOT.parent / "shared" / "data" / "meld"
-        data_dir = shared if shared.is_dir() else REPO_ROOT / "tests" / "fixtures" / "benchmarks" / "meld"
+        data_dir = REPO_ROOT.parent / "shared" / "data" / "meld"
+        if not data_dir.is_dir():
+            print(f"\n(No MELD folder at {data_dir}: pass --data-dir to compare with the real benchmark.)")
+            return 0
     print("\n== For comparison: the real MELD ==", flush=True)
     return stats.main(["meld", "--data-dir", str(data_dir)])
