@@ -17,7 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Small enough for a few minutes on 2 CPU cores: one dialogue per MELD label, a few short utterances each.
 DEMO_GENERATION = [
-    "--benchmark", "meld", "--mode", "balanced", "--num-dialogues", "7", "--max-new-tokens", "112",
+    "--benchmark", "meld", "--mode", "balanced", "--num-dialogues", "7", "--max-new-tokens", "144",
     "--batch-size", "7", "--max-turns", "3", "--max-utterance-chars", "40", "--max-attempts", "2", "--no-progress",
 ]  # fmt: skip
 DEMO_SPLIT_RATIOS = "0.6,0.2,0.2"
