@@ -17,6 +17,7 @@ the previous OUTPUT untouched. Configs already in OUTPUT that are not rebuilt ar
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -149,6 +150,9 @@ class ConfigBuild:
     file_sizes: dict[str, int]
     num_bytes: dict[str, int]
     plot: str
+    # sha256 of each split's Parquet file: lets users verify files, and makes the card (which `datasets` uses to
+    # key its cache of a local folder) change whenever the data changes.
+    file_sha256: dict[str, str] = field(default_factory=dict)
 
     @property
     def accepted(self) -> int:
@@ -178,6 +182,7 @@ class ConfigBuild:
             "file_sizes": self.file_sizes,
             "num_bytes": self.num_bytes,
             "plot": self.plot,
+            "file_sha256": self.file_sha256,
         }
 
     @classmethod
@@ -373,12 +378,13 @@ def _write_config(name: str, runs: list[RunInput], folder: Path, config: BuildCo
         raise BuildError(f"Config {name!r} (runs {[str(run.run_dir) for run in runs]}): {err}") from None
     features = dialogue_features(benchmark)
     folder.mkdir(parents=True)
-    files, sizes, num_bytes, dialogues, utterances, label_counts = {}, {}, {}, {}, {}, {}
+    files, sizes, digests, num_bytes, dialogues, utterances, label_counts = {}, {}, {}, {}, {}, {}, {}
     for split in SPLIT_NAMES:
         rows = splits[split]
         table = rows_to_table(rows, features)
         filename = shard_filename(split)
         sizes[split] = write_parquet(table, folder / filename)
+        digests[split] = hashlib.sha256((folder / filename).read_bytes()).hexdigest()
         files[split] = f"{name}/{filename}"
         num_bytes[split] = table.nbytes
         dialogues[split] = len(rows)
@@ -402,6 +408,7 @@ def _write_config(name: str, runs: list[RunInput], folder: Path, config: BuildCo
         target_counts={label: targets.get(label, 0) for label in benchmark.labels if label in targets},
         files=files,
         file_sizes=sizes,
+        file_sha256=digests,
         num_bytes=num_bytes,
         plot=f"{name}/{PLOT_NAME}",
     )

@@ -11,6 +11,7 @@ on push) replaces only that section and keeps every other word of the card::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -119,7 +120,13 @@ def _dataset_info_entry(build: ConfigBuild) -> dict[str, Any]:
         download_size=sum(build.file_sizes.values()),
         dataset_size=sum(build.num_bytes.values()),
     )
-    return {"config_name": build.name, **info._to_yaml_dict()}
+    entry = {"config_name": build.name, **info._to_yaml_dict()}
+    if build.file_sha256:
+        # `datasets` keys its cache of a local folder by this metadata only: without a fingerprint of the data, a
+        # rebuild with equal sizes (e.g. other ids of the same length) would be served from the stale cache.
+        fingerprint = hashlib.sha256("".join(build.file_sha256[s] for s in sorted(build.file_sha256)).encode())
+        entry["description"] = f"erc-synth config {build.name}; data sha256 {fingerprint.hexdigest()}"
+    return entry
 
 
 def card_metadata(configs: Sequence[ConfigBuild], settings: CardSettings) -> DatasetCardData:
@@ -198,6 +205,7 @@ def render_config_section(build: ConfigBuild) -> str:
         num_dialogues=build.num_dialogues,
         num_utterances=build.num_utterances,
         files=build.files,
+        file_sha256=build.file_sha256,
         total_dialogues=sum(build.num_dialogues.values()),
         total_utterances=total_utterances,
         split_seed=build.split_seed,

@@ -17,6 +17,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
 from datasets import load_dataset
+from huggingface_hub import DatasetCard
 
 from erc_synth_datasets import cli
 from erc_synth_datasets.benchmarks import get_benchmark
@@ -376,3 +377,30 @@ def test_stats_of_a_built_folder(three_runs, tmp_path, capsys):
     assert "14 of 16 attempts accepted (87.5%)" in printed
     assert cli.main(["stats", str(out), "--dataset-config", "iemocap_natural"]) == 2
     assert "has configs ['meld_balanced', 'meld_natural']" in capsys.readouterr().err
+
+
+def test_rebuilt_data_of_the_same_size_is_not_served_from_a_stale_cache(tmp_path):
+    """`datasets` keys its cache of a local folder by the card: a change of data must change the card."""
+    original = write_run(tmp_path / "runs" / "a", num_dialogues=6)
+    edited = tmp_path / "runs" / "b"
+    shutil.copytree(original, edited)
+    for path in edited.glob("accepted*.jsonl"):
+        path.write_text(path.read_text(encoding="utf-8").replace("Did you see", "Did you saw"), encoding="utf-8")
+    cache = tmp_path / "hf-cache"
+    first = build_dataset(
+        [original], BuildConfig(output=str(tmp_path / "one" / "erc-synth"), split_ratios="0.5,0.25,0.25")
+    )
+    second = build_dataset(
+        [edited], BuildConfig(output=str(tmp_path / "two" / "erc-synth"), split_ratios="0.5,0.25,0.25")
+    )
+    assert first.configs[0].file_sha256 != second.configs[0].file_sha256
+    # The card's YAML (all that `datasets` hashes for a local folder) carries a fingerprint of the data.
+    infos = [DatasetCard.load(result.output / "README.md").data.dataset_info for result in (first, second)]
+    descriptions = [info[0]["description"] if isinstance(info, list) else info["description"] for info in infos]
+    assert descriptions[0] != descriptions[1] and all("data sha256" in d for d in descriptions)
+    loaded_one = load_dataset(str(first.output), "meld_balanced", cache_dir=str(cache))
+    loaded_two = load_dataset(str(second.output), "meld_balanced", cache_dir=str(cache))
+    assert all("Did you see" in u for u in loaded_one["train"][0]["utterances"])
+    assert all("Did you saw" in u for u in loaded_two["train"][0]["utterances"])
+    card = (second.output / "README.md").read_text(encoding="utf-8")
+    assert all(digest in card for digest in second.configs[0].file_sha256.values())
