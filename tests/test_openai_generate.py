@@ -24,10 +24,7 @@ try:
 except ImportError:  # tests/ is not a package: its folder is on sys.path
     import servers
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(servers.llama_cpp_missing_reason() is not None, reason=str(servers.llama_cpp_missing_reason())),
-]
+pytestmark = servers.server_test_marks()
 
 SECRET = "sk-generate-test-secret-42"
 LABELS = ["neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"]

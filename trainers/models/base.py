@@ -107,6 +107,12 @@ class ErcClassifier(nn.Module):
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return nn.functional.cross_entropy(logits.float(), labels)
 
+    def logits(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Class scores from the first token's representation, shape `(batch, num_labels)`."""
+        return self.classifier(self.dropout(self.encode(input_ids, attention_mask, token_type_ids)))
+
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -114,7 +120,7 @@ class ErcClassifier(nn.Module):
         token_type_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
     ) -> SequenceClassifierOutput:
-        logits = self.classifier(self.dropout(self.encode(input_ids, attention_mask, token_type_ids)))
+        logits = self.logits(input_ids, attention_mask, token_type_ids)
         return SequenceClassifierOutput(loss=None if labels is None else self.loss(logits, labels), logits=logits)
 
     def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:

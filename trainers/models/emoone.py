@@ -63,7 +63,7 @@ class EmoOneClassifier(ErcClassifier):
         labels: torch.Tensor | None = None,
         soft_labels: torch.Tensor | None = None,
     ) -> SequenceClassifierOutput:
-        logits = self.classifier(self.dropout(self.encode(input_ids, attention_mask, token_type_ids)))
+        logits = self.logits(input_ids, attention_mask, token_type_ids)
         loss = None
         if labels is not None:
             loss = self.loss(logits, labels)
