@@ -34,7 +34,9 @@ def _dialogues(data_dir: Path | None, utterances: int):
     else:
         from datasets import load_dataset
 
-        from trainers.testing import write_synthetic_dataset
+        # Scripted dialogues through the real runner and build (the tests' helper).
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from run_fixtures import write_synthetic_dataset
 
         folder = write_synthetic_dataset(Path(tempfile.mkdtemp()) / "synthetic", dialogues={"train": 200})
         train = load_dataset(str(folder), "meld_natural", split="train")

@@ -8,17 +8,22 @@ prompts, the dataset cards and the classifier heads; it never comes from the dat
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .errors import ErcSynthError
 from .files import read_yaml_mapping
+from .registry import Registry
+
+if TYPE_CHECKING:
+    from .generic_format import GenericData
 
 __all__ = [
     "Benchmark",
     "BenchmarkError",
+    "BUILTIN_BENCHMARKS",
     "get_benchmark",
     "list_benchmarks",
     "load_benchmark_yaml",
@@ -28,7 +33,7 @@ __all__ = [
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-class BenchmarkError(ValueError):
+class BenchmarkError(ErcSynthError, ValueError):
     """A benchmark name or definition is wrong."""
 
 
@@ -49,6 +54,9 @@ class Benchmark:
         description: One sentence on the benchmark's dialogues, used by generation prompts (task definition).
         min_speakers: The fewest distinct speakers a dialogue of this benchmark has.
         citation: BibTeX of the benchmark's paper, for dataset cards.
+        data: Where the benchmark's real files are and how to read them (the YAML's `data:` section, a
+            `generic_format.GenericData`); None for the release formats of the built-in benchmarks. Not part of the
+            definition's identity: it is left out of `to_dict` and of comparisons.
     """
 
     name: str
@@ -61,6 +69,7 @@ class Benchmark:
     speaker_aliases: dict[str, str] = field(default_factory=dict)
     min_speakers: int = 1
     citation: str = ""
+    data: GenericData | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
@@ -187,8 +196,38 @@ IEMOCAP = Benchmark(
     ),
 )
 
-# A plain dict, as in datasets' packaged builders: name -> definition.
-_REGISTRY: dict[str, Benchmark] = {b.name: b for b in (MELD, EMORYNLP, IEMOCAP)}
+# name -> definition (the project's one registry helper: did-you-mean errors).
+_REGISTRY: Registry[Benchmark] = Registry(
+    "benchmark",
+    {b.name: b for b in (MELD, EMORYNLP, IEMOCAP)},
+    error=BenchmarkError,
+    hint="A custom benchmark can be given as the path of a YAML file (see configs/benchmarks/).",
+    lazy=False,
+)
+# Names a custom benchmark may never take: results, configs and cards are named after the benchmark.
+BUILTIN_BENCHMARKS: tuple[str, ...] = tuple(_REGISTRY)
+
+
+def _check_custom_name(benchmark: Benchmark, source: str, *, path: str = "object") -> None:
+    """The one rule for names: a custom benchmark may not take a built-in benchmark's name. Every path to a
+    benchmark goes through here, so every command refuses it with the same message:
+
+    - `path="file"` (`load_benchmark_yaml`): a YAML file never defines a built-in benchmark;
+    - `path="register"` (`register_benchmark`): only the built-in definition itself may stand under its name;
+    - `path="object"` (`get_benchmark` given a `Benchmark`): a definition rebuilt from a run's manifest passes as long
+      as its labels (the ids of every dataset and model) are the built-in ones.
+    """
+    builtin = _REGISTRY.get(benchmark.name) if benchmark.name in BUILTIN_BENCHMARKS else None
+    if builtin is None:
+        return
+    differs = {"file": True, "register": benchmark != builtin, "object": benchmark.labels != builtin.labels}[path]
+    if differs:
+        raise BenchmarkError(
+            f"{source}: the name {benchmark.name!r} belongs to the built-in benchmark {builtin.display_name}; a "
+            "custom benchmark needs a name of its own, because datasets, results and tables are named after it. "
+            f"Change `name:` (for example to '{benchmark.name}_custom'); to read the built-in benchmark from "
+            "converted files, use its name with format='generic' (`--format generic`) instead."
+        )
 
 
 def list_benchmarks() -> list[str]:
@@ -197,13 +236,19 @@ def list_benchmarks() -> list[str]:
 
 
 def register_benchmark(benchmark: Benchmark, *, overwrite: bool = False) -> Benchmark:
-    """Adds a benchmark to the registry so that every module (prompts, datasets, trainers) can find it by name."""
-    if benchmark.name in _REGISTRY and not overwrite and _REGISTRY[benchmark.name] != benchmark:
+    """Adds a benchmark to the registry so that every module (prompts, datasets, trainers) can find it by name.
+
+    Raises:
+        BenchmarkError: the name is a built-in benchmark's (always refused), or another custom benchmark's (unless
+            `overwrite`).
+    """
+    _check_custom_name(benchmark, f"Benchmark {benchmark.display_name!r}", path="register")
+    if benchmark.name in _REGISTRY and not overwrite and _REGISTRY.get(benchmark.name) != benchmark:
         raise BenchmarkError(
             f"A different benchmark named {benchmark.name!r} is already registered; choose another name "
             "or pass overwrite=True."
         )
-    _REGISTRY[benchmark.name] = benchmark
+    _REGISTRY.register(benchmark.name, benchmark, overwrite=True)
     return benchmark
 
 
@@ -214,19 +259,13 @@ def get_benchmark(name_or_path: str | Path | Benchmark) -> Benchmark:
         BenchmarkError: the name is unknown (the message suggests close names and lists the available ones).
     """
     if isinstance(name_or_path, Benchmark):
+        _check_custom_name(name_or_path, f"Benchmark {name_or_path.display_name!r}")
         return name_or_path
     text = str(name_or_path)
     if text.endswith((".yaml", ".yml")) or Path(text).is_file():
-        return register_benchmark(load_benchmark_yaml(text), overwrite=True)
+        return register_benchmark(load_benchmark_yaml(text), overwrite=True)  # load_benchmark_yaml checks the name
     key = text.strip().lower()
-    if key in _REGISTRY:
-        return _REGISTRY[key]
-    close = difflib.get_close_matches(key, list(_REGISTRY), n=3, cutoff=0.5)
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    raise BenchmarkError(
-        f"Unknown benchmark {text!r}.{hint} Available: {', '.join(list_benchmarks())}. "
-        "A custom benchmark can be given as the path of a YAML file (see configs/benchmarks/)."
-    )
+    return _REGISTRY.get(key if key in _REGISTRY else text)
 
 
 _YAML_FIELDS = {
@@ -240,12 +279,19 @@ _YAML_FIELDS = {
     "min_speakers",
     "description",
     "citation",
+    "data",
 }
 _YAML_REQUIRED = ("name", "labels", "speakers", "description")
 
 
 def load_benchmark_yaml(path: str | Path) -> Benchmark:
-    """Reads a custom benchmark definition from YAML (keys: the fields of `Benchmark`)."""
+    """Reads a custom benchmark definition from YAML (keys: the fields of `Benchmark`; see docs/benchmarks.md).
+
+    Raises:
+        BenchmarkError: a missing or unknown key, a wrong value, or a built-in benchmark's name.
+    """
+    from .generic_format import GenericData
+
     path = Path(path)
     data = read_yaml_mapping(path, what="Benchmark file", error=BenchmarkError)
     unknown = sorted(set(data) - _YAML_FIELDS)
@@ -267,6 +313,12 @@ def load_benchmark_yaml(path: str | Path) -> Benchmark:
     data["speakers"] = [str(speaker) for speaker in data["speakers"]]
     data["speaker_aliases"] = {str(k): str(v) for k, v in (data.get("speaker_aliases") or {}).items()}
     try:
-        return Benchmark(**data)
+        if data.get("data") is not None:
+            data["data"] = GenericData.from_dict(data["data"], base_dir=path.resolve().parent)
+        benchmark = Benchmark(**data)
+        if benchmark.data is not None:
+            benchmark.data.check_labels(benchmark)
     except BenchmarkError as err:
         raise BenchmarkError(f"Benchmark file {str(path)!r}: {err}") from None
+    _check_custom_name(benchmark, f"Benchmark file {str(path)!r}", path="file")
+    return benchmark

@@ -10,18 +10,18 @@ config)` and, once pushed, `load_dataset("<org>/<name>", config)` read it the sa
       meld_balanced/test-00000-of-00001.parquet
       meld_balanced/label_distribution.png        the card's plot of this config
       meld_balanced/build_info.json               provenance: runs, manifests, split settings, counts
+      quality/meld_balanced/quality.json          optional quality report shown in the card (docs/quality.md)
 
 A build is all-or-nothing: the new folder is assembled next to OUTPUT and renamed into place, so a failure leaves
-the previous OUTPUT untouched. Configs already in OUTPUT that are not rebuilt are kept, and so is the card's prose.
+the previous OUTPUT untouched; a kill between the renames is repaired by the next build (`erc_synth_datasets.swap`).
+Configs already in OUTPUT that are not rebuilt are kept, and so is the card's prose.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,8 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from .benchmarks import Benchmark, BenchmarkError, get_benchmark
-from .files import write_json_atomic, write_text_atomic
+from .errors import ErcSynthError
+from .files import DiskFullError, is_disk_full, write_json_atomic, write_text_atomic
 from .splitting import SPLIT_NAMES, SplitError, SplitRatios, split_dialogues
+from .swap import make_staging_folder, recover_swap, swap_into_place
+from .vocabulary import ConfigName
 
 __all__ = [
     "BUILD_INFO_NAME",
@@ -40,7 +43,6 @@ __all__ = [
     "ConfigBuild",
     "RunInput",
     "build_dataset",
-    "config_name",
     "read_run",
 ]
 
@@ -63,7 +65,7 @@ _RECORD_COLUMNS = (
 )
 
 
-class BuildError(ValueError):
+class BuildError(ErcSynthError, ValueError):
     """Generation runs cannot be turned into a dataset (the message says which run or file, and how to fix it)."""
 
 
@@ -80,6 +82,9 @@ class BuildConfig:
         pretty_name: Human-readable dataset name for the card.
         repo_id: The Hub repository the card's examples load from (`<org>/<name>`); the folder name when None.
         allow_incomplete: Also accept runs whose manifest status is not `complete` (e.g. `stopped`, `running`).
+        quality: Compute each built config's quality report into `quality/<config>/` (see docs/quality.md). A
+            report already there that matches the built data is shown in the card either way.
+        quality_encoder: Sentence encoder for the report's embedding figures; none are computed when None.
     """
 
     output: str = field(default="erc-synth", metadata={"help": "Dataset repository folder to create or update."})
@@ -95,6 +100,12 @@ class BuildConfig:
     )
     allow_incomplete: bool = field(
         default=False, metadata={"help": "Accept runs whose manifest status is not 'complete'."}
+    )
+    quality: bool = field(
+        default=False, metadata={"help": "Compute each built config's quality report and show it in the card."}
+    )
+    quality_encoder: str | None = field(
+        default=None, metadata={"help": "Sentence encoder for --quality's embedding figures (default: none)."}
     )
 
     @property
@@ -129,7 +140,8 @@ class RunInput:
 
     @property
     def config_name(self) -> str:
-        return config_name(self.benchmark.name, self.mode)
+        """`<benchmark>_<mode>`, plus `_persona` for a persona run (never pooled with plain runs of that mode)."""
+        return str(ConfigName(self.benchmark.name, self.mode, persona=bool(self.manifest.get("persona"))))
 
 
 @dataclass
@@ -153,6 +165,8 @@ class ConfigBuild:
     # sha256 of each split's Parquet file: lets users verify files, and makes the card (which `datasets` uses to
     # key its cache of a local folder) change whenever the data changes.
     file_sha256: dict[str, str] = field(default_factory=dict)
+    # The quality block of the card section (`quality.outputs.card_quality_section`); not part of build_info.json.
+    quality: str | None = None
 
     @property
     def accepted(self) -> int:
@@ -200,11 +214,6 @@ class BuildResult:
     output: Path
     configs: list[ConfigBuild]
     kept_configs: list[str]
-
-
-def config_name(benchmark: str, mode: str) -> str:
-    """`<benchmark>_<mode>`, e.g. `meld_balanced`."""
-    return f"{benchmark}_{mode}"
 
 
 def _benchmark_from_manifest(run_dir: Path, manifest: dict[str, Any]) -> Benchmark:
@@ -255,11 +264,11 @@ def read_run(run_dir: str | Path, *, allow_incomplete: bool = False) -> RunInput
         BuildError: the run is missing, incomplete, corrupt, uses labels outside its benchmark, or its manifest's
             record counts differ from its files.
     """
-    from generation.run_format import RunFormatError, count_records, iter_jsonl, list_accepted_files, read_manifest
+    from .runs import RunFormatError, count_records, iter_jsonl, list_accepted_files, read_manifest
 
     run_dir = Path(run_dir)
     try:
-        manifest = read_manifest(run_dir)
+        manifest = read_manifest(run_dir).to_dict()
         accepted_files = list_accepted_files(run_dir)
     except RunFormatError as err:
         raise BuildError(str(err)) from None
@@ -412,6 +421,13 @@ def _write_config(name: str, runs: list[RunInput], folder: Path, config: BuildCo
         num_bytes=num_bytes,
         plot=f"{name}/{PLOT_NAME}",
     )
+    from .quality.outputs import card_quality_section, report_config
+
+    if config.quality:
+        report_config(folder.parent, name, benchmark, records, encoder=config.quality_encoder, attempts=built.attempts)
+    built.quality = card_quality_section(
+        folder.parent, name, dialogues=sum(dialogues.values()), utterances=sum(utterances.values())
+    )
     write_json_atomic(folder / BUILD_INFO_NAME, built.to_dict(), sort_keys=True)
     return built
 
@@ -423,10 +439,10 @@ def _existing_configs(output: Path) -> list[str]:
 
 def _check_output(output: Path) -> None:
     if output.exists() and not output.is_dir():
-        raise BuildError(f"--output {str(output)!r} is a file; give a folder path.")
+        raise BuildError(f"--output-dir {str(output)!r} is a file; give a folder path.")
     if output.is_dir() and any(output.iterdir()) and not (output / "README.md").is_file():
         raise BuildError(
-            f"--output {str(output)!r} is a non-empty folder without a README.md dataset card, so it is not a "
+            f"--output-dir {str(output)!r} is a non-empty folder without a README.md dataset card, so it is not a "
             "dataset folder built by erc-synth; choose a new or empty folder."
         )
 
@@ -453,8 +469,9 @@ def build_dataset(run_dirs: Sequence[str | Path], config: BuildConfig | None = N
 
     config = config or BuildConfig()
     if not run_dirs:
-        raise BuildError("Give at least one generation run directory (the --output of `erc-synth generate`).")
+        raise BuildError("Give at least one generation run directory (the --output-dir of `erc-synth generate`).")
     output = Path(config.output).absolute()
+    recover_swap(output)
     _check_output(output)
     resolved = [Path(run_dir).resolve() for run_dir in run_dirs]
     repeated = sorted({str(path) for path in resolved if resolved.count(path) > 1})
@@ -463,11 +480,7 @@ def build_dataset(run_dirs: Sequence[str | Path], config: BuildConfig | None = N
     runs = [read_run(run_dir, allow_incomplete=config.allow_incomplete) for run_dir in run_dirs]
     groups = _group_runs(runs)
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.building-"))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; the dataset folder should not be
+    staging = make_staging_folder(output)
     try:
         kept: list[str] = []
         existing_card = None
@@ -495,24 +508,10 @@ def build_dataset(run_dirs: Sequence[str | Path], config: BuildConfig | None = N
             data=load_card_data(config),
         )
         write_text_atomic(staging / "README.md", str(card))
-        _swap_into_place(staging, output)
-    except BaseException:
+        swap_into_place(staging, output)
+    except BaseException as err:
         shutil.rmtree(staging, ignore_errors=True)
+        if is_disk_full(err):  # named by the output's folder, not the staging folder that is gone now
+            raise DiskFullError(output.parent, f"the dataset folder {output.name!r}") from err
         raise
     return BuildResult(output=output, configs=built, kept_configs=kept)
-
-
-def _swap_into_place(staging: Path, output: Path) -> None:
-    """Renames the finished staging folder to `output`, moving any previous folder aside first."""
-    if not output.exists():
-        os.rename(staging, output)
-        return
-    previous = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.previous-"))
-    previous.rmdir()
-    os.rename(output, previous)
-    try:
-        os.rename(staging, output)
-    except BaseException:
-        os.rename(previous, output)
-        raise
-    shutil.rmtree(previous, ignore_errors=True)

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from .errors import ErcSynthError
+
 if TYPE_CHECKING:
     from .build import BuildConfig, ConfigBuild
 
@@ -49,7 +51,7 @@ _MERGED_KEYS = ("configs", "dataset_info")
 _UNION_KEYS = ("tags", "task_categories", "task_ids", "language", "annotations_creators", "language_creators")
 
 
-class CardError(ValueError):
+class CardError(ErcSynthError, ValueError):
     """A dataset card cannot be read or merged."""
 
 
@@ -219,6 +221,7 @@ def render_config_section(build: ConfigBuild) -> str:
         attempts=build.attempts,
         acceptance_rate=_percent(build.accepted, build.attempts),
         prompts=[{"version": version, "text": text} for version, text in prompts],
+        quality=build.quality,
     )
     body = re.sub(r"\n{3,}", "\n\n", body).strip()
     return f"<!-- erc-synth:config {build.name} start -->\n{body}\n<!-- erc-synth:config {build.name} end -->\n"

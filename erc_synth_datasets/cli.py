@@ -1,47 +1,76 @@
 """The `erc-synth` console script: one entry point, subcommands imported only when chosen.
 
-Each subcommand lives in its own module exposing `make_parser() -> argparse.ArgumentParser` and
-`main(argv: list[str] | None = None) -> int`; heavy imports stay inside `main`, so `erc-synth --help` is instant.
+Each subcommand lives in its own module exposing `make_parser()` and `main(argv: list[str] | None = None) -> int`;
+heavy imports stay inside `main`, so `erc-synth --help` and `erc-synth <command> --help` load no `datasets`, `torch`
+or `transformers` (`train` excepted: its options are `transformers.TrainingArguments`' fields). An error of the
+project's own (`ErcSynthError`) is printed as one line on stderr with exit status 1; `--debug` shows its traceback.
 """
 
 from __future__ import annotations
 
-import difflib
-import importlib
 import sys
 
-__all__ = ["COMMANDS", "main"]
+from .errors import DEBUG_FLAG, ErcSynthError, report_error
+from .registry import Registry, RegistryError
 
-# name -> ("module", one-line help). A lazy registry, as in lm-evaluation-harness.
-COMMANDS: dict[str, tuple[str, str]] = {
-    "stats": ("erc_synth_datasets.commands.stats", "Statistics of a real benchmark or a synthetic dataset."),
-    "demo": ("erc_synth_datasets.commands.demo", "Run the main job on the embedded defaults."),
-    "generate": ("generation.cli", "Generate emotion-labelled dialogues with an LLM (resumable)."),
-    "merge": ("generation.merge", "Join the shards of a generation run split with --num-shards."),
-    "build": ("erc_synth_datasets.commands.build", "Turn generation runs into a dataset repository folder."),
-    "push": ("erc_synth_datasets.commands.push", "Publish a dataset folder to the Hugging Face Hub."),
-    "train": ("trainers.train", "Pretrain on synthetic data, fine-tune on a real benchmark, evaluate."),
-    "experiment": ("trainers.experiment", "Run an experiment matrix of training runs (resumable)."),
-    "significance": ("trainers.significance_cli", "Friedman ranks and exact pairwise p-values for a scores table."),
+__all__ = ["COMMANDS", "COMMAND_HELP", "main"]
+
+# name -> "module:main". A lazy registry, as in lm-evaluation-harness.
+COMMANDS: Registry = Registry(
+    "command",
+    {
+        "stats": "erc_synth_datasets.commands.stats:main",
+        "demo": "erc_synth_datasets.commands.demo:main",
+        "generate": "generation.cli:main",
+        "merge": "generation.merge:main",
+        "build": "erc_synth_datasets.commands.build:main",
+        "push": "erc_synth_datasets.commands.push:main",
+        "quality": "erc_synth_datasets.commands.quality:main",
+        "train": "trainers.train:main",
+        "experiment": "trainers.experiment:main",
+        "significance": "trainers.significance_cli:main",
+        "predict": "trainers.predict:main",
+    },
+    hint="Run `erc-synth --help` for what each one does.",
+)
+COMMAND_HELP: dict[str, str] = {
+    "stats": "Statistics of a real benchmark or a synthetic dataset.",
+    "demo": "Run the main job on the embedded defaults.",
+    "generate": "Generate emotion-labelled dialogues with an LLM (resumable).",
+    "merge": "Join the shards of a generation run split with --num-shards.",
+    "build": "Turn generation runs into a dataset repository folder.",
+    "push": "Publish a dataset folder to the Hugging Face Hub.",
+    "quality": "Quality report of synthetic dialogues beside the real benchmark.",
+    "train": "Pretrain on synthetic data, fine-tune on a real benchmark, evaluate.",
+    "experiment": "Run an experiment matrix of training runs (resumable).",
+    "significance": "Friedman ranks and exact pairwise p-values for a scores table.",
+    "predict": "Label the utterances of a dialogue file with a saved classifier.",
 }
 
 
 def _usage() -> str:
     width = max(len(name) for name in COMMANDS)
     lines = [
-        "usage: erc-synth <command> [options]",
+        "usage: erc-synth [--debug] <command> [options]",
         "",
         "Synthetic emotion-labelled conversations for ERC: generate, build, publish, train, test significance.",
         "",
         "commands:",
     ]
-    lines += [f"  {name.ljust(width)}  {help_text}" for name, (_, help_text) in COMMANDS.items()]
-    lines += ["", "Run `erc-synth <command> --help` for the options of one command."]
+    lines += [f"  {name.ljust(width)}  {COMMAND_HELP[name]}" for name in COMMANDS]
+    lines += [
+        "",
+        "Run `erc-synth <command> --help` for the options of one command. Errors are reported in one line (exit "
+        "status 1); --debug shows the traceback.",
+    ]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = DEBUG_FLAG in argv
+    if argv and argv[0] == DEBUG_FLAG:
+        argv = argv[1:]
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage())
         return 0
@@ -51,13 +80,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"erc-synth {version('erc-synth')}")
         return 0
     name, rest = argv[0], argv[1:]
-    if name not in COMMANDS:
-        close = difflib.get_close_matches(name, list(COMMANDS), n=2)
-        hint = f" Did you mean {' or '.join(close)}?" if close else ""
-        print(f"erc-synth: unknown command {name!r}.{hint} Available: {', '.join(COMMANDS)}.", file=sys.stderr)
+    if debug and DEBUG_FLAG not in rest:
+        rest.append(DEBUG_FLAG)
+    try:
+        command = COMMANDS.get(name)
+    except RegistryError as err:
+        print(f"erc-synth: {err}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
-    return int(module.main(rest) or 0)
+    try:
+        return int(command(rest) or 0)
+    except ErcSynthError as err:  # a command that does not report its own errors
+        return report_error(f"erc-synth {name}", err, debug=debug)
 
 
 if __name__ == "__main__":

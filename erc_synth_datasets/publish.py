@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .errors import ErcSynthError
+
 if TYPE_CHECKING:
     from huggingface_hub import HfApi
 
@@ -23,7 +25,7 @@ _TAG_RE = re.compile(r"^v?\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$")
 REPO_TYPE = "dataset"
 
 
-class PushError(ValueError):
+class PushError(ErcSynthError, ValueError):
     """A dataset folder cannot be pushed as asked (bad folder, bad repo id, existing tag, ...)."""
 
 
@@ -136,7 +138,7 @@ def _local_state(folder: Path) -> tuple[str, list[str], dict[str, Path]]:
     if not folder.is_dir() or not readme.is_file():
         raise PushError(
             f"{str(folder)!r} is not a dataset folder (expected a README.md dataset card); build one with "
-            "`erc-synth build RUN_DIR... --output FOLDER`."
+            "`erc-synth build RUN_DIR... --output-dir FOLDER`."
         )
     text = readme.read_text(encoding="utf-8")
     configs = [entry.get("config_name") for entry in (DatasetCard(text).data.to_dict().get("configs") or [])]

@@ -7,12 +7,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import ErcSynthError
+from .vocabulary import SPLITS
+
 __all__ = ["SPLIT_NAMES", "SplitError", "SplitRatios", "split_counts", "split_dialogues"]
 
-SPLIT_NAMES: tuple[str, ...] = ("train", "validation", "test")
+SPLIT_NAMES: tuple[str, ...] = SPLITS
 
 
-class SplitError(ValueError):
+class SplitError(ErcSynthError, ValueError):
     """Split ratios are invalid, or there are too few dialogues for the requested splits."""
 
 
@@ -58,7 +61,7 @@ class SplitRatios:
         return cls(*numbers)
 
     def as_dict(self) -> dict[str, float]:
-        return {"train": self.train, "validation": self.validation, "test": self.test}
+        return dict(zip(SPLITS, (self.train, self.validation, self.test), strict=True))
 
 
 def split_counts(num_dialogues: int, ratios: SplitRatios, *, min_per_split: int = 1) -> dict[str, int]:
@@ -69,7 +72,7 @@ def split_counts(num_dialogues: int, ratios: SplitRatios, *, min_per_split: int 
     """
     validation = round(num_dialogues * ratios.validation)
     test = round(num_dialogues * ratios.test)
-    counts = {"train": num_dialogues - validation - test, "validation": validation, "test": test}
+    counts = dict(zip(SPLITS, (num_dialogues - validation - test, validation, test), strict=True))
     short = {name: n for name, n in counts.items() if n < min_per_split}
     if short:
         needed = _fewest_dialogues(ratios, min_per_split)

@@ -2,14 +2,134 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-__all__ = ["compute_stats", "format_stats", "plot_label_distribution"]
+from .errors import ErcSynthError
+
+__all__ = [
+    "DATA_DIR_ENV",
+    "StatsError",
+    "benchmark_stats",
+    "compute_stats",
+    "dataset_folder_configs",
+    "default_data_dir",
+    "format_generation",
+    "format_stats",
+    "is_dataset_folder",
+    "plot_label_distribution",
+    "synthetic_stats",
+]
+
+DATA_DIR_ENV = "ERC_SYNTH_DATA_DIR"
 
 
-def compute_stats(dataset_dict) -> dict[str, Any]:
+class StatsError(ErcSynthError, ValueError):
+    """Statistics cannot be computed as asked (no data folder, an unknown config of a dataset folder)."""
+
+
+def default_data_dir(benchmark: str) -> Path | None:
+    """`$ERC_SYNTH_DATA_DIR/<benchmark>` when that variable is set, else None."""
+    root = os.environ.get(DATA_DIR_ENV)
+    return Path(root) / benchmark if root else None
+
+
+def is_dataset_folder(source: str | Path) -> bool:
+    """A folder with a dataset card (README.md): the output of `erc-synth build`."""
+    path = Path(source)
+    return path.is_dir() and (path / "README.md").is_file()
+
+
+def benchmark_stats(benchmark: Any, data_dir: str | Path | None = None, *, format: str = "auto") -> tuple[dict, Any]:
+    """Statistics of a real benchmark's splits, with its load report.
+
+    Args:
+        benchmark: A registry name, a custom benchmark YAML, or a `Benchmark`.
+        data_dir: The benchmark's folder (default: `$ERC_SYNTH_DATA_DIR/<benchmark>`, or for a custom benchmark whose
+            YAML has a `data:` section, the files it names).
+        format: The file format to read (`auto` picks per split; `generic`: erc_synth_datasets.generic_format).
+
+    Returns:
+        The `stats --json` object (`benchmark`, `labels`, `splits`, `report`) and the `LoadReport`.
+
+    Raises:
+        StatsError: no folder given and `$ERC_SYNTH_DATA_DIR` unset.
+        BenchmarkError, DataFileError: an unknown benchmark or a malformed file.
+    """
+    from .benchmarks import get_benchmark
+    from .loaders import load_benchmark
+
+    benchmark = get_benchmark(benchmark)
+    if data_dir is None and benchmark.data is None:  # a custom benchmark's YAML may name its files itself
+        data_dir = default_data_dir(benchmark.name)
+    if data_dir is None and benchmark.data is None:
+        raise StatsError(f"No data folder for {benchmark.name!r}: pass --data-dir (or set ${DATA_DIR_ENV}).")
+    dataset, report = load_benchmark(benchmark, data_dir, format=format, return_report=True)
+    return {"benchmark": benchmark.name, **compute_stats(dataset), "report": report.to_dict()}, report
+
+
+def dataset_folder_configs(folder: str | Path) -> list[str]:
+    """The config names a built dataset folder's card lists."""
+    from huggingface_hub import DatasetCard
+
+    from .swap import recover_swap
+
+    recover_swap(folder)  # a build killed between its renames leaves the folder aside: put it back first
+    card_configs = DatasetCard.load(Path(folder) / "README.md").data.to_dict().get("configs") or []
+    return [entry.get("config_name") for entry in card_configs]
+
+
+def synthetic_stats(folder: str | Path, config: str, dataset: Any = None) -> dict[str, Any]:
+    """Statistics of one config of a built dataset folder, with the generation's acceptance from `build_info.json`.
+
+    Args:
+        folder: The dataset folder.
+        config: The config name (`meld_balanced`).
+        dataset: The config already loaded (`load_dataset(folder, config)`); loaded here when None.
+
+    Raises:
+        StatsError: the folder has no such config (the message lists those it has).
+    """
+    from .build import BUILD_INFO_NAME
+
+    folder = Path(folder)
+    available = dataset_folder_configs(folder)
+    if config not in available:
+        raise StatsError(f"{str(folder)!r} has configs {available}, but got config {config!r}.")
+    if dataset is None:
+        from datasets import load_dataset
+
+        dataset = load_dataset(str(folder), config)
+    stats = {"config": config, **compute_stats(dataset)}
+    info_path = folder / config / BUILD_INFO_NAME
+    if info_path.is_file():
+        runs = json.loads(info_path.read_text(encoding="utf-8"))["runs"]
+        accepted = sum(run["counts"].get("accepted", 0) for run in runs)
+        attempts = sum(run["counts"].get("attempts", 0) for run in runs)
+        stats["generation"] = {
+            "runs": len(runs),
+            "models": sorted({str(run.get("model")) for run in runs}),
+            "accepted": accepted,
+            "attempts": attempts,
+            "acceptance_rate": round(accepted / attempts, 4) if attempts else None,
+        }
+    return stats
+
+
+def format_generation(generation: dict[str, Any]) -> str:
+    """One sentence on who generated a config and how many attempts were accepted (`synthetic_stats` output)."""
+    rate = generation["acceptance_rate"]
+    return (
+        f"Generated by {', '.join(generation['models'])} in {generation['runs']} run(s): "
+        f"{generation['accepted']} of {generation['attempts']} attempts accepted"
+        + (f" ({100 * rate:.1f}%)." if rate is not None else ".")
+    )
+
+
+def compute_stats(dataset_dict: Any) -> dict[str, Any]:
     """Per split: dialogues, utterances, mean turns per dialogue, distinct speakers, label counts (canonical order).
 
     Args:

@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from erc_synth_datasets.configuration import ConfigError
+from erc_synth_datasets.vocabulary import Mode
 
 from .default_model import DEFAULT_MODEL
+from .filters import FilterSettings
 
-__all__ = ["MODES", "RUNTIME_FIELDS", "GenerationConfig", "configs_dir", "settings_hash"]
+__all__ = [
+    "MODES",
+    "RUNTIME_FIELDS",
+    "GenerationConfig",
+    "configs_dir",
+    "default_file",
+    "settings_hash",
+    "shipped_defaults_dir",
+]
 
-MODES = ("natural", "balanced")
+MODES = Mode.values()
 
 #: Fields that change speed or connections but not the meaning of the generated data; they are left out of the
 #: settings hash, so a run may be resumed with a different batch size, device or server list.
@@ -31,22 +42,43 @@ RUNTIME_FIELDS = frozenset(
         "max_in_flight",
         "request_timeout",
         "max_retries",
+        # How much to generate, not what: a run is extended or continued with a larger target or budget.
+        "num_dialogues",
+        "attempt_budget",
     }
 )
 
 
 def configs_dir() -> Path:
-    """The folder of editable configuration files: `$ERC_SYNTH_CONFIGS`, else `configs/` of this checkout."""
+    """The folder of default prompts and personas: `$ERC_SYNTH_CONFIGS` (a user's folder with `prompts/` and
+    `personas/`), else the defaults shipped inside the package (`generation/defaults/`, package data)."""
     import os
 
     root = os.environ.get("ERC_SYNTH_CONFIGS")
-    return Path(root) if root else Path(__file__).resolve().parent.parent / "configs"
+    return Path(root) if root else shipped_defaults_dir()
+
+
+def shipped_defaults_dir() -> Path:
+    """The prompt templates and persona pools that ship with the package, read with `importlib.resources`."""
+    from importlib.resources import files
+
+    return Path(str(files(__package__).joinpath("defaults")))
+
+
+def default_file(kind: str, name: str) -> Path | None:
+    """`<kind>/<name>` from the user's `$ERC_SYNTH_CONFIGS` folder when it holds one, else the shipped copy; None
+    when neither exists."""
+    for folder in dict.fromkeys((configs_dir(), shipped_defaults_dir())):
+        path = folder / kind / name
+        if path.is_file():
+            return path
+    return None
 
 
 @dataclass
-class GenerationConfig:
-    """Settings of one generation run. YAML keys in `configs/generation/*.yaml` map 1:1 onto these fields; flags
-    override the YAML."""
+class GenerationConfig(FilterSettings):
+    """Settings of one generation run. YAML keys in `configs/generation/*.yaml` map 1:1 onto these fields (the
+    quality filters' thresholds, `FilterSettings`, included); flags override the YAML."""
 
     benchmark: str | None = field(
         default=None,
@@ -56,7 +88,7 @@ class GenerationConfig:
         },
     )
     mode: str = field(
-        default="natural",
+        default=Mode.NATURAL.value,
         metadata={
             "help": "natural: no emotion pre-conditioning; balanced: each dialogue must contain a target "
             "emotion, the targets cycling over all labels."
@@ -69,7 +101,21 @@ class GenerationConfig:
             "either mode)."
         },
     )
-    num_dialogues: int = field(default=10, metadata={"help": "Number of prompts in the run's plan (all shards)."})
+    num_dialogues: int = field(
+        default=10,
+        metadata={
+            "help": "Accepted dialogues to produce (all shards together). Raising it on an existing run folder "
+            "extends the run."
+        },
+    )
+    attempt_budget: int | None = field(
+        default=None,
+        metadata={
+            "help": "Most attempts (accepted + rejected) this shard may spend, counting earlier sessions; when it "
+            "runs out the run stops with status budget_spent and a re-run with a larger budget continues. "
+            "Default: num_dialogues x max_attempts."
+        },
+    )
     output: str | None = field(default=None, metadata={"help": "Run directory (created; re-running resumes)."})
     seed: int = field(default=0, metadata={"help": "Run seed; every attempt's seed is derived from it."})
     backend: str = field(default="transformers", metadata={"help": "LLM backend: transformers or openai."})
@@ -83,12 +129,13 @@ class GenerationConfig:
     prompt_file: str | None = field(
         default=None,
         metadata={
-            "help": "Prompt template YAML; default configs/prompts/<benchmark>.yaml, else "
-            "configs/prompts/default.yaml."
+            "help": "Prompt template YAML; default prompts/<benchmark>.yaml, else prompts/default.yaml, from "
+            "$ERC_SYNTH_CONFIGS or the templates shipped in the package (generation/defaults/)."
         },
     )
     persona_file: str | None = field(
-        default=None, metadata={"help": "Persona pools YAML; default configs/personas/default.yaml."}
+        default=None,
+        metadata={"help": "Persona pools YAML; default personas/default.yaml shipped in the package."},
     )
     constrained: bool = field(
         default=True,
@@ -109,7 +156,11 @@ class GenerationConfig:
         default=200, metadata={"help": "Longest utterance allowed by the constrained JSON schema, in characters."}
     )
     max_attempts: int = field(
-        default=3, metadata={"help": "Attempts per prompt (each with a new derived seed) before giving up on it."}
+        default=3,
+        metadata={
+            "help": "Attempts per prompt (each with a new derived seed) before giving up on it and moving on to "
+            "the next prompt of the plan."
+        },
     )
     batch_size: int = field(default=8, metadata={"help": "Requests sent to the backend at once."})
     device: str | None = field(default=None, metadata={"help": "transformers device; default cuda if available."})
@@ -140,6 +191,11 @@ class GenerationConfig:
     max_retries: int = field(default=3, metadata={"help": "openai backend: retries of a failed request."})
 
     def __post_init__(self) -> None:
+        try:
+            super().__post_init__()
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        self._check_sampling()
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {list(MODES)}, but got mode={self.mode!r}.")
         checks = {
@@ -165,18 +221,30 @@ class GenerationConfig:
                 f"shard_index must be in [0, num_shards), but got shard_index={self.shard_index}, "
                 f"num_shards={self.num_shards}."
             )
-        if self.temperature < 0:
-            raise ConfigError(f"temperature must be >= 0, but got temperature={self.temperature}.")
-        for name in ("top_p", "typical_p"):
+        for name in ("attempt_budget", "num_threads"):
             value = getattr(self, name)
-            if value is not None and not 0 < value <= 1:
-                raise ConfigError(f"{name} must be in (0, 1], but got {name}={value}.")
-        if self.top_k is not None and self.top_k < 0:
-            raise ConfigError(f"top_k must be >= 0, but got top_k={self.top_k}.")
-        if self.repetition_penalty is not None and self.repetition_penalty <= 0:
-            raise ConfigError(f"repetition_penalty must be > 0, but got repetition_penalty={self.repetition_penalty}.")
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be None (the default) or >= 1, but got {name}={value}.")
         if isinstance(self.base_url, str):
             self.base_url = [self.base_url]
+
+    def _check_sampling(self) -> None:
+        """Refuses sampling values that are not finite numbers in their allowed range (NaN would run greedy)."""
+        allowed = {
+            "temperature": ("a finite number >= 0 (0 = greedy)", lambda v: v >= 0),
+            "top_p": ("a number in (0, 1]", lambda v: 0 < v <= 1),
+            "typical_p": ("a number in (0, 1]", lambda v: 0 < v <= 1),
+            "top_k": ("an integer >= 0 (0 = off)", lambda v: v >= 0 and float(v).is_integer()),
+            "repetition_penalty": ("a finite number > 0 (1.0 = none)", lambda v: v > 0),
+            "request_timeout": ("a finite number of seconds > 0", lambda v: v > 0),
+        }
+        for name, (what, ok) in allowed.items():
+            value = getattr(self, name)
+            if value is None and name != "temperature":
+                continue
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not number or not math.isfinite(value) or not ok(value):
+                raise ConfigError(f"{name} must be {what}, but got {name}={value!r}.")
 
     def require_run_fields(self) -> None:
         """Checks the fields a run needs but the dataclass cannot default (`benchmark`, `output`)."""
@@ -195,6 +263,15 @@ class GenerationConfig:
             "repetition_penalty": self.repetition_penalty,
             "max_new_tokens": self.max_new_tokens,
         }
+
+    def target(self) -> int:
+        """Accepted dialogues this shard aims for: its share of `num_dialogues` (shards differ by at most one)."""
+        share, extra = divmod(self.num_dialogues, self.num_shards)
+        return share + (1 if self.shard_index < extra else 0)
+
+    def budget(self) -> int:
+        """The attempt budget of this shard: `attempt_budget`, else target x `max_attempts`."""
+        return self.attempt_budget if self.attempt_budget is not None else self.target() * self.max_attempts
 
     def data_settings(self) -> dict[str, Any]:
         """The fields that determine the generated data (all but `RUNTIME_FIELDS`)."""

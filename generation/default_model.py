@@ -18,11 +18,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from erc_synth_datasets.errors import ErcSynthError
+
 __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_MODEL_HUB_ID",
     "DefaultModelError",
     "cache_dir",
+    "cache_root",
     "default_model_path",
     "default_model_revision",
     "gguf_path",
@@ -37,7 +40,7 @@ _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _ALIASES = {DEFAULT_MODEL, "smollm2", DEFAULT_MODEL_HUB_ID.lower()}
 
 
-class DefaultModelError(RuntimeError):
+class DefaultModelError(ErcSynthError, RuntimeError):
     """The default model's package is missing or its GGUF cannot be converted."""
 
 
@@ -61,11 +64,15 @@ def gguf_path() -> Path:
     return path
 
 
+def cache_root() -> Path:
+    """erc-synth's cache outside the repository: `$ERC_SYNTH_CACHE` or `~/.cache/erc-synth`."""
+    root = os.environ.get("ERC_SYNTH_CACHE")
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "erc-synth"
+
+
 def cache_dir() -> Path:
     """Folder holding converted models: `$ERC_SYNTH_CACHE/models` or `~/.cache/erc-synth/models`."""
-    root = os.environ.get("ERC_SYNTH_CACHE")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "erc-synth"
-    return base / "models"
+    return cache_root() / "models"
 
 
 @functools.lru_cache(maxsize=4)

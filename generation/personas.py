@@ -1,6 +1,6 @@
 """Layered personas (PersonaGen): demographics, then socio-cultural background, then a situation.
 
-Pools live in an editable YAML file (configs/personas/default.yaml). A persona is drawn reproducibly from a
+Pools live in an editable YAML file (generation/defaults/personas/default.yaml). A persona is drawn reproducibly from a
 `random.Random` seeded by the run seed and the dialogue's plan index, and stored with the dialogue as JSON.
 """
 
@@ -12,20 +12,21 @@ from pathlib import Path
 from typing import Any
 
 from erc_synth_datasets.benchmarks import Benchmark
+from erc_synth_datasets.errors import ErcSynthError
 from erc_synth_datasets.files import read_yaml_mapping
 
-from .config import configs_dir
+from .config import configs_dir, default_file
 
 __all__ = ["PersonaError", "PersonaPools", "default_persona_file", "load_persona_pools", "sample_persona"]
 
 
-class PersonaError(ValueError):
+class PersonaError(ErcSynthError, ValueError):
     """A persona pools file is missing or malformed."""
 
 
 @dataclass(frozen=True)
 class PersonaPools:
-    """The lists personas are drawn from (see configs/personas/default.yaml)."""
+    """The lists personas are drawn from (see generation/defaults/personas/default.yaml)."""
 
     version: str
     ages: list[int]
@@ -52,11 +53,12 @@ _LISTS = ("ages", "genders", "occupations", "personality_types", "backgrounds", 
 
 
 def default_persona_file() -> Path:
-    return configs_dir() / "personas" / "default.yaml"
+    """personas/default.yaml: the user's `$ERC_SYNTH_CONFIGS` copy, else the one shipped in the package."""
+    return default_file("personas", "default.yaml") or configs_dir() / "personas" / "default.yaml"
 
 
 def load_persona_pools(path: str | Path | None = None) -> PersonaPools:
-    """Reads persona pools from YAML (default: configs/personas/default.yaml).
+    """Reads persona pools from YAML (default: generation/defaults/personas/default.yaml).
 
     Raises:
         PersonaError: the file is missing, has unknown keys, or a pool is empty.
@@ -66,7 +68,7 @@ def load_persona_pools(path: str | Path | None = None) -> PersonaPools:
         path,
         what="Persona pools",
         error=PersonaError,
-        missing_hint="pass --persona_file (see configs/personas/default.yaml)",
+        missing_hint="pass --persona_file (see generation/defaults/personas/default.yaml)",
     )
     valid = {"version", "speakers_per_dialogue", "fixed_genders", *_LISTS}
     unknown = sorted(set(data) - valid)

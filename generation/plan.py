@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from erc_synth_datasets.benchmarks import Benchmark
+from erc_synth_datasets.vocabulary import Mode
 
 from .personas import PersonaPools, sample_persona
 
@@ -69,7 +70,7 @@ class PromptPlan:
     def __init__(
         self, benchmark: Benchmark, mode: str, run_seed: int, persona_pools: PersonaPools | None = None
     ) -> None:
-        if mode not in ("natural", "balanced"):
+        if mode not in Mode.values():
             raise ValueError(f"mode must be 'natural' or 'balanced', but got mode={mode!r}.")
         self.benchmark = benchmark
         self.mode = mode
@@ -77,7 +78,7 @@ class PromptPlan:
         self.persona_pools = persona_pools
 
     def item(self, index: int) -> PlanItem:
-        target = self.benchmark.labels[index % self.benchmark.num_labels] if self.mode == "balanced" else None
+        target = self.benchmark.labels[index % self.benchmark.num_labels] if self.mode == Mode.BALANCED else None
         persona = None
         if self.persona_pools is not None:
             rng = random.Random(derive_seed(self.run_seed, index, 0, purpose="persona"))

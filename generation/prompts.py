@@ -1,4 +1,4 @@
-"""Prompt templates (configs/prompts/*.yaml) and the prompt text of one planned dialogue.
+"""Prompt templates (generation/defaults/prompts/*.yaml, package data) and the prompt text of one planned dialogue.
 
 A prompt is one user message in the source paper's three parts: a task definition in the benchmark's style (with
 the balanced target emotion named in words and the personas, when used), a numbered emotion legend with one number
@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from erc_synth_datasets.benchmarks import Benchmark
+from erc_synth_datasets.errors import ErcSynthError
 from erc_synth_datasets.files import read_yaml_mapping
 
-from .config import configs_dir
+from .config import configs_dir, default_file
 
 __all__ = [
     "LABEL_NUMBER_BASE",
@@ -39,13 +40,13 @@ PLACEHOLDERS = frozenset(
 _PARTS = ("task", "balanced", "persona", "labels", "format_lines", "format_json")
 
 
-class PromptError(ValueError):
+class PromptError(ErcSynthError, ValueError):
     """A prompt template file is missing, malformed or uses an unknown placeholder."""
 
 
 @dataclass(frozen=True)
 class PromptTemplate:
-    """The editable text of a prompt; see configs/prompts/default.yaml for what each part is.
+    """The editable text of a prompt; see generation/defaults/prompts/default.yaml for what each part is.
 
     Args:
         version: Stored with every dialogue; change it whenever the text changes.
@@ -78,10 +79,10 @@ class PromptTemplate:
 
 
 def default_prompt_file(benchmark: Benchmark) -> Path:
-    """configs/prompts/<benchmark>.yaml when it exists, else configs/prompts/default.yaml."""
-    folder = configs_dir() / "prompts"
-    own = folder / f"{benchmark.name}.yaml"
-    return own if own.is_file() else folder / "default.yaml"
+    """prompts/<benchmark>.yaml when it exists, else prompts/default.yaml: the user's `$ERC_SYNTH_CONFIGS` copy
+    first, then the one shipped in the package (generation/defaults/prompts/)."""
+    own = default_file("prompts", f"{benchmark.name}.yaml")
+    return own or default_file("prompts", "default.yaml") or configs_dir() / "prompts" / "default.yaml"
 
 
 def _placeholders(text: str) -> set[str]:
@@ -103,7 +104,7 @@ def load_prompt_template(path: str | Path | None, benchmark: Benchmark) -> Promp
         path,
         what="Prompt template",
         error=PromptError,
-        missing_hint="pass --prompt_file with a template YAML (see configs/prompts/default.yaml) or set "
+        missing_hint="pass --prompt_file with a template YAML (see generation/defaults/prompts/default.yaml) or set "
         "ERC_SYNTH_CONFIGS to a folder holding prompts/",
     )
     expected = {"version", *_PARTS}

@@ -1,63 +1,56 @@
-"""Resumable generation runs: plan -> prompts -> backend -> parse -> validate -> append-only shards + manifest.
+"""Resumable generation runs: plan -> requests -> backend stream -> checks -> append-only shards + manifest.
 
-Processing order (what makes a resumed run equal an uninterrupted one): the shard's plan indices are cut into
-batches of `batch_size`; within a batch, round `a` sends attempt `a` of every index still pending, all together;
-outputs are validated in index order (so duplicate detection sees the same earlier dialogues every time); failed
-indices go on to the next round with a new derived seed until `max_attempts`. Rejections are appended after each
-round, the batch's accepted dialogues (in index order) when the batch ends.
+`run_generation` is a small loop over four parts:
 
-On resume, records already on disk are authoritative. Batches whose indices are all settled are skipped; in the
-first unsettled batch, each round whose every pending index already has a record is replayed from disk, and the
-first round missing records is generated again for exactly the same indices (the same batch as before), writing
-only the records that are missing. So no accepted dialogue is lost or written twice, and on the same machine with
-the same settings (batch size included) the final set equals that of an uninterrupted run.
+- the task (`generation.task`): plan item -> chat request, raw text -> record or rejection;
+- the backend (`generation.backends`), chosen from the registry with its own options, streaming results as each
+  request finishes (`Backend.stream`) and taking a new request whenever a slot frees up;
+- the scheduler (`generation.scheduler`): which request goes next, and the decision of outcomes in plan order,
+  which makes the final set independent of completion order, of interruptions and of resumes (see its docstring);
+- the writer (`generation.run_writer`): the shard's files, counts and manifest.
 
-A `BackendError` stops the run cleanly: what was accepted so far is written, the manifest says `stopped`, and
-re-running the same command resumes.
+`num_dialogues` is the number of accepted dialogues wanted. An attempt budget (`attempt_budget`, default
+`num_dialogues x max_attempts`) bounds the work: when it runs out first, the run ends with status `budget_spent`, the
+accepted count and the rejection reasons by count, and a re-run with a larger budget continues without
+regenerating anything. Neither setting enters the settings hash, so a larger `num_dialogues` extends a finished run
+(its first dialogues unchanged).
+
+A `BackendError` or a failed write (a full disk) stops the run cleanly: what was decided so far is on disk, the
+manifest says `stopped` (when it can still be written), and re-running the same command resumes.
 """
 
 from __future__ import annotations
 
-import os
+import itertools
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from erc_synth_datasets.benchmarks import Benchmark, get_benchmark
-
-from .backends import Backend, BackendError, GenerationRequest, GenerationResult, SamplingParams, create_backend
-from .config import GenerationConfig, settings_hash
-from .parsing import parse_output
-from .personas import PersonaPools, load_persona_pools
-from .plan import PlanItem, PromptPlan, derive_seed, shard_indices
-from .prompts import PromptTemplate, build_prompt, load_prompt_template
-from .run_format import (
-    FORMAT_VERSION,
+from erc_synth_datasets.redaction import redact_text, redact_url
+from erc_synth_datasets.runs import (
     MANIFEST_NAME,
-    JsonlAppender,
     RunFormatError,
-    accepted_file_name,
-    iter_jsonl,
+    RunManifest,
+    RunStatus,
+    RunStorageError,
     read_manifest,
-    rejected_file_name,
     utc_now,
-    write_manifest,
 )
-from .structured import dialogue_json_schema
-from .validation import Verdict, dialogue_fingerprint, validate_dialogue
 
-__all__ = [
-    "GenerationTask",
-    "RunConflictError",
-    "RunSummary",
-    "build_backend",
-    "estimated_tokens",
-    "plan_hash",
-    "run_generation",
-]
+from .backends import Backend, BackendError, SamplingParams, api_key_of, apply_in_flight, build_backend
+from .config import GenerationConfig, settings_hash
+from .filters import DialogueFilter as QualityFilter
+from .personas import PersonaPools, load_persona_pools
+from .prompts import PromptTemplate, load_prompt_template
+from .run_writer import RunWriter
+from .scheduler import DialogueFilter, Scheduler
+from .task import GenerationTask
+
+__all__ = ["RunConflictError", "RunSummary", "estimated_tokens", "plan_hash", "run_generation"]
 
 
 class RunConflictError(RunFormatError):
@@ -77,102 +70,26 @@ class RunSummary:
     completion_tokens: int
     elapsed_seconds: float
     message: str = ""
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
 
     @property
     def attempts(self) -> int:
         return self.accepted + self.rejected
 
-
-def build_backend(config: GenerationConfig) -> Backend:
-    """The backend named by `config.backend`, constructed (not loaded) with the options it takes.
-
-    The `openai` backend gets exactly `model`, `base_urls`, `api_key` (read from the environment variable named by
-    `api_key_env`; never logged or stored), `max_in_flight`, `timeout` and `max_retries`.
-    """
-    if config.backend == "transformers":
-        return create_backend(
-            "transformers",
-            model=config.model,
-            device=config.device,
-            dtype=config.dtype,
-            constrained=config.constrained,
-            num_threads=config.num_threads,
-        )
-    if config.backend == "openai":
-        return create_backend(
-            "openai",
-            model=config.model,
-            base_urls=list(config.base_url or []),
-            api_key=os.environ.get(config.api_key_env),
-            max_in_flight=config.max_in_flight,
-            timeout=config.request_timeout,
-            max_retries=config.max_retries,
-        )
-    return create_backend(config.backend, model=config.model)
-
-
-class GenerationTask:
-    """The task side of generation: plan item -> chat request, raw text -> validated dialogue or rejection.
-
-    Args:
-        config: The run settings.
-        benchmark: The benchmark the dialogues follow.
-        template: The prompt template.
-        persona_pools: Persona pools when persona conditioning is on, else None.
-        output_format: `json` (constrained decoding) or `lines`.
-    """
-
-    def __init__(
-        self,
-        config: GenerationConfig,
-        benchmark: Benchmark,
-        template: PromptTemplate,
-        persona_pools: PersonaPools | None,
-        output_format: str,
-    ) -> None:
-        self.config = config
-        self.benchmark = benchmark
-        self.template = template
-        self.output_format = output_format
-        self.plan = PromptPlan(benchmark, config.mode, config.seed, persona_pools)
-        self.json_schema = (
-            dialogue_json_schema(
-                benchmark,
-                min_turns=config.min_turns,
-                max_turns=config.max_turns,
-                max_utterance_chars=config.max_utterance_chars,
-            )
-            if output_format == "json"
-            else None
-        )
-
-    def prompt(self, item: PlanItem) -> str:
-        return build_prompt(
-            self.template,
-            self.benchmark,
-            output_format=self.output_format,
-            min_turns=self.config.min_turns,
-            max_turns=self.config.max_turns,
-            target_emotion=item.target_emotion,
-            persona=item.persona,
-        )
-
-    def request(self, item: PlanItem, attempt: int) -> GenerationRequest:
-        return GenerationRequest(
-            messages=[{"role": "user", "content": self.prompt(item)}],
-            seed=derive_seed(self.config.seed, item.index, attempt),
-            json_schema=self.json_schema,
-        )
-
-    def check(self, text: str, item: PlanItem, seen: set[str]) -> Verdict:
-        parsed = parse_output(text, self.benchmark, self.output_format)
-        return validate_dialogue(
-            parsed,
-            self.benchmark,
-            min_turns=self.config.min_turns,
-            max_turns=self.config.max_turns,
-            target_emotion=item.target_emotion,
-            seen=seen,
+    @classmethod
+    def from_manifest(cls, run_dir: Path, manifest: RunManifest) -> RunSummary:
+        counts = manifest.counts
+        return cls(
+            run_dir=str(run_dir),
+            status=manifest.status.value,
+            requested=counts.requested,
+            accepted=counts.accepted,
+            rejected=counts.rejected,
+            prompt_tokens=int(manifest.tokens.get("prompt", 0)),
+            completion_tokens=int(manifest.tokens.get("completion", 0)),
+            elapsed_seconds=manifest.elapsed_seconds,
+            message=manifest.message,
+            rejected_by_reason=dict(counts.rejected_by_reason),
         )
 
 
@@ -182,42 +99,59 @@ def estimated_tokens(config: GenerationConfig) -> int:
     return 8 + config.max_turns * per_turn
 
 
-def _resolve_output_format(config: GenerationConfig, backend: Backend) -> str:
-    return "json" if config.constrained and backend.supports_json_schema else "lines"
-
-
-def _settings(
-    config: GenerationConfig,
-    benchmark: Benchmark,
-    template: PromptTemplate,
-    pools: PersonaPools | None,
-    output_format: str,
-) -> dict[str, Any]:
-    settings = config.data_settings()
-    settings["benchmark"] = benchmark.to_dict()
-    settings["prompt_file"] = template.text()
-    settings["persona_file"] = pools.content() if pools is not None else None
-    settings["output_format"] = output_format
-    return settings
-
-
 def plan_hash(settings: dict[str, Any]) -> str:
     """Hash of the settings that define the plan and its seeds (all but the shard split): equal for every shard."""
     return settings_hash({k: v for k, v in settings.items() if k not in ("shard_index", "num_shards")})
 
 
+@dataclass
+class _RunSetup:
+    """Everything a run needs that is read from files or the config before the first request."""
+
+    config: GenerationConfig
+    benchmark: Benchmark
+    template: PromptTemplate
+    pools: PersonaPools | None
+    output_format: str
+    settings: dict[str, Any]
+    run_dir: Path
+
+    @property
+    def digest(self) -> str:
+        return settings_hash(self.settings)
+
+    def dialogue_prefix(self) -> str:
+        mode = self.config.mode + ("-persona" if self.config.persona else "")
+        return f"{self.benchmark.name}-{mode}-{plan_hash(self.settings)[:8]}"
+
+
+def _setup(config: GenerationConfig, backend: Backend) -> _RunSetup:
+    benchmark = get_benchmark(config.benchmark)  # type: ignore[arg-type]
+    template = load_prompt_template(config.prompt_file, benchmark)
+    pools = load_persona_pools(config.persona_file) if config.persona else None
+    output_format = "json" if config.constrained and backend.supports_json_schema else "lines"
+    settings = config.data_settings()
+    settings.update(
+        benchmark=benchmark.to_dict(),
+        prompt_file=template.text(),
+        persona_file=pools.content() if pools is not None else None,
+        output_format=output_format,
+    )
+    return _RunSetup(config, benchmark, template, pools, output_format, settings, Path(config.output))  # type: ignore[arg-type]
+
+
 def _describe_differences(old: dict[str, Any], new: dict[str, Any]) -> str:
-    keys = sorted(set(old) | set(new))
     diffs = []
-    for key in keys:
+    for key in sorted(set(old) | set(new)):
         if old.get(key) != new.get(key):
             before, after = repr(old.get(key)), repr(new.get(key))
             diffs.append(f"{key}: {before[:80]} there, {after[:80]} now")
     return "; ".join(diffs) if diffs else "(format version)"
 
 
-def _check_run_dir(run_dir: Path, settings: dict[str, Any], digest: str) -> dict[str, Any] | None:
-    """The existing manifest when `run_dir` continues this run; None for a new run. Raises on a conflict."""
+def _previous_manifest(setup: _RunSetup) -> RunManifest | None:
+    """The existing manifest when the output folder continues this run; None for a new run. Raises on a conflict."""
+    run_dir = setup.run_dir
     if not run_dir.exists():
         return None
     if not run_dir.is_dir():
@@ -231,89 +165,133 @@ def _check_run_dir(run_dir: Path, settings: dict[str, Any], digest: str) -> dict
             )
         return None
     manifest = read_manifest(run_dir)
-    if manifest.get("settings_hash") != digest:
+    if manifest.settings_hash != setup.digest:
         raise RunConflictError(
             f"--output {str(run_dir)!r} holds a run made with different settings "
-            f"({_describe_differences(manifest.get('settings', {}), settings)}). Re-run with the same settings to "
+            f"({_describe_differences(manifest.settings, setup.settings)}). Re-run with the same settings to "
             "resume it, or choose a new --output for the new settings."
         )
     return manifest
 
 
-@dataclass
-class _DiskState:
-    accepted: dict[int, dict[str, Any]]  # index -> {"attempt", "fingerprint"}
-    rejected: dict[int, set[int]]  # index -> attempts rejected
+def _make_run_dir(run_dir: Path) -> None:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RunFormatError(
+            f"--output {str(run_dir)!r} cannot be created ({err.strerror or type(err).__name__}); choose a folder "
+            "you can write to (its parent must exist or be creatable)."
+        ) from None
 
 
-def _load_state(accepted_path: Path, rejected_path: Path, benchmark: Benchmark) -> _DiskState:
-    accepted: dict[int, dict[str, Any]] = {}
-    rejected: dict[int, set[int]] = {}
-    if accepted_path.exists():
-        for record in iter_jsonl(accepted_path):
-            accepted[int(record["index"])] = {
-                "attempt": int(record["attempt"]),
-                "fingerprint": dialogue_fingerprint(record["speakers"], record["utterances"]),
-            }
-    if rejected_path.exists():
-        for record in iter_jsonl(rejected_path):
-            rejected.setdefault(int(record["index"]), set()).add(int(record["attempt"]))
-    return _DiskState(accepted=accepted, rejected=rejected)
+def _new_manifest(setup: _RunSetup, task: GenerationTask, previous: RunManifest | None) -> RunManifest:
+    config = setup.config
+    created = previous.created_at if previous is not None else utc_now()
+    return RunManifest(
+        settings_hash=setup.digest,
+        benchmark=setup.benchmark.to_dict(),
+        mode=config.mode,
+        settings=setup.settings,
+        plan_hash=plan_hash(setup.settings),
+        runtime={
+            "batch_size": config.batch_size,
+            "device": config.device,
+            "dtype": config.dtype,
+            "num_threads": config.num_threads,
+            "max_in_flight": config.max_in_flight,
+            "base_url": [redact_url(url) for url in config.base_url or []],
+        },
+        target=config.target(),
+        attempt_budget=config.budget(),
+        persona=config.persona,
+        backend=config.backend,
+        model=previous.model if previous is not None else None,
+        model_revision=previous.model_revision if previous is not None else None,
+        prompt_version=setup.template.version,
+        prompt_template=setup.template.text(),
+        persona_version=setup.pools.version if setup.pools is not None else None,
+        json_schema=task.json_schema,
+        output_format=setup.output_format,
+        sampling=config.sampling_params(),
+        shard_index=config.shard_index,
+        num_shards=config.num_shards,
+        tokens=dict(previous.tokens) if previous is not None else {"prompt": 0, "completion": 0},
+        elapsed_seconds=previous.elapsed_seconds if previous is not None else 0.0,
+        repairs=list(previous.repairs) if previous is not None else [],
+        created_at=created,
+        updated_at=created,
+    )
 
 
 class _Progress:
+    """A progress bar of accepted dialogues, with the rejections and the token rate beside it."""
+
     def __init__(self, total: int, initial: int, enabled: bool) -> None:
         self.bar = None
+        self.started = time.monotonic()
         if enabled:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=total, initial=initial, desc="generating", unit="dlg", file=sys.stderr)
+            self.bar = tqdm(total=total, initial=initial, desc="accepted", unit="dlg", file=sys.stderr)
 
-    def update(self, settled: int, accepted: int, rejected: int, tokens_per_second: float) -> None:
+    def update(self, accepted: int, rejected: int, completion_tokens: int) -> None:
         if self.bar is not None:
-            self.bar.update(settled)
-            self.bar.set_postfix(accepted=accepted, rejected=rejected, tok_s=f"{tokens_per_second:.1f}")
+            self.bar.update(accepted - self.bar.n)
+            rate = completion_tokens / max(time.monotonic() - self.started, 1e-9)
+            self.bar.set_postfix(rejected=rejected, tok_s=f"{rate:.1f}")
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
 
 
-def run_generation(
-    config: GenerationConfig,
-    *,
-    backend: Backend | None = None,
-    log: Callable[[str], None] | None = None,
-) -> RunSummary:
-    """Generates (or resumes) the run described by `config` into `config.output`.
+def _sampling(config: GenerationConfig) -> SamplingParams:
+    return SamplingParams(**config.sampling_params())
 
-    Args:
-        config: The settings; `benchmark` and `output` are required.
-        backend: A backend to use instead of building one from the config (e.g. one already loaded and shared);
-            it is loaded if needed and not closed.
-        log: Where to report progress lines (default: stderr).
 
-    Returns:
-        A `RunSummary`; its `status` is `complete`, or `stopped` when the backend failed (re-run to resume).
+def _budget_message(writer: RunWriter, config: GenerationConfig) -> str:
+    reasons = ", ".join(f"{reason} {count}" for reason, count in writer.by_reason.most_common()) or "none"
+    return (
+        f"The attempt budget ({config.budget()} attempts) ran out with {writer.accepted} of {config.target()} "
+        f"dialogues accepted; rejections by reason: {reasons}. Re-run with a larger --attempt-budget to continue "
+        "(nothing is generated again)."
+    )
 
-    Raises:
-        ConfigError: missing or invalid settings.
-        RunConflictError: `config.output` holds a run with different settings.
-    """
-    log = log or (lambda message: print(message, file=sys.stderr))
-    config.require_run_fields()
-    started = time.monotonic()
-    benchmark = get_benchmark(config.benchmark)  # type: ignore[arg-type]
-    template = load_prompt_template(config.prompt_file, benchmark)
-    pools = load_persona_pools(config.persona_file) if config.persona else None
-    backend = backend if backend is not None else build_backend(config)
-    output_format = _resolve_output_format(config, backend)
-    settings = _settings(config, benchmark, template, pools, output_format)
-    digest = settings_hash(settings)
-    run_dir = Path(config.output)  # type: ignore[arg-type]
-    previous = _check_run_dir(run_dir, settings, digest)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if config.constrained and output_format == "lines":
+
+def _stream(scheduler: Scheduler, backend: Backend, writer: RunWriter, config: GenerationConfig) -> None:
+    """Streams requests through the backend, writing each decided record at once."""
+    progress = _Progress(config.target(), writer.accepted, config.progress)
+    session_tokens = 0
+    try:
+        for request, result in backend.stream(scheduler.next_request, _sampling(config)):
+            writer.add_tokens(result.prompt_tokens, result.completion_tokens)
+            session_tokens += result.completion_tokens
+            for record in scheduler.complete(request, result):
+                writer.write(record)
+            progress.update(writer.accepted, writer.rejected, session_tokens)
+            writer.save(RunStatus.RUNNING, force=False)
+            if scheduler.finished:
+                break
+    finally:
+        progress.close()
+
+
+def _load_backend(backend: Backend, setup: _RunSetup) -> None:
+    try:
+        backend.load()
+    except BackendError as err:
+        raise BackendError(f"Backend {setup.config.backend!r} could not start: {err}") from err
+    now = "json" if setup.config.constrained and backend.supports_json_schema else "lines"
+    if now != setup.output_format:
+        raise BackendError(
+            f"Backend {setup.config.backend!r} changed its JSON-schema support while loading; cannot continue "
+            "consistently."
+        )
+
+
+def _warn_about_settings(setup: _RunSetup, backend: Backend, log: Callable[[str], None]) -> None:
+    config = setup.config
+    if config.constrained and setup.output_format == "lines":
         log(f"Backend {backend.name!r} cannot enforce a JSON schema; using the lenient line format instead.")
     needed = estimated_tokens(config)
     if config.max_new_tokens < needed:
@@ -323,273 +301,123 @@ def run_generation(
             "are rejected. Raise max_new_tokens or lower max_turns / max_utterance_chars."
         )
 
-    accepted_path = run_dir / accepted_file_name(config.shard_index, config.num_shards)
-    rejected_path = run_dir / rejected_file_name(config.shard_index, config.num_shards)
-    indices = shard_indices(config.num_dialogues, config.shard_index, config.num_shards)
-    state = _load_state(accepted_path, rejected_path, benchmark)
-    task = GenerationTask(config, benchmark, template, pools, output_format)
-    sampling = SamplingParams(
-        temperature=config.temperature,
-        top_p=config.top_p,
-        top_k=config.top_k,
-        typical_p=config.typical_p,
-        repetition_penalty=config.repetition_penalty,
-        max_new_tokens=config.max_new_tokens,
+
+def run_generation(
+    config: GenerationConfig,
+    *,
+    backend: Backend | None = None,
+    log: Callable[[str], None] | None = None,
+    dialogue_filter: DialogueFilter | None = None,
+) -> RunSummary:
+    """Generates (continues, or extends) the run described by `config` into `config.output`.
+
+    Args:
+        config: The settings; `benchmark` and `output` are required.
+        backend: A backend to use instead of building one from the config (e.g. one already loaded and shared);
+            it is loaded if needed and not closed. When it is of the kind `config.backend` names, its
+            `max_in_flight` is set from the config (`batch_size`, or `max_in_flight` for `openai`).
+        log: Where to report progress lines (default: stderr).
+        dialogue_filter: A quality filter that sees every valid, non-duplicate dialogue in plan order; default:
+            `generation.filters.DialogueFilter` with the config's thresholds when `config.filters` is on.
+
+    Returns:
+        A `RunSummary`; its `status` is `complete`, `budget_spent` (re-run with a larger budget to continue) or
+        `stopped` when the backend failed (re-run to resume).
+
+    Raises:
+        ConfigError: missing or invalid settings (a device that does not exist, ...).
+        RunConflictError: `config.output` holds a run with different settings, or cannot be created.
+        RunStorageError: a write failed (a full disk); everything decided before is on disk.
+    """
+    log = log or (lambda message: print(message, file=sys.stderr))
+    config.require_run_fields()
+    if backend is None:
+        backend = build_backend(config)
+    else:
+        apply_in_flight(backend, config)
+    setup = _setup(config, backend)
+    previous = _previous_manifest(setup)
+    _make_run_dir(setup.run_dir)
+    _warn_about_settings(setup, backend, log)
+    task = GenerationTask(
+        config,
+        setup.benchmark,
+        setup.template,
+        setup.pools,
+        setup.output_format,
+        dialogue_prefix=setup.dialogue_prefix(),
+        secrets=[api_key_of(config)],
     )
-    tokens = dict((previous or {}).get("tokens") or {"prompt": 0, "completion": 0})
-    elapsed_before = float((previous or {}).get("elapsed_seconds") or 0.0)
-    created_at = (previous or {}).get("created_at") or utc_now()
-
-    def settled(index: int) -> bool:
-        return index in state.accepted or len(state.rejected.get(index, ())) >= config.max_attempts
-
-    manifest: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
-        "status": "running",
-        "settings": settings,
-        "settings_hash": digest,
-        "plan_hash": plan_hash(settings),
-        "runtime": {
-            "batch_size": config.batch_size,
-            "device": config.device,
-            "dtype": config.dtype,
-            "num_threads": config.num_threads,
-            "base_url": list(config.base_url or []),
-        },
-        "benchmark": benchmark.to_dict(),
-        "mode": config.mode,
-        "persona": config.persona,
-        "backend": config.backend,
-        "model": None,
-        "model_revision": None,
-        "prompt_version": template.version,
-        "prompt_template": template.text(),
-        "persona_version": pools.version if pools is not None else None,
-        "json_schema": task.json_schema,
-        "output_format": output_format,
-        "sampling": config.sampling_params(),
-        "shard_index": config.shard_index,
-        "num_shards": config.num_shards,
-        "counts": {},
-        "tokens": tokens,
-        "elapsed_seconds": elapsed_before,
-        "files": {},
-        "created_at": created_at,
-        "updated_at": created_at,
-    }
-
-    def save(status: str) -> None:
-        # The in-memory state mirrors the files (it was read from them and is updated as records are written).
-        accepted_count = len(state.accepted)
-        rejected_count = sum(len(attempts) for attempts in state.rejected.values())
-        manifest["status"] = status
-        manifest["counts"] = {
-            "requested": len(indices),
-            "accepted": accepted_count,
-            "rejected": rejected_count,
-            "attempts": accepted_count + rejected_count,
-        }
-        manifest["files"] = {accepted_path.name: accepted_count, rejected_path.name: rejected_count}
-        manifest["elapsed_seconds"] = round(elapsed_before + time.monotonic() - started, 3)
-        manifest["updated_at"] = utc_now()
-        write_manifest(run_dir, manifest)
-
-    batches = [indices[i : i + config.batch_size] for i in range(0, len(indices), config.batch_size)]
-    if all(settled(i) for i in indices):
-        if previous is None or previous.get("status") != "complete":
-            manifest["model"] = (previous or {}).get("model")
-            manifest["model_revision"] = (previous or {}).get("model_revision")
-            save("complete")
-        return _summary(run_dir, read_manifest(run_dir), "nothing left to generate")
-
+    if dialogue_filter is None and config.filters:
+        dialogue_filter = QualityFilter(config, setup.benchmark)
+    writer = RunWriter(setup.run_dir, _new_manifest(setup, task, previous), log=log)
+    writer.manifest.counts.requested = config.target()
     try:
-        backend.load()
-    except BackendError as err:
-        raise BackendError(f"Backend {config.backend!r} could not start: {err}") from err
-    if _resolve_output_format(config, backend) != output_format:
-        raise BackendError(
-            f"Backend {config.backend!r} changed its JSON-schema support while loading; cannot continue consistently."
-        )
-    manifest["model"] = backend.model_name
-    manifest["model_revision"] = backend.model_revision
-    save("running")
-
-    seen: set[str] = set()
-    prefix = _dialogue_prefix(benchmark, config, settings)
-    settled_before = sum(1 for i in indices if settled(i))
-    progress = _Progress(len(indices), settled_before, config.progress)
-    session_tokens = 0
-    generation_started = time.monotonic()
-    status, message = "complete", ""
-    try:
-        with JsonlAppender(accepted_path) as accepted_out, JsonlAppender(rejected_path) as rejected_out:
-            for batch in batches:
-                if all(settled(i) for i in batch):
-                    seen.update(state.accepted[i]["fingerprint"] for i in batch if i in state.accepted)
-                    continue
-                before = sum(1 for i in batch if settled(i))
-                new_accepted: list[dict[str, Any]] = []
-                try:
-                    batch_tokens = _run_batch(
-                        batch,
-                        task,
-                        backend,
-                        sampling,
-                        state,
-                        seen,
-                        rejected_out,
-                        new_accepted,
-                        generator_model=backend.model_name,
-                        dialogue_prefix=prefix,
-                        sampling_record=config.sampling_params(),
-                        template=template,
-                    )
-                finally:
-                    # Accepted dialogues are written when their batch ends (or the backend fails), in index order.
-                    new_accepted.sort(key=lambda record: record["index"])
-                    accepted_out.write_many(new_accepted)
-                    for record in new_accepted:
-                        state.accepted[record["index"]] = {
-                            "attempt": record["attempt"],
-                            "fingerprint": dialogue_fingerprint(record["speakers"], record["utterances"]),
-                        }
-                tokens["prompt"] += batch_tokens[0]
-                tokens["completion"] += batch_tokens[1]
-                session_tokens += batch_tokens[1]
-                rate = session_tokens / max(time.monotonic() - generation_started, 1e-9)
-                progress.update(
-                    sum(1 for i in batch if settled(i)) - before,
-                    len(state.accepted),
-                    sum(len(v) for v in state.rejected.values()),
-                    rate,
-                )
-                save("running")
-    except BackendError as err:
-        status = "stopped"
-        message = (
-            f"The backend failed: {err}. Everything accepted so far is on disk in {str(run_dir)!r}; re-run the same "
-            "command to resume."
-        )
-        log(message)
+        return _run(setup, task, backend, writer, dialogue_filter, log)
     finally:
-        progress.close()
-    save(status)
-    return _summary(run_dir, read_manifest(run_dir), message)
+        writer.close()
 
 
-def _dialogue_prefix(benchmark: Benchmark, config: GenerationConfig, settings: dict[str, Any]) -> str:
-    mode = config.mode + ("-persona" if config.persona else "")
-    return f"{benchmark.name}-{mode}-{plan_hash(settings)[:8]}"
-
-
-def _run_batch(
-    batch: range,
+def _run(
+    setup: _RunSetup,
     task: GenerationTask,
     backend: Backend,
-    sampling: SamplingParams,
-    state: _DiskState,
-    seen: set[str],
-    rejected_out: JsonlAppender,
-    new_accepted: list[dict[str, Any]],
-    *,
-    generator_model: str,
-    dialogue_prefix: str,
-    sampling_record: dict[str, Any],
-    template: PromptTemplate,
-) -> tuple[int, int]:
-    """Runs the rounds of one batch (see the module docstring); returns (prompt tokens, completion tokens)."""
-    config = task.config
-    prompt_tokens = completion_tokens = 0
-    items = {index: task.plan.item(index) for index in batch}
-    pending = list(batch)
-    for attempt in range(config.max_attempts):
-        if not pending:
-            break
-        on_disk = [
-            index
-            for index in pending
-            if attempt in state.rejected.get(index, ()) or state.accepted.get(index, {}).get("attempt") == attempt
-        ]
-        results: dict[int, GenerationResult] = {}
-        requests = {index: task.request(items[index], attempt) for index in pending}
-        if len(on_disk) < len(pending):
-            # Generate the whole round (the same batch as an uninterrupted run); records on disk still win.
-            outputs = backend.generate([requests[index] for index in pending], sampling)
-            if len(outputs) != len(pending):
-                raise BackendError(f"backend returned {len(outputs)} results for {len(pending)} requests")
-            results = dict(zip(pending, outputs, strict=True))
-            prompt_tokens += sum(r.prompt_tokens for r in outputs)
-            completion_tokens += sum(r.completion_tokens for r in outputs)
-        rejections: list[dict[str, Any]] = []
-        still_pending = []
-        for index in pending:
-            item, request = items[index], requests[index]
-            recorded = state.accepted.get(index)
-            if recorded is not None and recorded.get("attempt") == attempt:
-                seen.add(recorded["fingerprint"])
-                continue
-            if attempt in state.rejected.get(index, ()):
-                still_pending.append(index)
-                continue
-            result = results[index]
-            prompt_text = request.messages[-1]["content"]
-            if result.error is not None:
-                verdict = Verdict(reason="backend_error", message=result.error)
-            else:
-                verdict = task.check(result.text, item, seen)
-            if verdict.ok:
-                dialogue = verdict.dialogue
-                assert dialogue is not None
-                seen.add(dialogue.fingerprint)
-                new_accepted.append(
-                    {
-                        "dialogue_id": f"{dialogue_prefix}-{index:06d}",
-                        "speakers": dialogue.speakers,
-                        "utterances": dialogue.utterances,
-                        "emotions": dialogue.emotions,
-                        "mode": item.mode,
-                        "target_emotion": item.target_emotion,
-                        "persona": item.persona_json(),
-                        "generator_model": generator_model,
-                        "sampling": sampling_record,
-                        "seed": request.seed,
-                        "prompt_version": template.version,
-                        "prompt": prompt_text,
-                        "index": index,
-                        "attempt": attempt,
-                    }
-                )
-            else:
-                rejections.append(
-                    {
-                        "index": index,
-                        "attempt": attempt,
-                        "seed": request.seed,
-                        "reason": verdict.reason,
-                        "message": verdict.message,
-                        "raw_text": result.text,
-                        "prompt": prompt_text,
-                        "target_emotion": item.target_emotion,
-                        "completion_tokens": result.completion_tokens,
-                    }
-                )
-                state.rejected.setdefault(index, set()).add(attempt)
-                still_pending.append(index)
-        rejected_out.write_many(rejections)
-        pending = still_pending
-    return prompt_tokens, completion_tokens
-
-
-def _summary(run_dir: Path, manifest: dict[str, Any], message: str) -> RunSummary:
-    counts, tokens = manifest.get("counts", {}), manifest.get("tokens", {})
-    return RunSummary(
-        run_dir=str(run_dir),
-        status=str(manifest.get("status")),
-        requested=int(counts.get("requested", 0)),
-        accepted=int(counts.get("accepted", 0)),
-        rejected=int(counts.get("rejected", 0)),
-        prompt_tokens=int(tokens.get("prompt", 0)),
-        completion_tokens=int(tokens.get("completion", 0)),
-        elapsed_seconds=float(manifest.get("elapsed_seconds", 0.0)),
-        message=message,
+    writer: RunWriter,
+    dialogue_filter: DialogueFilter | None,
+    log: Callable[[str], None],
+) -> RunSummary:
+    config = setup.config
+    disk = writer.open(keep_records=dialogue_filter is not None)
+    positions = itertools.count(config.shard_index, config.num_shards)
+    window = max(16, 4 * backend.max_in_flight)
+    scheduler = Scheduler(
+        task,
+        positions,
+        target=config.target(),
+        budget=config.budget(),
+        max_attempts=config.max_attempts,
+        window=window,
+        disk=disk,
+        dialogue_filter=dialogue_filter,
     )
+    if not scheduler.finished:
+        _load_backend(backend, setup)
+        writer.manifest.model, writer.manifest.model_revision = backend.model_name, backend.model_revision
+        task.generator_model = backend.model_name
+        writer.save(RunStatus.RUNNING)
+    try:
+        if not scheduler.finished:
+            _stream(scheduler, backend, writer, config)
+    except BackendError as err:
+        message = redact_text(
+            f"The backend failed: {err}. Everything accepted so far is on disk in {str(setup.run_dir)!r}; re-run the "
+            "same command to resume.",
+            task.secrets,
+        )
+        log(message)
+        return _finish(setup, writer, RunStatus.STOPPED, message)
+    except RunStorageError:
+        _save_quietly(writer)
+        raise
+    status = scheduler.status
+    if status is RunStatus.RUNNING:
+        status = RunStatus.STOPPED
+        message = "The backend ended its stream before the run was complete; re-run to resume."
+    else:
+        message = _budget_message(writer, config) if status is RunStatus.BUDGET_SPENT else ""
+    if message:
+        log(message)
+    return _finish(setup, writer, status, message)
+
+
+def _finish(setup: _RunSetup, writer: RunWriter, status: RunStatus, message: str) -> RunSummary:
+    writer.save(status, message=message)
+    return RunSummary.from_manifest(setup.run_dir, writer.manifest)
+
+
+def _save_quietly(writer: RunWriter) -> None:
+    """Marks the run stopped after a failed write, when the manifest can still be written (often it cannot)."""
+    try:
+        writer.save(RunStatus.STOPPED, message="a write failed; re-run to resume")
+    except RunStorageError:
+        pass

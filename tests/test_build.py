@@ -1,7 +1,7 @@
 """`erc-synth build`: splits, Parquet configs loadable with `load_dataset`, determinism, validation, atomicity.
 
-These tests write small run directories in the documented run format (`generation/run_format.py`) with invented
-text, so they stay fast; `test_build_real.py` builds from real SmolLM2 generation output.
+The run folders are made by the real runner with a scripted test backend (`tests/run_fixtures.py`), so they stay
+fast and are exactly what `erc-synth generate` writes; `test_build_real.py` builds from real SmolLM2 output.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
 import shutil
 from pathlib import Path
 
@@ -18,6 +17,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest
 from datasets import load_dataset
 from huggingface_hub import DatasetCard
+from run_fixtures import SCRIPTED_MODEL, write_run
 
 from erc_synth_datasets import cli
 from erc_synth_datasets.benchmarks import get_benchmark
@@ -27,98 +27,6 @@ from erc_synth_datasets.splitting import SplitError, SplitRatios, split_counts, 
 
 REPO = Path(__file__).resolve().parents[1]
 CUSTOM_YAML = REPO / "configs" / "benchmarks" / "example_custom.yaml"
-_WORDS = ["kettle", "umbrella", "parking", "recipe", "tickets", "garden", "laptop", "bicycle"]
-
-
-def write_run(
-    run_dir: Path,
-    benchmark: str | Path = "meld",
-    mode: str = "balanced",
-    num_dialogues: int = 10,
-    seed: int = 0,
-    status: str = "complete",
-    num_rejected: int = 2,
-) -> Path:
-    """Writes a complete run directory in the documented run format, with invented dialogues."""
-    bench = get_benchmark(benchmark)
-    rng = random.Random(seed)
-    run_dir.mkdir(parents=True)
-    accepted = []
-    for index in range(num_dialogues):
-        turns = rng.randint(2, 5)
-        target = bench.labels[index % bench.num_labels] if mode == "balanced" else None
-        accepted.append(
-            {
-                "dialogue_id": f"{bench.name}_{mode}-{seed:04d}-{index:06d}",
-                "speakers": [rng.choice(bench.speakers) for _ in range(turns)],
-                "utterances": [f"Did you see the {rng.choice(_WORDS)}? ({index}.{t})" for t in range(turns)],
-                "emotions": [rng.choice(bench.labels) for _ in range(turns)],
-                "mode": mode,
-                "target_emotion": target,
-                "persona": None,
-                "generator_model": "invented-model",
-                "sampling": {
-                    "temperature": 0.9,
-                    "top_p": 0.95,
-                    "top_k": 50,
-                    "typical_p": None,
-                    "repetition_penalty": 1.0,
-                    "max_new_tokens": 96,
-                },
-                "seed": seed * 100_000 + index,
-                "prompt_version": "test-v1",
-                "prompt": f"Write a dialogue ({index}).",
-                "index": index,
-                "attempt": 0,
-            }
-        )
-    rejected = [
-        {
-            "index": i,
-            "attempt": 1,
-            "seed": i,
-            "reason": "parse_error",
-            "message": "no line matched",
-            "raw_text": "???",
-            "prompt": "Write a dialogue.",
-            "target_emotion": None,
-            "completion_tokens": 5,
-        }
-        for i in range(num_rejected)
-    ]
-    accepted_name, rejected_name = "accepted-00000-of-00001.jsonl", "rejected-00000-of-00001.jsonl"
-    (run_dir / accepted_name).write_text("".join(json.dumps(r) + "\n" for r in accepted), encoding="utf-8")
-    (run_dir / rejected_name).write_text("".join(json.dumps(r) + "\n" for r in rejected), encoding="utf-8")
-    manifest = {
-        "format_version": 1,
-        "status": status,
-        "settings": {"seed": seed, "num_dialogues": num_dialogues, "sampling": accepted[0]["sampling"]},
-        "settings_hash": f"hash{seed:04d}{mode}",
-        "runtime": {"batch_size": 2},
-        "benchmark": bench.to_dict(),
-        "mode": mode,
-        "persona": False,
-        "backend": "transformers",
-        "model": "invented-model",
-        "model_revision": "rev0",
-        "prompt_version": "test-v1",
-        "prompt_template": "Write a dialogue in the style of {benchmark}.",
-        "json_schema": None,
-        "output_format": "lines",
-        "shard_index": 0,
-        "num_shards": 1,
-        "counts": {
-            "requested": num_dialogues,
-            "accepted": num_dialogues,
-            "rejected": num_rejected,
-            "attempts": num_dialogues + num_rejected,
-        },
-        "tokens": {"prompt": 100, "completion": 200},
-        "elapsed_seconds": 1.5,
-        "files": {accepted_name: num_dialogues, rejected_name: num_rejected},
-    }
-    (run_dir / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    return run_dir
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -217,6 +125,16 @@ def test_build_loads_every_config_with_the_right_features_and_counts(three_runs,
     monkeypatch.chdir(tmp_path)
     by_name = load_dataset("erc-synth", "meld_balanced", cache_dir=str(tmp_path / "cache2"))
     assert sum(by_name.num_rows.values()) == 14
+
+
+def test_persona_runs_get_a_config_of_their_own(tmp_path):
+    plain = write_run(tmp_path / "plain", "meld", "natural", num_dialogues=6, seed=1)
+    persona = write_run(tmp_path / "persona", "meld", "natural", num_dialogues=6, seed=2, persona=True)
+    result = build_dataset([plain, persona], BuildConfig(output=str(tmp_path / "out"), split_ratios="0.5,0.25,0.25"))
+    assert sorted(c.name for c in result.configs) == ["meld_natural", "meld_natural_persona"]
+    loaded = load_dataset(str(result.output), "meld_natural_persona", cache_dir=str(tmp_path / "cache"))
+    assert sum(loaded.num_rows.values()) == 6
+    assert all(row["persona"] for split in loaded.values() for row in split)
 
 
 def test_build_is_byte_identical_across_folders(three_runs, tmp_path):
@@ -343,10 +261,10 @@ def test_output_that_is_not_a_dataset_folder_is_refused(three_runs, tmp_path):
 
 def test_cli_build(three_runs, tmp_path, capsys):
     out = tmp_path / "cli-out"
-    assert cli.main(["build", str(three_runs[0]), "--output", str(out), "--split-ratios", "0.5,0.25,0.25"]) == 0
+    assert cli.main(["build", str(three_runs[0]), "--output-dir", str(out), "--split-ratios", "0.5,0.25,0.25"]) == 0
     printed = capsys.readouterr().out
     assert "meld_balanced: train 6, validation 4, test 4 dialogues" in printed
-    assert cli.main(["build", str(tmp_path / "nowhere"), "--output", str(out)]) == 2
+    assert cli.main(["build", str(tmp_path / "nowhere"), "--output", str(out)]) == 1  # the old spelling still works
     assert "does not exist" in capsys.readouterr().err
     config = tmp_path / "build.yaml"
     config.write_text(f"output: {tmp_path / 'yaml-out'}\nsplit_seed: 3\nmin_per_split: 2\nsplit_ratios: 0.6,0.2,0.2\n")
@@ -366,7 +284,7 @@ def test_stats_of_a_built_folder(three_runs, tmp_path, capsys):
     assert stats["labels"] == list(get_benchmark("meld").labels)
     assert stats["generation"] == {
         "runs": 1,
-        "models": ["invented-model"],
+        "models": [SCRIPTED_MODEL],
         "accepted": 14,
         "attempts": 16,
         "acceptance_rate": 0.875,
@@ -375,7 +293,7 @@ def test_stats_of_a_built_folder(three_runs, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "## meld_balanced" in printed and "## meld_natural" in printed
     assert "14 of 16 attempts accepted (87.5%)" in printed
-    assert cli.main(["stats", str(out), "--dataset-config", "iemocap_natural"]) == 2
+    assert cli.main(["stats", str(out), "--dataset-config", "iemocap_natural"]) == 1
     assert "has configs ['meld_balanced', 'meld_natural']" in capsys.readouterr().err
 
 

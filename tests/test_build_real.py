@@ -19,8 +19,8 @@ from huggingface_hub import DatasetCard
 
 from erc_synth_datasets import cli
 from erc_synth_datasets.benchmarks import get_benchmark
+from erc_synth_datasets.runs import iter_accepted, read_manifest
 from erc_synth_datasets.schema import dialogue_features
-from generation.run_format import iter_accepted, read_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,7 @@ RATIOS = "0.5,0.25,0.25"
 def real_run(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("generated") / "meld_natural"
     assert cli.main(["generate", *GENERATE, "--output", str(run_dir)]) == 0
-    manifest = read_manifest(run_dir)
+    manifest = read_manifest(run_dir).to_dict()
     assert manifest["counts"]["accepted"] >= 3, f"these settings are expected to give 3+ dialogues: {manifest}"
     return run_dir
 
@@ -49,8 +49,8 @@ def digests(folder: Path) -> dict[str, str]:
 
 
 def test_build_from_real_generation_output(real_run, tmp_path, monkeypatch):
-    manifest = read_manifest(real_run)
-    records = list(iter_accepted(real_run))
+    manifest = read_manifest(real_run).to_dict()
+    records = [record.to_dict() for record in iter_accepted(real_run)]
     benchmark = get_benchmark("meld")
     out = tmp_path / "first" / "erc-synth"
     assert cli.main(["build", str(real_run), "--output", str(out), "--split-ratios", RATIOS]) == 0

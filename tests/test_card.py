@@ -11,7 +11,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest
 from datasets import Features, load_dataset
 from huggingface_hub import DatasetCard
-from test_build import write_run
+from run_fixtures import SCRIPTED_MODEL, write_run
 
 from erc_synth_datasets.benchmarks import get_benchmark
 from erc_synth_datasets.build import BuildConfig, build_dataset
@@ -96,9 +96,9 @@ def test_card_numbers_equal_the_data(built, tmp_path):
     meld = config_section(card.text, "meld_balanced")
     assert "accepted 14 of 16 attempts, acceptance rate 87.5%" in meld
     assert "neutral 2, surprise 2, fear 2, sadness 2, joy 2, disgust 2, anger 2" in meld  # balanced targets
-    assert "Write a dialogue in the style of {benchmark}." in meld  # the full prompt template
-    assert "temperature=0.9, top_p=0.95, top_k=50" in meld
-    assert "`invented-model` | `rev0`" in meld
+    assert "task: Write a short scene from the TV sitcom Friends" in meld  # the full prompt template
+    assert "temperature=0.7, top_p=0.95, top_k=100" in meld
+    assert f"`{SCRIPTED_MODEL}` | `None` | transformers | meld-v1" in meld
     assert "@inproceedings{poria2019meld" in meld
     assert "accepted 11 of 11 attempts, acceptance rate 100.0%" in config_section(card.text, "iemocap_natural")
 

@@ -16,7 +16,7 @@ def test_help_lists_commands(capsys):
 
 def test_unknown_command_suggests(capsys):
     assert main(["stat"]) == 2
-    assert "Did you mean stats" in capsys.readouterr().err
+    assert "Did you mean 'stats'" in capsys.readouterr().err
 
 
 def test_stats_json_contract_on_fixture(benchmark_fixtures, capsys):
@@ -46,9 +46,9 @@ def test_stats_markdown_and_plot(benchmark_fixtures, tmp_path, capsys):
 
 
 def test_stats_errors_are_clear(benchmark_fixtures, tmp_path, capsys):
-    assert main(["stats", "meldd", "--data-dir", str(benchmark_fixtures / "meld")]) == 2
+    assert main(["stats", "meldd", "--data-dir", str(benchmark_fixtures / "meld")]) == 1
     assert "Did you mean 'meld'" in capsys.readouterr().err
-    assert main(["stats", "meld", "--data-dir", str(tmp_path)]) == 2
+    assert main(["stats", "meld", "--data-dir", str(tmp_path)]) == 1
     assert "No train file for MELD" in capsys.readouterr().err
 
 

@@ -11,18 +11,18 @@ import pytest
 from datasets import load_dataset
 
 from erc_synth_datasets import cli
-from generation.run_format import read_manifest
+from erc_synth_datasets.runs import read_manifest
 
 pytestmark = pytest.mark.slow
 
 
 def test_demo_generates_builds_loads_and_shows(tmp_path, capsys):
-    assert cli.main(["demo", "--output", str(tmp_path / "demo"), "--skip-real"]) == 0
+    assert cli.main(["demo", "--output-dir", str(tmp_path / "demo"), "--skip-real"]) == 0
     out = capsys.readouterr().out
     folder = tmp_path / "demo" / "erc-synth"
     runs = sorted((tmp_path / "demo" / "runs").iterdir())
-    accepted = sum(read_manifest(run)["counts"]["accepted"] for run in runs)
-    attempts = sum(read_manifest(run)["counts"]["attempts"] for run in runs)
+    accepted = sum(read_manifest(run).counts.accepted for run in runs)
+    attempts = sum(read_manifest(run).counts.attempts for run in runs)
     ds = load_dataset(str(folder), "meld_balanced", cache_dir=str(tmp_path / "cache"))
     assert sum(ds.num_rows.values()) == accepted >= 3
     assert f'load_dataset("{folder}", "meld_balanced")' in out

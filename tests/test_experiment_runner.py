@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -12,10 +13,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from run_fixtures import write_synthetic_dataset
 
 from trainers.errors import TrainingConfigError
 from trainers.experiment import ExperimentConfig, main, plan_runs
-from trainers.testing import make_tiny_encoder, write_synthetic_dataset
+from trainers.testing import make_tiny_encoder
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -101,3 +103,13 @@ def test_killed_experiment_resumes_and_skips_finished_runs(tmp_path, benchmark_f
         seeds = [float(r["score"]) for r in long_rows if r["test_set"] == row["test_set"]]
         assert float(row["context_org"]) == pytest.approx(sum(seeds) / 2, abs=1e-3)
         assert 0.0 <= float(row["context_org"]) <= 100.0
+    # The floor of every test set, fitted in every run on the same train split, kept beside the table.
+    with open(out / "baselines.csv", newline="") as handle:
+        floors = list(csv.DictReader(handle))
+    assert [row["test_set"] for row in floors] == ["meld_real", "meld_natural"]
+    for row in floors:
+        assert set(row) == {"test_set", "majority", "tfidf_lr"}
+        assert all(0.0 <= float(row[name]) <= 100.0 for name in ("majority", "tfidf_lr"))
+    results = json.loads(first.read_text())
+    expected = 100.0 * results["baselines"]["meld_real"]["majority"]["weighted_f1"]
+    assert float(floors[0]["majority"]) == pytest.approx(expected, abs=1e-3)

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from erc_synth_datasets.benchmarks import get_benchmark
+from erc_synth_datasets.runs import REJECTION_COLUMNS, iter_accepted, iter_rejected, read_manifest
 from erc_synth_datasets.schema import dialogue_features
 from generation.backends import Backend, BackendError, GenerationRequest, GenerationResult, SamplingParams
 from generation.backends.transformers_backend import TransformersBackend
 from generation.config import GenerationConfig
-from generation.run_format import ACCEPTED_EXTRA_COLUMNS, REJECTED_COLUMNS, iter_accepted, iter_rejected, read_manifest
+from generation.filters import REASON_CODES
 from generation.runner import run_generation
 from generation.validation import REASONS
 
@@ -49,14 +50,14 @@ def tiny_config(output: Path, **overrides) -> GenerationConfig:
 
 
 def read_run(run_dir: Path) -> tuple[list[dict], list[dict]]:
-    return list(iter_accepted(run_dir)), list(iter_rejected(run_dir))
+    return [r.to_dict() for r in iter_accepted(run_dir)], [r.to_dict() for r in iter_rejected(run_dir)]
 
 
 def check_records(run_dir: Path, config: GenerationConfig) -> list[dict]:
     benchmark = get_benchmark(config.benchmark)
     accepted, rejected = read_run(run_dir)
-    manifest = read_manifest(run_dir)
-    columns = set(dialogue_features(benchmark)) | set(ACCEPTED_EXTRA_COLUMNS)
+    manifest = read_manifest(run_dir).to_dict()
+    columns = set(dialogue_features(benchmark)) | {"index", "attempt"}
     for record in accepted:
         assert set(record) == columns
         assert config.min_turns <= len(record["utterances"]) <= config.max_turns
@@ -76,21 +77,21 @@ def check_records(run_dir: Path, config: GenerationConfig) -> list[dict]:
         else:
             assert record["target_emotion"] is None
     for record in rejected:
-        assert set(record) == set(REJECTED_COLUMNS)
-        assert record["reason"] in REASONS and record["prompt"]
-    # Every planned index is settled: accepted once, or rejected max_attempts times.
+        assert set(record) == set(REJECTION_COLUMNS)
+        assert (record["reason"] in REASONS or record["reason"] in REASON_CODES) and record["prompt"]
+    # N means N accepted (or the budget ran out first); each index's attempts are tried in order, each index once.
     done = {r["index"] for r in accepted}
     assert len(done) == len(accepted)
-    for index in range(config.num_dialogues):
+    assert manifest["status"] in ("complete", "budget_spent")
+    if manifest["status"] == "complete":
+        assert len(accepted) == config.num_dialogues
+    else:
+        assert len(accepted) + len(rejected) == config.num_dialogues * config.max_attempts
+    for index in {r["index"] for r in rejected} | done:
         attempts = sorted(r["attempt"] for r in rejected if r["index"] == index)
-        assert index in done or attempts == list(range(config.max_attempts))
-    assert manifest["status"] == "complete"
-    assert manifest["counts"] == {
-        "requested": config.num_dialogues,
-        "accepted": len(accepted),
-        "rejected": len(rejected),
-        "attempts": len(accepted) + len(rejected),
-    }
+        assert attempts == list(range(len(attempts))) and len(attempts) <= config.max_attempts
+    assert manifest["counts"]["accepted"] == len(accepted) and manifest["counts"]["rejected"] == len(rejected)
+    assert manifest["counts"]["requested"] == config.num_dialogues
     assert manifest["model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
     assert manifest["model_revision"].startswith("Q4_1-gguf-sha256:")
     assert manifest["output_format"] == "json" and manifest["json_schema"]["type"] == "object"
@@ -104,7 +105,7 @@ def natural_run(backend, tmp_path_factory) -> tuple[Path, GenerationConfig]:
     out = tmp_path_factory.mktemp("natural") / "run"
     config = tiny_config(out, mode="natural")
     summary = run_generation(config, backend=backend)
-    assert summary.status == "complete"
+    assert summary.status in ("complete", "budget_spent")
     return out, config
 
 
@@ -141,7 +142,7 @@ def test_same_settings_same_dialogues_and_rerun_is_a_no_op(natural_run, backend,
     assert read_run(tmp_path / "again") == read_run(out)
     before = (out / "accepted-00000-of-00001.jsonl").read_bytes()
     summary = run_generation(config, backend=backend)
-    assert summary.status == "complete"
+    assert summary.status == read_manifest(out).status.value
     assert (out / "accepted-00000-of-00001.jsonl").read_bytes() == before
 
 
@@ -184,14 +185,14 @@ def test_request_errors_are_retried_and_an_outage_stops_cleanly_then_resumes(bac
     config = tiny_config(out, mode="natural", num_dialogues=2, batch_size=1, max_attempts=2)
     stopped = run_generation(config, backend=_FaultInjection(backend, outage_at=3))
     assert stopped.status == "stopped" and "re-run the same command" in stopped.message
-    assert read_manifest(out)["status"] == "stopped"
+    assert read_manifest(out).status.value == "stopped"
     accepted, rejected = read_run(out)
     first = [r for r in rejected if r["index"] == 0 and r["attempt"] == 0]
     assert first and first[0]["reason"] == "backend_error" and first[0]["message"] == "timeout (injected)"
     assert first[0]["raw_text"] == ""
     kept = {r["index"] for r in accepted}
     resumed = run_generation(config, backend=_FaultInjection(backend, outage_at=None))
-    assert resumed.status == "complete"
+    assert resumed.status in ("complete", "budget_spent")
     accepted_after, _ = read_run(out)
     assert kept <= {r["index"] for r in accepted_after}
     assert len({r["index"] for r in accepted_after}) == len(accepted_after)
@@ -211,11 +212,18 @@ def test_shards_merge_into_the_unsharded_run(backend, tmp_path):
         run_generation(shard, backend=backend)
         assert [r["index"] for r in read_run(tmp_path / f"shard-{index}")[0]] in ([], [index])
         shards.append(tmp_path / f"shard-{index}")
-    merge_runs(shards, tmp_path / "merged")
-    assert read_run(tmp_path / "merged")[0] == read_run(tmp_path / "whole")[0]
-    assert sorted(r["index"] for r in read_run(tmp_path / "merged")[1]) == sorted(
-        r["index"] for r in read_run(tmp_path / "whole")[1]
-    )
+    # One attempt per shard: a shard whose only attempt failed spent its budget, and the merge is `partial`.
+    statuses = {read_manifest(shard).status.value for shard in shards}
+    merged_manifest = merge_runs(shards, tmp_path / "merged", allow_incomplete=True)
+    assert merged_manifest.status.value == ("complete" if statuses == {"complete"} else "partial")
+    merged_accepted, merged_rejected = read_run(tmp_path / "merged")
+    shard_accepted = sorted((r for shard in shards for r in read_run(shard)[0]), key=lambda r: r["index"])
+    assert merged_accepted == shard_accepted
+    # Each request is generated alone, so an attempt made by a shard and by the whole run gives the same record.
+    whole_accepted = {(r["index"], r["attempt"]): r for r in read_run(tmp_path / "whole")[0]}
+    for record in merged_accepted:
+        same = whole_accepted.get((record["index"], record["attempt"]))
+        assert same is None or same == record
     merged, unsharded = read_manifest(tmp_path / "merged"), read_manifest(tmp_path / "whole")
-    assert merged["settings_hash"] == unsharded["settings_hash"]
-    assert merged["counts"] == unsharded["counts"]
+    assert merged.settings_hash == unsharded.settings_hash
+    assert merged.counts.accepted == len(merged_accepted) and merged.counts.rejected == len(merged_rejected)

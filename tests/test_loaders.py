@@ -97,11 +97,13 @@ def test_tsv_too_few_fields(benchmark_fixtures, tmp_path):
         load_benchmark("emorynlp", folder)
 
 
-def test_tab_inside_utterance_is_joined(benchmark_fixtures, tmp_path):
+def test_extra_field_in_headerless_line_is_refused_not_glued_onto_the_utterance(benchmark_fixtures, tmp_path):
     folder = _copy(benchmark_fixtures, tmp_path, "iemocap")
     (folder / "iemocap_test.txt").write_text("M\tWell,\tfine then.\tneu\nF\tOkay.\thap\n")
-    ds = load_benchmark("iemocap", folder, format="tsv")
-    assert ds["test"][0]["utterances"] == ["Well, fine then.", "Okay."]
+    with pytest.raises(
+        DataFileError, match=r"iemocap_test\.txt:1: expected speaker<TAB>utterance<TAB>emotion \(3 tab"
+    ):
+        load_benchmark("iemocap", folder, format="tsv")
 
 
 def test_meld_csv_errors(benchmark_fixtures, tmp_path):

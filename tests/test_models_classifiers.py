@@ -9,8 +9,7 @@ from erc_synth_datasets import get_benchmark
 from trainers.config import ModelArguments
 from trainers.data import ErcDataCollator, encode_dialogues
 from trainers.errors import TrainingConfigError, UnknownModelError
-from trainers.models import build_model, get_model_class, list_models
-from trainers.models.base import load_classifier, save_classifier
+from trainers.models import build_model, get_model_class, list_models, load_classifier
 from trainers.models.emoone import grayscale_labels
 from trainers.testing import make_tiny_encoder, minilm_path
 
@@ -38,7 +37,7 @@ def meld_batch(shared_data):
 
 
 def test_registry_is_lazy_and_names_the_fix():
-    assert list_models() == ["context", "compm", "emoone"]
+    assert list_models() == ["context", "compm", "emoone", "todkat"]
     with pytest.raises(UnknownModelError, match="Did you mean 'compm'"):
         get_model_class("compmm")
 
@@ -153,7 +152,85 @@ def test_lora_trains_only_adapters_and_head(tiny_encoder, tmp_path):
         "input_ids": torch.tensor([[101, 2000, 2001, 102]]),
         "attention_mask": torch.ones(1, 4, dtype=torch.long),
     }
-    save_classifier(model, tmp_path / "saved", labels=list(MELD.labels))
+    model.save_pretrained(tmp_path / "saved")
     reloaded, labels = load_classifier(tmp_path / "saved")
-    assert labels == list(MELD.labels)
+    assert labels == [f"LABEL_{i}" for i in range(7)]  # built without label names
     assert torch.allclose(reloaded.eval()(**inputs).logits, model(**inputs).logits, atol=1e-6)
+
+
+# Saved as transformers models ----------------------------------------------------------------------------------
+
+
+def _trained_a_little(model, batch: dict) -> None:
+    """One SGD step, so that the saved weights are not the initial ones."""
+    model.train()
+    model(**batch).loss.backward()
+    torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1).step()
+    model.eval()
+
+
+def _inputs_for(architecture: str, meld_batch: dict) -> dict:
+    batch = dict(meld_batch)
+    if architecture != "compm":
+        batch.pop("memory_input_ids"), batch.pop("memory_attention_mask")
+    return batch
+
+
+@pytest.mark.parametrize(
+    "architecture", ["context", pytest.param("compm", marks=pytest.mark.slow), "emoone"]
+)  # compm also loads and saves its memory encoder
+def test_save_pretrained_then_auto_model_gives_identical_predictions(architecture, tiny_encoder, meld_batch, tmp_path):
+    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+
+    from trainers.models.base import ErcConfig
+
+    torch.manual_seed(0)
+    args = ModelArguments(architecture=architecture, model_name_or_path=tiny_encoder, max_length=64)
+    model = build_model(args, MELD.num_labels, labels=list(MELD.labels), benchmark="meld")
+    batch = _inputs_for(architecture, meld_batch)
+    _trained_a_little(model, batch)
+    model.save_pretrained(tmp_path / "saved")
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    # The folder alone rebuilds the classifier: the backbone comes from the stored config, not from tiny_encoder.
+    config = AutoConfig.from_pretrained(tmp_path / "saved")
+    assert isinstance(config, ErcConfig) and config.architecture == architecture
+    assert config.id2label == dict(enumerate(MELD.labels)) and config.label2id["anger"] == MELD.labels.index("anger")
+    assert config.benchmark == "meld" and config.model_args["max_length"] == 64
+    for loader in (AutoModel, AutoModelForSequenceClassification, get_model_class(architecture)):
+        reloaded = loader.from_pretrained(tmp_path / "saved").eval()
+        assert type(reloaded) is type(model)
+        with torch.no_grad():
+            assert torch.equal(reloaded(**inputs).logits, model(**inputs).logits)
+    # Building for training starts from the backbone's pretrained weights, not re-initialised ones.
+    fresh = build_model(args, MELD.num_labels)
+    pretrained = AutoModel.from_pretrained(tiny_encoder).state_dict()
+    assert all(torch.equal(fresh.encoder.state_dict()[k], v) for k, v in pretrained.items())
+
+
+def test_a_saved_classifier_is_refused_for_another_label_order(tiny_encoder, tmp_path):
+    import json
+
+    model = build_model(ModelArguments(model_name_or_path=tiny_encoder), MELD.num_labels, labels=list(MELD.labels))
+    model.save_pretrained(tmp_path / "saved")
+    assert load_classifier(tmp_path / "saved", benchmark="meld")[1] == list(MELD.labels)
+    with pytest.raises(TrainingConfigError, match=r"benchmark 'emorynlp' has the labels \['Neutral'"):
+        load_classifier(tmp_path / "saved", benchmark="emorynlp")
+    # The same label names in another order are refused too.
+    config_file = tmp_path / "saved" / "config.json"
+    config = json.loads(config_file.read_text())
+    swapped = list(MELD.labels)
+    swapped[0], swapped[1] = swapped[1], swapped[0]
+    config["id2label"] = {str(i): name for i, name in enumerate(swapped)}
+    config["label2id"] = {name: i for i, name in enumerate(swapped)}
+    config_file.write_text(json.dumps(config))
+    with pytest.raises(TrainingConfigError) as refused:
+        load_classifier(tmp_path / "saved", benchmark="meld")
+    message = str(refused.value)
+    assert str(swapped) in message and str(list(MELD.labels)) in message and "train one" in message
+
+
+def test_a_folder_that_is_not_a_saved_classifier_is_refused(tiny_encoder, tmp_path):
+    with pytest.raises(TrainingConfigError, match="not a saved erc-synth classifier: it has no config.json"):
+        load_classifier(tmp_path)
+    with pytest.raises(TrainingConfigError, match="its model_type is 'bert'"):
+        load_classifier(tiny_encoder)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from generation.run_format import iter_accepted, iter_rejected, read_manifest
+from erc_synth_datasets.runs import iter_accepted, iter_rejected, read_manifest
 
 try:
     from tests import servers
@@ -50,25 +50,34 @@ def run_generate(command: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 def records(run_dir: Path) -> tuple[list[dict], list[dict]]:
-    return list(iter_accepted(run_dir)), list(iter_rejected(run_dir))
+    return [r.to_dict() for r in iter_accepted(run_dir)], [r.to_dict() for r in iter_rejected(run_dir)]
+
+
+def finished(done: subprocess.CompletedProcess[str], run_dir: Path) -> str:
+    """The run's final status: `complete` (exit 0), or `budget_spent` (exit 1) when the small model failed often."""
+    status = read_manifest(run_dir).status.value
+    assert (done.returncode, status) in ((0, "complete"), (1, "budget_spent")), done.stderr[-2000:]
+    return status
 
 
 def assert_every_prompt_accounted_for(run_dir: Path, num_dialogues: int, max_attempts: int) -> None:
-    """Each index is accepted once, or rejected `max_attempts` times; no (index, attempt) twice."""
+    """N accepted (or the whole budget used); each index's attempts in order, none twice, each index accepted once."""
     accepted, rejected = records(run_dir)
     accepted_indices = [r["index"] for r in accepted]
     assert len(accepted_indices) == len(set(accepted_indices))
     attempts = [(r["index"], r["attempt"]) for r in accepted + rejected]
     assert len(attempts) == len(set(attempts))
-    for index in range(num_dialogues):
+    for index in {i for i, _ in attempts}:
         tried = sorted(a for i, a in attempts if i == index)
-        if index in accepted_indices:
-            assert tried == list(range(len(tried))) and len(tried) <= max_attempts
-        else:
-            assert tried == list(range(max_attempts)), (index, tried)
-    counts = read_manifest(run_dir)["counts"]
-    assert counts["accepted"] == len(accepted) and counts["rejected"] == len(rejected)
-    assert counts["attempts"] == len(attempts) and counts["requested"] == num_dialogues
+        assert tried == list(range(len(tried))) and len(tried) <= max_attempts, (index, tried)
+    manifest = read_manifest(run_dir)
+    if manifest.status.value == "complete":
+        assert len(accepted) == num_dialogues
+    else:
+        assert len(attempts) == num_dialogues * max_attempts
+    counts = manifest.counts
+    assert counts.accepted == len(accepted) and counts.rejected == len(rejected)
+    assert counts.attempts == len(attempts) and counts.requested == num_dialogues
 
 
 def assert_no_secret(run_dir: Path, *texts: str) -> None:
@@ -87,10 +96,10 @@ def test_natural_free_lines_with_a_failed_request_among_successes(llama_server, 
             "--max-new-tokens", "64", "--max-attempts", "2", "--batch-size", "2",
         )  # fmt: skip
         done = run_generate(command)
-    assert done.returncode == 0, done.stderr[-2000:]
     run_dir = tmp_path / "run"
-    manifest = read_manifest(run_dir)
-    assert manifest["status"] == "complete" and manifest["output_format"] == "lines"
+    finished(done, run_dir)
+    manifest = read_manifest(run_dir).to_dict()
+    assert manifest["output_format"] == "lines"
     assert manifest["backend"] == "openai" and manifest["model"] == servers.SERVED_MODEL_NAME
     assert manifest["json_schema"] is None
     accepted, rejected = records(run_dir)
@@ -109,16 +118,16 @@ def test_balanced_json_schema_output(llama_server, tmp_path):
         "--batch-size", "2",
     )  # fmt: skip
     done = run_generate(command)
-    assert done.returncode == 0, done.stderr[-2000:]
     run_dir = tmp_path / "run"
-    manifest = read_manifest(run_dir)
-    assert manifest["status"] == "complete" and manifest["output_format"] == "json"
+    finished(done, run_dir)
+    manifest = read_manifest(run_dir).to_dict()
+    assert manifest["output_format"] == "json"
     assert manifest["json_schema"]["properties"]["turns"]["maxItems"] == 2
     accepted, rejected = records(run_dir)
     assert_every_prompt_accounted_for(run_dir, num_dialogues=2, max_attempts=2)
     # Balanced: index i targets label i (in canonical order).
     for record in accepted + rejected:
-        assert record["target_emotion"] == LABELS[record["index"]]
+        assert record["target_emotion"] == LABELS[record["index"] % len(LABELS)]
     # The server enforced the schema: every output is a JSON document of speaker/utterance/emotion turns (cut off
     # at most by max_new_tokens), never prose.
     for record in rejected:
@@ -150,8 +159,7 @@ def test_killed_server_stops_the_run_and_a_rerun_completes_it(tmp_path):
         stdout, stderr = process.communicate(timeout=300)
         assert process.returncode == 1, stderr[-2000:]
         assert "No server answered at" in stderr and server.base_url in stderr and "resume" in stderr
-        manifest = read_manifest(run_dir)
-        assert manifest["status"] == "stopped"
+        assert read_manifest(run_dir).status.value == "stopped"
         accepted, rejected = records(run_dir)
         kept = {(r["index"], r["attempt"]) for r in accepted + rejected}
         assert 1 <= len(kept) < num_dialogues
@@ -160,8 +168,7 @@ def test_killed_server_stops_the_run_and_a_rerun_completes_it(tmp_path):
 
         server.start()
         done = run_generate(command)
-        assert done.returncode == 0, done.stderr[-2000:]
-        assert read_manifest(run_dir)["status"] == "complete"
+        finished(done, run_dir)
         for name, text in files_before.items():
             assert (run_dir / name).read_text(encoding="utf-8").startswith(text)  # append-only: nothing lost
         assert_every_prompt_accounted_for(run_dir, num_dialogues=num_dialogues, max_attempts=1)

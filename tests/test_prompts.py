@@ -25,6 +25,17 @@ def test_each_builtin_benchmark_has_its_own_versioned_template():
         assert template.version == f"{name}-v1"
 
 
+def test_revised_meld_template_keeps_the_legend_and_the_paper_template_stays_the_default():
+    paper = load_prompt_template(None, MELD)
+    revised = load_prompt_template(default_prompt_file(MELD).with_name("meld-v2.yaml"), MELD)
+    assert paper.version == "meld-v1" and revised.version == "meld-v2"
+    prompt = build_prompt(revised, MELD, output_format="json", min_turns=2, max_turns=12)
+    task, labels, structure = prompt.split("\n", 2)
+    assert "never repeat a line" in task and "2 to 12 utterances" in task
+    assert label_legend(MELD) in labels and "most everyday lines are neutral" in labels
+    assert structure == build_prompt(paper, MELD, output_format="json", min_turns=2, max_turns=12).split("\n")[2]
+
+
 def test_prompt_has_the_three_parts_and_names_the_target_in_words_only():
     template = load_prompt_template(None, IEMOCAP)
     prompt = build_prompt(template, IEMOCAP, output_format="lines", min_turns=2, max_turns=6, target_emotion="fru")

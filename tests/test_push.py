@@ -15,7 +15,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest
 from huggingface_hub import CommitInfo, CommitOperationAdd, CommitOperationDelete, DatasetCard, HfApi
 from huggingface_hub.hf_api import GitRefInfo, GitRefs, RepoUrl
-from test_build import write_run
+from run_fixtures import write_run
 
 from erc_synth_datasets import cli
 from erc_synth_datasets.build import BuildConfig, build_dataset
@@ -208,8 +208,8 @@ def test_cli_push_never_shows_the_token(folder, tmp_path, capsys, monkeypatch):
     assert token not in captured.out + captured.err
     assert all(token.encode() not in content for content in hub.files.values())
     assert all(token.encode() not in p.read_bytes() for p in folder.rglob("*") if p.is_file())
-    # Refusals are exit code 2 with the reason.
-    assert push_command.main([str(folder), "--repo-id", "my-org/erc-synth", "--tag", "v1.0.0"], api=hub) == 2
+    # Refusals are exit code 1 with the reason, in one line.
+    assert push_command.main([str(folder), "--repo-id", "my-org/erc-synth", "--tag", "v1.0.0"], api=hub) == 1
     assert "already exists" in capsys.readouterr().err
 
 

@@ -137,11 +137,11 @@ def test_plot_writes_a_png_and_reports_the_exact_cd(capsys, tmp_path):
         ("test_set,a,b\nt1,0.5,0.6\n", ["--control", "B"], "Unknown system 'B' in --control. Did you mean 'b'?"),
     ],
 )
-def test_bad_tables_and_names_exit_2_with_a_clear_message(capsys, tmp_path, content, args, message):
+def test_bad_tables_and_names_exit_1_with_a_clear_message(capsys, tmp_path, content, args, message):
     path = tmp_path / "bad.csv"
     path.write_text(content)
     code, out, err = run(capsys, path, *args)
-    assert code == 2 and out == ""
+    assert code == 1 and out == ""
     assert err.startswith(f"erc-synth significance: {path}") and message in err
 
 
@@ -156,11 +156,11 @@ def test_console_script_entry_point():
 
 
 @pytest.mark.parametrize("args,message", [(["--alpha", "1.5"], "--alpha must lie"), (["--digits", "-1"], "--digits")])
-def test_bad_options_exit_2(capsys, args, message):
+def test_bad_options_exit_1(capsys, args, message):
     code, out, err = run(capsys, SMALL, *args)
-    assert code == 2 and out == "" and message in err
+    assert code == 1 and out == "" and message in err and "Traceback" not in err
 
 
-def test_missing_file_exits_2(capsys, tmp_path):
+def test_missing_file_exits_1(capsys, tmp_path):
     code, _, err = run(capsys, tmp_path / "nope.csv")
-    assert code == 2 and f"{tmp_path / 'nope.csv'}: no such file" in err
+    assert code == 1 and f"{tmp_path / 'nope.csv'}: no such file" in err

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import pytest
 from datasets import Dataset
+from run_fixtures import write_synthetic_dataset
 
 from erc_synth_datasets import get_benchmark
-from erc_synth_datasets.configuration import ConfigError, make_config_parser, parse_config
+from erc_synth_datasets.configuration import ConfigError
+from erc_synth_datasets.options import make_config_parser, parse_config
 from erc_synth_datasets.schema import dialogue_features, empty_provenance
 from trainers.config import DataArguments, ErcTrainingArguments, ModelArguments, variant_of
 from trainers.data import ErcDataCollator, check_label_space, encode_dialogues, load_synthetic
 from trainers.errors import LabelSpaceError, TrainingConfigError
-from trainers.testing import minilm_path, write_synthetic_dataset
+from trainers.testing import minilm_path
 
 MELD = get_benchmark("meld")
 
@@ -46,6 +48,40 @@ def test_encoding_prefixes_speakers_and_keeps_the_most_recent_context(tokenizer)
     assert last.endswith("[SEP] rachel : eleven twelve [SEP]")
     assert "nine ten" in last and "one two" not in last
     assert encoded["length"] == [len(ids) for ids in encoded["input_ids"]]
+
+
+def _long_turns() -> Dataset:
+    row = {
+        "dialogue_id": "d2",
+        "speakers": ["Ross", "Rachel", "Ross"],
+        "utterances": [" ".join(["apple"] * 30), " ".join(["banana"] * 20), "one two three four five six"],
+        "emotions": [0, 4, 6],
+        **empty_provenance(),
+    }
+    return Dataset.from_list([row], features=dialogue_features(MELD))
+
+
+def test_only_the_context_is_truncated_and_the_target_can_come_first(tokenizer):
+    # The target (8 tokens with its speaker) and a context longer than the budget: the target survives whole.
+    last = encode_dialogues(_long_turns(), tokenizer, ModelArguments(max_length=16))[2]
+    tokens = tokenizer.convert_ids_to_tokens(last["input_ids"])
+    assert len(tokens) == 16
+    assert tokens[-10:] == ["[SEP]", "ross", ":", "one", "two", "three", "four", "five", "six", "[SEP]"]
+    assert tokens[:7] == ["[CLS]", *["banana"] * 5, "[SEP]"]  # the most recent context only
+    first = encode_dialogues(_long_turns(), tokenizer, ModelArguments(max_length=16, target_position="first"))[2]
+    tokens = tokenizer.convert_ids_to_tokens(first["input_ids"])
+    assert tokens[:11] == ["[CLS]", "ross", ":", "one", "two", "three", "four", "five", "six", "[SEP]", "banana"]
+    assert len(tokens) == 16 and tokens[-1] == "[SEP]"
+    assert first["token_type_ids"][1] == 0 and first["token_type_ids"][-1] == 1
+
+
+def test_a_target_that_leaves_no_room_for_context_is_encoded_alone(tokenizer):
+    # "rachel : banana x20" is 22 tokens: with max_length 16 no context fits, the target alone is truncated.
+    second = encode_dialogues(_long_turns(), tokenizer, ModelArguments(max_length=16))[1]
+    tokens = tokenizer.convert_ids_to_tokens(second["input_ids"])
+    assert len(tokens) == 16 and "apple" not in tokens and tokens.count("[SEP]") == 1
+    with pytest.raises(TrainingConfigError, match="target_position"):
+        ModelArguments(target_position="middle")
 
 
 def test_memory_holds_the_same_speakers_earlier_utterances_oldest_first(tokenizer):

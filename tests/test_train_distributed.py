@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from run_fixtures import write_synthetic_dataset
 
-from trainers.testing import make_tiny_encoder, write_synthetic_dataset
+from trainers.testing import make_tiny_encoder
 
 REPO = Path(__file__).resolve().parents[1]
 

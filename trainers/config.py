@@ -11,11 +11,13 @@ from typing import Literal
 
 from transformers import TrainingArguments
 
+from erc_synth_datasets.vocabulary import ConfigName, Variant, VocabularyError
+
 from .errors import TrainingConfigError
 
 __all__ = ["DataArguments", "ErcTrainingArguments", "ModelArguments", "VARIANTS", "variant_of"]
 
-VARIANTS = ("org", "natural", "balanced")
+VARIANTS = Variant.values()
 
 
 @dataclass
@@ -24,7 +26,7 @@ class ModelArguments:
 
     architecture: str = field(
         default="context",
-        metadata={"help": "Classifier from the registry in trainers/models: context, compm or emoone."},
+        metadata={"help": "Classifier from the registry in trainers/models: context, compm, emoone or todkat."},
     )
     model_name_or_path: str = field(
         default="roberta-large",
@@ -40,6 +42,13 @@ class ModelArguments:
     )
     max_context_turns: int | None = field(
         default=None, metadata={"help": "Keep at most this many preceding turns as context (None: all of them)."}
+    )
+    target_position: Literal["last", "first"] = field(
+        default="last",
+        metadata={
+            "help": "Where the target utterance goes in the (context, target) pair: 'last' (after the context) or "
+            "'first'. Either way only the context is truncated; the target is kept whole."
+        },
     )
     memory_max_length: int = field(
         default=128, metadata={"help": "compm: tokens of each earlier utterance of the speaker in the memory."}
@@ -63,6 +72,39 @@ class ModelArguments:
     teacher_num_train_epochs: float | None = field(
         default=None, metadata={"help": "emoone: epochs of the teacher (None: the stage's num_train_epochs)."}
     )
+    topic_size: int = field(default=64, metadata={"help": "todkat: dimension of the latent topic of the VAE layer."})
+    topic_loss_weight: float = field(
+        default=0.1,
+        metadata={"help": "todkat: weight of the topic layer's reconstruction + KL loss beside the cross-entropy."},
+    )
+    knowledge_model_name_or_path: str | None = field(
+        default=None,
+        metadata={
+            "help": "todkat: COMET-style seq2seq knowledge generator (Hub id or folder; `python -m trainers.knowledge "
+            "make-standin FOLDER` writes an offline stand-in)."
+        },
+    )
+    knowledge_relations: list[str] = field(
+        default_factory=lambda: ["xIntent", "xReact", "oReact"],
+        metadata={"help": "todkat: ATOMIC relations generated for each utterance."},
+    )
+    knowledge_candidates: int = field(
+        default=3, metadata={"help": "todkat: beams generated per utterance and relation."}
+    )
+    knowledge_top_k: int = field(
+        default=3, metadata={"help": "todkat: knowledge sentences kept per utterance (closest to it)."}
+    )
+    knowledge_max_new_tokens: int = field(default=16, metadata={"help": "todkat: tokens per generated tail."})
+    knowledge_max_length: int = field(default=32, metadata={"help": "todkat: tokens of each knowledge sentence."})
+    knowledge_selector: str = field(
+        default="sentence-transformers/all-MiniLM-L6-v2",
+        metadata={"help": "todkat: sentence-embedding model that ranks the knowledge against the utterance."},
+    )
+    knowledge_cache_dir: str | None = field(
+        default=None,
+        metadata={"help": "todkat: folder of the knowledge cache (None: ~/.cache/erc-synth/knowledge)."},
+    )
+    fusion_heads: int = field(default=4, metadata={"help": "todkat: attention heads of the fusion transformer."})
     use_lora: bool = field(
         default=False, metadata={"help": "Train LoRA adapters (peft) on the encoder instead of all its weights."}
     )
@@ -81,6 +123,10 @@ class ModelArguments:
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise TrainingConfigError(f"{name} must be None or >= 0, but got {name}={value}.")
+        if self.target_position not in ("last", "first"):
+            raise TrainingConfigError(
+                f"target_position must be 'last' or 'first', but got target_position={self.target_position!r}."
+            )
         if self.grayscale not in ("teacher", "teacher_post"):
             raise TrainingConfigError(
                 f"grayscale must be 'teacher' or 'teacher_post', but got grayscale={self.grayscale!r}."
@@ -125,6 +171,14 @@ class DataArguments:
         default=None,
         metadata={"help": "Use only the first N dialogues of each validation split. Test splits are never cut."},
     )
+    max_eval_utterances: int | None = field(
+        default=None,
+        metadata={
+            "help": "Smoke runs only: score each test split on its first N utterances (whole dialogues in order, "
+            "the last one cut short) instead of all of them; results.json and the tables record the cut and a "
+            "warning is printed. None (default): every utterance of every test split."
+        },
+    )
 
     def __post_init__(self) -> None:
         self.test_configs = list(self.test_configs or [])
@@ -137,7 +191,7 @@ class DataArguments:
             raise TrainingConfigError(
                 f"test_configs={self.test_configs} needs synthetic_dataset (a Hub id or a local folder)."
             )
-        for name in ("max_train_dialogues", "max_eval_dialogues"):
+        for name in ("max_train_dialogues", "max_eval_dialogues", "max_eval_utterances"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise TrainingConfigError(f"{name} must be None or >= 1, but got {name}={value}.")
@@ -220,10 +274,8 @@ def variant_of(data_args: DataArguments) -> str:
         TrainingConfigError: `pretrain_config` is not named `<benchmark>_<natural|balanced>`.
     """
     if data_args.pretrain_config is None:
-        return "org"
-    mode = data_args.pretrain_config.rsplit("_", 1)[-1]
-    if mode not in VARIANTS[1:]:
-        raise TrainingConfigError(
-            f"pretrain_config should be named <benchmark>_<natural|balanced>, but got {data_args.pretrain_config!r}."
-        )
-    return mode
+        return Variant.ORG.value
+    try:
+        return ConfigName.parse(data_args.pretrain_config).mode.value
+    except VocabularyError as err:
+        raise TrainingConfigError(f"pretrain_config: {err}") from None

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from datasets import ClassLabel, Dataset, DatasetDict
 
 from erc_synth_datasets.benchmarks import Benchmark
 from erc_synth_datasets.schema import flatten_dialogues
+from erc_synth_datasets.vocabulary import SPLITS
 
 from .config import DataArguments, ModelArguments
 from .errors import LabelSpaceError, TrainingConfigError
@@ -27,13 +30,12 @@ __all__ = [
     "check_label_space",
     "count_utterances",
     "encode_dialogues",
+    "head_utterances",
     "load_real",
     "load_synthetic",
 ]
 
 logger = logging.getLogger(__name__)
-
-SPLITS = ("train", "validation", "test")
 
 
 def check_label_space(dataset: Dataset, benchmark: Benchmark, source: str) -> None:
@@ -61,13 +63,51 @@ def count_utterances(dialogues: Dataset) -> int:
     return sum(len(emotions) for emotions in dialogues["emotions"])
 
 
-def _fingerprint_files(folder: Path) -> str | None:
-    files = sorted(p for p in folder.rglob("*") if p.is_file())
+def head_utterances(dialogues: Dataset, n: int) -> Dataset:
+    """The first `n` utterances of a split in the dialogue schema: whole dialogues in order, the last one cut short
+    (an utterance's context is the turns before it, so every kept utterance keeps its whole context)."""
+    kept, total = 0, 0
+    for emotions in dialogues["emotions"]:
+        if total >= n:
+            break
+        kept, total = kept + 1, total + len(emotions)
+    head = dialogues.select(range(kept))
+    excess = total - n
+    if excess <= 0:
+        return head
+
+    def cut_last(row: dict[str, Any], index: int) -> dict[str, Any]:
+        if index == kept - 1:
+            keep = len(row["emotions"]) - excess
+            row = {key: row[key][:keep] for key in ("speakers", "utterances", "emotions")}
+        return row
+
+    return head.map(cut_last, with_indices=True, desc="Capping the test split")
+
+
+def _cap_test(dataset: DatasetDict, data_args: DataArguments, source: str) -> dict[str, Any] | None:
+    """Applies `max_eval_utterances` to the test split; returns what was cut (recorded in results.json), or None."""
+    cap = data_args.max_eval_utterances
+    total = count_utterances(dataset["test"])
+    if cap is None or cap >= total:
+        return None
+    dataset["test"] = head_utterances(dataset["test"], cap)
+    warnings.warn(
+        f"{source}: scoring the test split on its first {cap} of {total} utterances (max_eval_utterances={cap}); "
+        "these scores are a smoke test, not comparable with scores on the whole split.",
+        stacklevel=3,
+    )
+    return {"max_eval_utterances": cap, "scored_utterances": count_utterances(dataset["test"]), "of": total}
+
+
+def _fingerprint_files(folder: Path, files: list[Path] | None = None) -> str | None:
+    """SHA-256 over the names (relative to `folder`) and contents of `files` (default: every file under `folder`)."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file()) if files is None else sorted(set(files))
     if not files:
         return None
     digest = hashlib.sha256()
     for path in files:
-        digest.update(str(path.relative_to(folder)).encode())
+        digest.update(os.path.relpath(path, folder).encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
@@ -75,25 +115,41 @@ def _fingerprint_files(folder: Path) -> str | None:
 def load_real(data_args: DataArguments, benchmark: Benchmark) -> tuple[DatasetDict, dict[str, Any]]:
     """The real benchmark's train/validation/test splits and a record of where they came from.
 
+    A custom benchmark whose YAML has a `data:` section needs no `data_dir` (its files are found from the YAML).
+
     Raises:
-        TrainingConfigError: `data_dir` is unset or not a folder.
+        TrainingConfigError: `data_dir` is unset (and the benchmark names no files) or not a folder.
     """
     from erc_synth_datasets import load_benchmark
+    from erc_synth_datasets.benchmarks import BUILTIN_BENCHMARKS
+    from erc_synth_datasets.generic_format import GENERIC_FORMAT, data_files
 
-    if data_args.data_dir is None or not Path(data_args.data_dir).is_dir():
+    if data_args.data_dir is None and benchmark.data is not None:
+        source = benchmark.data.base_dir
+    elif data_args.data_dir is not None and Path(data_args.data_dir).is_dir():
+        source = Path(data_args.data_dir)
+    else:
         raise TrainingConfigError(
             f"data_dir must be the folder of the real {benchmark.display_name} files, but got "
-            f"data_dir={data_args.data_dir!r}; set data_dir in the config or with --data_dir."
+            f"data_dir={data_args.data_dir!r}; set data_dir in the config or with --data_dir (a custom benchmark "
+            "can name its files in the `data:` section of its YAML instead)."
         )
-    dataset = load_benchmark(benchmark, data_args.data_dir, format=data_args.data_format)
+    dataset, report = load_benchmark(benchmark, data_args.data_dir, format=data_args.data_format, return_report=True)
     for split, ds in dataset.items():
         check_label_space(ds, benchmark, f"The real {benchmark.display_name} {split} split")
+    read = None  # the release loaders: the whole folder
+    if data_args.data_format == GENERIC_FORMAT or benchmark.name not in BUILTIN_BENCHMARKS:
+        read = [path for paths in data_files(benchmark, data_args.data_dir).values() for path in paths]
     revision = {
-        "source": str(Path(data_args.data_dir).resolve()),
+        "source": str(source.resolve()),
         "format": data_args.data_format,
-        "sha256": _fingerprint_files(Path(data_args.data_dir)),
+        "files": dict(report.files),
+        "sha256": _fingerprint_files(source, read),
         "num_utterances": {split: count_utterances(ds) for split, ds in dataset.items()},
     }
+    cut = _cap_test(dataset, data_args, f"The real {benchmark.display_name} data")
+    if cut is not None:
+        revision["test_cut"] = cut
     return dataset, revision
 
 
@@ -124,7 +180,11 @@ def load_synthetic(data_args: DataArguments, config_name: str, benchmark: Benchm
         "fingerprints": {split: dataset[split]._fingerprint for split in SPLITS},
         "num_utterances": {split: count_utterances(dataset[split]) for split in SPLITS},
     }
-    return DatasetDict({split: dataset[split] for split in SPLITS}), revision
+    dataset = DatasetDict({split: dataset[split] for split in SPLITS})
+    cut = _cap_test(dataset, data_args, f"Synthetic config {config_name!r}")
+    if cut is not None:
+        revision["test_cut"] = cut
+    return dataset, revision
 
 
 def _turn_text(speaker: str, utterance: str) -> str:
@@ -138,18 +198,25 @@ def _encode_batch(batch: dict[str, list], tokenizer: Any, args: ModelArguments, 
         separator.join(_turn_text(s, u) for s, u in zip(speakers, utterances, strict=True))
         for speakers, utterances in zip(batch["context_speakers"], batch["context_utterances"], strict=True)
     ]
-    # Rows without context are encoded alone; the others as the pair (context, target). With truncation_side="left"
-    # and "longest_first", the context loses its oldest tokens first.
-    with_context = [i for i, c in enumerate(contexts) if c]
-    alone = [i for i, c in enumerate(contexts) if not c]
+    # Only the context is ever truncated (from the left: its oldest tokens go first); the target utterance is kept
+    # whole. A row is encoded as the pair when its target leaves room for some context, else as the target alone.
+    target_lengths = [len(ids) for ids in tokenizer(targets, add_special_tokens=False)["input_ids"]]
+    room = args.max_length - tokenizer.num_special_tokens_to_add(pair=True)
+    with_context = [i for i, c in enumerate(contexts) if c and target_lengths[i] < room]
+    paired = set(with_context)
+    alone = [i for i in range(len(targets)) if i not in paired]
     encoded: list[dict[str, list[int]] | None] = [None] * len(targets)
-    kwargs = {"truncation": "longest_first", "max_length": args.max_length}
+    kwargs = {"max_length": args.max_length}
     if with_context:
-        pairs = tokenizer([contexts[i] for i in with_context], [targets[i] for i in with_context], **kwargs)
+        context_texts, target_texts = [contexts[i] for i in with_context], [targets[i] for i in with_context]
+        if args.target_position == "first":
+            pairs = tokenizer(target_texts, context_texts, truncation="only_second", **kwargs)
+        else:
+            pairs = tokenizer(context_texts, target_texts, truncation="only_first", **kwargs)
         for j, i in enumerate(with_context):
             encoded[i] = {key: values[j] for key, values in pairs.items()}
     if alone:
-        singles = tokenizer([targets[i] for i in alone], **kwargs)
+        singles = tokenizer([targets[i] for i in alone], truncation=True, **kwargs)
         for j, i in enumerate(alone):
             encoded[i] = {key: values[j] for key, values in singles.items()}
     out: dict[str, list] = {key: [row[key] for row in encoded] for key in encoded[0]}
@@ -196,7 +263,8 @@ def encode_dialogues(
 
 @dataclass
 class ErcDataCollator:
-    """Pads a batch to its longest row (and, for `compm`, the speaker memories to `(batch, turns, length)`).
+    """Pads a batch to its longest row (and the speaker memories of `compm` and the knowledge sentences of `todkat`
+    to `(batch, sequences, length)`).
 
     Args:
         pad_token_id: The tokenizer's padding id.
@@ -219,14 +287,22 @@ class ErcDataCollator:
         batch["labels"] = torch.tensor([f["labels"] for f in features], dtype=torch.long)
         if "soft_labels" in features[0]:
             batch["soft_labels"] = torch.tensor([f["soft_labels"] for f in features], dtype=torch.float)
-        if "memory_input_ids" in features[0]:
-            turns = max(len(f["memory_input_ids"]) for f in features)
-            length = self._width(max([len(u) for f in features for u in f["memory_input_ids"]] or [1]))
-            ids = torch.full((len(features), turns, length), self.pad_token_id, dtype=torch.long)
-            mask = torch.zeros((len(features), turns, length), dtype=torch.long)
-            for i, f in enumerate(features):
-                for j, utterance in enumerate(f["memory_input_ids"]):
-                    ids[i, j, : len(utterance)] = torch.tensor(utterance)
-                    mask[i, j, : len(utterance)] = 1
-            batch["memory_input_ids"], batch["memory_attention_mask"] = ids, mask
+        # Lists of token sequences per row: the speaker memory (compm), the knowledge sentences (todkat).
+        for name in ("memory", "knowledge"):
+            if f"{name}_input_ids" in features[0]:
+                batch[f"{name}_input_ids"], batch[f"{name}_attention_mask"] = self._pad_nested(
+                    [f[f"{name}_input_ids"] for f in features]
+                )
         return batch
+
+    def _pad_nested(self, rows: list[list[list[int]]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """`(batch, sequences, length)` ids and mask; a row's missing sequences are all padding."""
+        turns = max(len(row) for row in rows)
+        length = self._width(max([len(u) for row in rows for u in row] or [1]))
+        ids = torch.full((len(rows), turns, length), self.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), turns, length), dtype=torch.long)
+        for i, row in enumerate(rows):
+            for j, sequence in enumerate(row):
+                ids[i, j, : len(sequence)] = torch.tensor(sequence)
+                mask[i, j, : len(sequence)] = 1
+        return ids, mask

@@ -13,7 +13,6 @@ Scores are weighted F1 in percent. Rows are the test sets `<benchmark>_real`, `<
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import os
@@ -24,11 +23,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from erc_synth_datasets.errors import reports_errors
 from erc_synth_datasets.files import write_text_atomic
+from erc_synth_datasets.options import OptionParser
+from erc_synth_datasets.vocabulary import (
+    LONG_TABLE_COLUMNS,
+    REAL_SOURCE,
+    TEST_SET_COLUMN,
+    ConfigName,
+    Mode,
+    SystemName,
+    TestSetName,
+    Variant,
+)
 
-__all__ = ["ExperimentConfig", "Run", "collect_table", "main", "make_parser", "plan_runs", "run_experiment"]
+from .baselines import BASELINES
 
-_VARIANTS = ("org", "natural", "balanced")
+__all__ = [
+    "ExperimentConfig",
+    "Run",
+    "collect_baselines",
+    "collect_table",
+    "main",
+    "make_parser",
+    "plan_runs",
+    "run_experiment",
+]
+
+_VARIANTS = Variant.values()
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -47,7 +69,10 @@ class ExperimentConfig:
         default_factory=lambda: list(_VARIANTS),
         metadata={"help": "org (real data only), natural, balanced (pretrain on that synthetic config first)."},
     )
-    benchmarks: list[str] = field(default_factory=lambda: ["meld"], metadata={"help": "Benchmarks to run."})
+    benchmarks: list[str] = field(
+        default_factory=lambda: ["meld"],
+        metadata={"help": "Benchmarks to run: names, or custom benchmark YAML files (runs and rows take their name)."},
+    )
     seeds: list[int] = field(default_factory=lambda: [42], metadata={"help": "Seeds; every run is repeated per seed."})
     data_root: str = field(
         default="../shared/data", metadata={"help": "Folder holding one folder of real files per benchmark."}
@@ -60,7 +85,7 @@ class ExperimentConfig:
     )
     synthetic_revision: str | None = field(default=None, metadata={"help": "Revision of the synthetic dataset."})
     test_modes: list[str] = field(
-        default_factory=lambda: ["natural", "balanced"],
+        default_factory=lambda: list(Mode.values()),
         metadata={"help": "Synthetic test splits evaluated besides the real one (<benchmark>_<mode>)."},
     )
     train_config: str | None = field(
@@ -97,24 +122,26 @@ class ExperimentConfig:
 
 @dataclass(frozen=True)
 class Run:
-    """One cell of the matrix."""
+    """One cell of the matrix; `benchmark` is the benchmark's name, `source` how the config gave it (name or YAML)."""
 
     benchmark: str
     architecture: str
     variant: str
     seed: int
     output_dir: Path
+    source: str = ""
 
     @property
     def variant_name(self) -> str:
-        return f"{self.architecture}_{self.variant}"
+        return str(SystemName(self.architecture, self.variant))
 
 
 def plan_runs(config: ExperimentConfig) -> list[Run]:
     """Every run of the matrix, benchmarks outermost, seeds innermost."""
     root = Path(config.output_dir) / "runs"
+    names = _benchmark_names(config)
     return [
-        Run(b, a, v, s, root / b / f"{a}_{v}" / f"seed-{s}")
+        Run(names[b], a, v, s, root / names[b] / str(SystemName(a, v)) / f"seed-{s}", source=b)
         for b in config.benchmarks
         for a in config.architectures
         for v in config.variants
@@ -122,26 +149,43 @@ def plan_runs(config: ExperimentConfig) -> list[Run]:
     ]
 
 
+def _benchmark_names(config: ExperimentConfig) -> dict[str, str]:
+    """Each entry of `benchmarks` (a name or a custom benchmark YAML) -> the benchmark's name."""
+    from erc_synth_datasets.benchmarks import get_benchmark
+
+    return {b: get_benchmark(b).name for b in config.benchmarks}
+
+
 def test_sets_of(config: ExperimentConfig, benchmark: str) -> list[str]:
-    return [f"{benchmark}_real"] + [f"{benchmark}_{mode}" for mode in config.test_modes]
+    sources = [REAL_SOURCE, *config.test_modes]
+    return [str(TestSetName(benchmark, source)) for source in sources]
 
 
 def _run_settings(config: ExperimentConfig, run: Run) -> dict[str, Any]:
     import yaml
 
+    from erc_synth_datasets.benchmarks import get_benchmark
+
     settings: dict[str, Any] = {}
     if config.train_config:
         settings.update(yaml.safe_load(Path(config.train_config).read_text(encoding="utf-8")) or {})
     settings.update(config.train_overrides)
+    # A custom benchmark is passed on as its YAML (the training process reads it again); one whose YAML names its
+    # files needs no data folder.
+    source = run.source or run.benchmark
+    custom_files = get_benchmark(source).data is not None and run.benchmark not in config.data_dirs
+    data_dir = (
+        None if custom_files else str(config.data_dirs.get(run.benchmark, Path(config.data_root) / run.benchmark))
+    )
     settings.update(
         {
             "architecture": run.architecture,
-            "benchmark": run.benchmark,
-            "data_dir": str(config.data_dirs.get(run.benchmark, Path(config.data_root) / run.benchmark)),
+            "benchmark": str(Path(source).resolve()) if source != run.benchmark else source,
+            "data_dir": data_dir,
             "seed": run.seed,
             "output_dir": str(run.output_dir),
-            "pretrain_config": None if run.variant == "org" else f"{run.benchmark}_{run.variant}",
-            "test_configs": [f"{run.benchmark}_{mode}" for mode in config.test_modes],
+            "pretrain_config": None if run.variant == Variant.ORG else str(ConfigName(run.benchmark, run.variant)),
+            "test_configs": [str(ConfigName(run.benchmark, mode)) for mode in config.test_modes],
         }
     )
     if config.synthetic_dataset:
@@ -172,26 +216,58 @@ def _launch(config: ExperimentConfig, run: Run) -> int:
 
 def collect_table(config: ExperimentConfig, runs: list[Run]) -> tuple[list[dict], list[dict]]:
     """Reads the finished runs; returns (long rows `test_set,variant,seed,score`, wide rows of seed means)."""
-    from .results import read_results, results_complete
+    from .results import read_results, results_complete, table_row_name
 
     long_rows = []
+    row_names: dict[str, str] = {}  # test set -> its row name (marked when max_eval_utterances cut it)
     for run in runs:
         if not results_complete(run.output_dir, test_sets_of(config, run.benchmark)):
             continue
         results = read_results(run.output_dir)
         for test_set in test_sets_of(config, run.benchmark):
             score = 100.0 * results["test"][test_set]["weighted_f1"]
-            long_rows.append({"test_set": test_set, "variant": run.variant_name, "seed": run.seed, "score": score})
-    variants = list(dict.fromkeys(f"{a}_{v}" for a in config.architectures for v in config.variants))
-    test_sets = [t for b in config.benchmarks for t in test_sets_of(config, b)]
+            row_names[test_set] = table_row_name(results, test_set)
+            long_rows.append(
+                {"test_set": row_names[test_set], "variant": run.variant_name, "seed": run.seed, "score": score}
+            )
+    variants = list(dict.fromkeys(str(SystemName(a, v)) for a in config.architectures for v in config.variants))
+    test_sets = [t for b in _benchmark_names(config).values() for t in test_sets_of(config, b)]
     wide_rows = []
     for test_set in test_sets:
-        row: dict[str, Any] = {"test_set": test_set}
+        name = row_names.get(test_set, test_set)
+        row: dict[str, Any] = {"test_set": name}
         for variant in variants:
-            scores = [r["score"] for r in long_rows if r["test_set"] == test_set and r["variant"] == variant]
+            scores = [r["score"] for r in long_rows if r["test_set"] == name and r["variant"] == variant]
             row[variant] = sum(scores) / len(scores) if scores else ""
         wide_rows.append(row)
     return long_rows, wide_rows
+
+
+def collect_baselines(config: ExperimentConfig, runs: list[Run]) -> list[dict]:
+    """The floor of `table.csv`: per test set, each baseline's weighted F1 (percent), the mean over seeds.
+
+    Every run fits the same baselines on its real train split (`results.json` `baselines`); each is counted once per
+    test set and seed. Kept out of `table.csv`, whose columns are the systems compared by `erc-synth significance`.
+    """
+    from .results import read_results, results_complete, table_row_name
+
+    floors: dict[tuple[str, str, int], float] = {}  # (test set row, baseline, seed) -> score
+    for run in runs:
+        if not results_complete(run.output_dir, test_sets_of(config, run.benchmark)):
+            continue
+        results = read_results(run.output_dir)
+        for test_set in test_sets_of(config, run.benchmark):
+            for baseline, scores in results.get("baselines", {}).get(test_set, {}).items():
+                key = (table_row_name(results, test_set), baseline, run.seed)
+                floors.setdefault(key, 100.0 * scores["weighted_f1"])
+    rows = []
+    for name in dict.fromkeys(key[0] for key in floors):
+        row: dict[str, Any] = {TEST_SET_COLUMN: name}
+        for baseline in BASELINES:
+            scores = [v for (t, b, _), v in floors.items() if t == name and b == baseline]
+            row[baseline] = sum(scores) / len(scores) if scores else ""
+        rows.append(row)
+    return rows
 
 
 def _csv(rows: list[dict], columns: list[str]) -> str:
@@ -230,43 +306,34 @@ def run_experiment(config: ExperimentConfig, *, dry_run: bool = False) -> int:
     long_rows, wide_rows = collect_table(config, runs)
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / "table_per_seed.csv", _csv(long_rows, ["test_set", "variant", "seed", "score"]))
-    columns = ["test_set", *dict.fromkeys(f"{a}_{v}" for a in config.architectures for v in config.variants)]
+    write_text_atomic(out / "table_per_seed.csv", _csv(long_rows, list(LONG_TABLE_COLUMNS)))
+    systems = (str(SystemName(a, v)) for a in config.architectures for v in config.variants)
+    columns = [TEST_SET_COLUMN, *dict.fromkeys(systems)]
     write_text_atomic(out / "table.csv", _csv(wide_rows, columns))
+    write_text_atomic(out / "baselines.csv", _csv(collect_baselines(config, runs), [TEST_SET_COLUMN, *BASELINES]))
     print(f"tables: {out / 'table.csv'} and {out / 'table_per_seed.csv'} ({len(long_rows)} scores)", flush=True)
     return failures
 
 
-def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def make_parser() -> OptionParser:
+    parser = OptionParser(
+        ExperimentConfig,
         prog="erc-synth experiment",
-        description="Run an experiment matrix of training runs (resumable) and write its scores table.",
+        description="Run an experiment matrix of training runs (resumable) and write its scores table. The matrix "
+        "comes from an experiment YAML (see configs/experiments/); flags override its keys.",
+        epilog="Example: erc-synth experiment configs/experiments/paper.yaml --seeds 1 2 3",
+        config_positional=True,
     )
-    parser.add_argument("config", help="An experiment YAML (see configs/experiments/).")
-    parser.add_argument("--output_dir", "--output-dir", default=None, help="Override the config's output_dir.")
-    parser.add_argument(
-        "--dry_run", "--dry-run", action="store_true", help="List the runs left to do and rebuild the tables only."
-    )
-    parser.add_argument("--table_only", "--table-only", action="store_true", help="Same as --dry_run.")
+    parser.add_argument("--dry-run", action="store_true", help="List the runs left to do and rebuild the tables only.")
+    parser.add_argument("--table-only", action="store_true", help="Same as --dry-run.")
     return parser
 
 
+@reports_errors("erc-synth experiment")
 def main(argv: list[str] | None = None) -> int:
-    from erc_synth_datasets.configuration import ConfigError, config_from_dict, load_config_yaml
-
-    from .errors import TrainingConfigError
-
-    args = make_parser().parse_args(argv)
-    try:
-        values = load_config_yaml(args.config, ExperimentConfig)
-        if args.output_dir:
-            values["output_dir"] = args.output_dir
-        config = config_from_dict(ExperimentConfig, values, source=f"Config file {args.config!r}")
-    except (ConfigError, TrainingConfigError) as err:
-        print(f"erc-synth experiment: {err}", file=sys.stderr)
-        return 2
+    config, extras = make_parser().parse_with_extras(argv)
     # A dry run lists the runs left to do and rebuilds the tables from the finished ones.
-    return 1 if run_experiment(config, dry_run=args.dry_run or args.table_only) else 0
+    return 1 if run_experiment(config, dry_run=extras.dry_run or extras.table_only) else 0
 
 
 if __name__ == "__main__":

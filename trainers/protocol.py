@@ -20,19 +20,22 @@ from typing import Any
 import numpy as np
 import torch
 from datasets import Dataset
+from transformers import Trainer
 
 from erc_synth_datasets.benchmarks import get_benchmark
 
+from .baselines import fit_baselines, score_baselines
 from .config import DataArguments, ErcTrainingArguments, ModelArguments, variant_of
 from .data import ErcDataCollator, count_utterances, encode_dialogues, load_real, load_synthetic
-from .errors import EvaluationCountError
+from .errors import EvaluationCountError, EvaluationOrderError
 from .metrics import compute_scores, make_compute_metrics
 from .models import build_model, get_model_class
-from .models.base import ErcClassifier, resolve_backbone, save_classifier
+from .models.base import ErcClassifier, resolve_backbone
+from .models.card import write_model_card
 from .models.emoone import grayscale_labels
 from .results import RESULTS_NAME, environment_versions, write_json_atomic
 
-__all__ = ["Stage", "run_protocol", "test_set_name"]
+__all__ = ["ErcTrainer", "Stage", "encode_for_model", "run_protocol", "test_set_name"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,12 +57,39 @@ class Stage:
     learning_rate: float
 
 
+def encode_for_model(
+    dialogues: Dataset, tokenizer: Any, model_args: ModelArguments, model_class: type[ErcClassifier]
+) -> Dataset:
+    """The encoded rows a classifier of `model_class` takes: one per utterance, with the speaker memory (compm) or
+    the selected knowledge sentences (todkat) when it needs them."""
+    encoded = encode_dialogues(dialogues, tokenizer, model_args, with_memory=model_class.needs_memory)
+    if model_class.needs_knowledge:
+        from .knowledge import add_knowledge
+
+        encoded = add_knowledge(encoded, dialogues, tokenizer, model_args)
+    return encoded
+
+
 def _head(dataset: Dataset, n: int | None) -> Dataset:
     return dataset if n is None or n >= len(dataset) else dataset.select(range(n))
 
 
 def _stage_args(args: ErcTrainingArguments, output_dir: Path, epochs: float, lr: float) -> ErcTrainingArguments:
     return dataclasses.replace(args, output_dir=str(output_dir), num_train_epochs=epochs, learning_rate=lr)
+
+
+class ErcTrainer(Trainer):
+    """`Trainer` whose evaluation and prediction keep the rows in dataset order.
+
+    With `train_sampling_strategy="group_by_length"`, `Trainer` also groups evaluation rows by length in a shuffled
+    order; predictions then no longer line up with the split, the teacher's grayscale labels with the training rows,
+    or `erc-synth predict` output with its input. Training batches are still grouped by length.
+    """
+
+    def _get_eval_sampler(self, eval_dataset: Dataset) -> torch.utils.data.Sampler | None:
+        if self.args.world_size <= 1:
+            return torch.utils.data.SequentialSampler(eval_dataset)
+        return None  # Accelerate shards the rows in order and `gather_for_metrics` restores it
 
 
 class _TimeBudget:
@@ -83,9 +113,7 @@ class _TimeBudget:
 
 
 def _make_trainer(model, args, train, validation, collator, tokenizer, labels):
-    from transformers import Trainer
-
-    trainer = Trainer(
+    trainer = ErcTrainer(
         model=model,
         args=args,
         data_collator=collator,
@@ -100,13 +128,25 @@ def _make_trainer(model, args, train, validation, collator, tokenizer, labels):
 
 
 def _predict_logits(trainer, dataset: Dataset, expected: int, what: str) -> np.ndarray:
-    """Logits for every row of `dataset`, gathered over processes; refuses any other count."""
+    """Logits for every row of `dataset`, in the order of its rows, gathered over processes.
+
+    Raises:
+        EvaluationCountError: not one prediction per utterance of the split.
+        EvaluationOrderError: the predictions' gold labels are not the rows' labels in order.
+    """
     output = trainer.predict(dataset, metric_key_prefix="predict")
     logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
     if len(logits) != expected or len(dataset) != expected:
         raise EvaluationCountError(
             f"{what}: {len(logits)} predictions for {len(dataset)} encoded rows, but the split has {expected} "
             "utterances; every utterance must be evaluated exactly once."
+        )
+    if output.label_ids is not None and not np.array_equal(
+        np.asarray(output.label_ids), np.asarray(dataset["labels"])
+    ):
+        raise EvaluationOrderError(
+            f"{what}: the predictions are not in the order of the split's rows (their gold labels differ from the "
+            "rows' labels), so they cannot be scored against the split; the evaluation sampler must keep the order."
         )
     return logits
 
@@ -170,7 +210,7 @@ def run_protocol(
     )
 
     def encode(dialogues: Dataset) -> Dataset:
-        return encode_dialogues(dialogues, tokenizer, model_args, with_memory=model_class.needs_memory)
+        return encode_for_model(dialogues, tokenizer, model_args, model_class)
 
     stages: list[Stage] = []
     if data_args.pretrain_config:
@@ -197,7 +237,7 @@ def run_protocol(
     )
 
     set_seed(training_args.seed)
-    model: ErcClassifier = build_model(model_args, len(labels))
+    model: ErcClassifier = build_model(model_args, len(labels), labels=labels, benchmark=benchmark.name)
     stage_records, trainer = [], None
     for stage in stages:
         stage_dir = output_dir / stage.name
@@ -241,6 +281,8 @@ def run_protocol(
         encoded = encode(dialogues)
         logits = _predict_logits(trainer, encoded, expected, f"Test set {name!r}")
         tests[name] = compute_scores(np.argmax(logits, axis=-1), encoded["labels"], labels)
+    fitted = fit_baselines(_head(real["train"], data_args.max_train_dialogues), seed=training_args.seed)
+    baselines = {name: score_baselines(fitted, dialogues, labels) for name, dialogues in test_sources.items()}
 
     results = {
         "status": "complete",
@@ -251,6 +293,7 @@ def run_protocol(
         "seed": training_args.seed,
         "labels": labels,
         "test": tests,
+        "baselines": baselines,
         "stages": stage_records,
         "data": {"real": real_revision, "synthetic": synthetic_revisions},
         "settings": {
@@ -265,7 +308,9 @@ def run_protocol(
     trainer.accelerator.wait_for_everyone()
     if trainer.is_world_process_zero():
         if training_args.save_final_model:
-            save_classifier(trainer.model, output_dir / "model", labels=labels, tokenizer=tokenizer)
+            trainer.model.save_pretrained(output_dir / "model")
+            tokenizer.save_pretrained(output_dir / "model")
+            write_model_card(output_dir / "model", results)
         write_json_atomic(output_dir / RESULTS_NAME, results)
     trainer.accelerator.wait_for_everyone()
     return results

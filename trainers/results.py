@@ -8,7 +8,14 @@ from typing import Any
 
 from erc_synth_datasets.files import write_json_atomic
 
-__all__ = ["RESULTS_NAME", "environment_versions", "read_results", "results_complete", "write_json_atomic"]
+__all__ = [
+    "RESULTS_NAME",
+    "environment_versions",
+    "read_results",
+    "results_complete",
+    "table_row_name",
+    "write_json_atomic",
+]
 
 RESULTS_NAME = "results.json"
 
@@ -33,6 +40,14 @@ def results_complete(run_dir: str | Path, test_sets: list[str] | None = None) ->
     if results.get("status") != "complete":
         return False
     return all(name in results.get("test", {}) for name in test_sets or [])
+
+
+def table_row_name(results: dict[str, Any], test_set: str) -> str:
+    """The row name of a test set in a results table: `test_set`, or `test_set[first N utterances]` when the run
+    scored only part of it (`max_eval_utterances`), so that a smoke score is never read as a whole-split score."""
+    cap = (results.get("settings", {}).get("data", {}) or {}).get("max_eval_utterances")
+    scored = results.get("test", {}).get(test_set, {}).get("num_utterances")
+    return f"{test_set}[first {cap} utterances]" if cap is not None and scored == cap else test_set
 
 
 def environment_versions() -> dict[str, str]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Literal
+
+from erc_synth_datasets.configuration import ConfigError
+from erc_synth_datasets.errors import reports_errors
+from erc_synth_datasets.options import OptionParser
 
 __all__ = ["SignificanceArguments", "main", "make_parser"]
 
@@ -29,26 +32,20 @@ class SignificanceArguments:
             "<arch>_natural and <arch>_balanced against <arch>_org when every name follows that pattern, else "
             "all pairs.",
             "metavar": "A:B",
-            "nargs": "+",
         },
     )
     control: str | None = field(default=None, metadata={"help": "Compare every other system with this one."})
-    correction: str = field(
-        default="bonferroni",
-        metadata={
-            "help": "Multiple-comparison correction over the comparisons made.",
-            "choices": ("bonferroni", "holm", "none"),
-        },
+    correction: Literal["bonferroni", "holm", "none"] = field(
+        default="bonferroni", metadata={"help": "Multiple-comparison correction over the comparisons made."}
     )
     lower_is_better: bool = field(
         default=False, metadata={"help": "Lower scores are better (losses, error rates); default: higher is better."}
     )
-    seeds: str = field(
+    seeds: Literal["mean", "blocks"] = field(
         default="mean",
         metadata={
             "help": "Per-seed tables: `mean` averages each variant over its seeds (blocks = test sets); `blocks` "
-            "makes every (test set, seed) pair a block.",
-            "choices": ("mean", "blocks"),
+            "makes every (test set, seed) pair a block."
         },
     )
     json: bool = field(default=False, metadata={"help": "Print one JSON object (omnibus, comparisons)."})
@@ -63,64 +60,41 @@ class SignificanceArguments:
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1:
-            raise ValueError(f"--alpha must lie strictly between 0 and 1, but got {self.alpha}.")
+            raise ConfigError(f"--alpha must lie strictly between 0 and 1, but got {self.alpha}.")
         if self.digits is not None and not 0 <= self.digits <= 12:
-            raise ValueError(f"--digits must be between 0 and 12, but got {self.digits}.")
+            raise ConfigError(f"--digits must be between 0 and 12, but got {self.digits}.")
+        if self.json and self.latex:
+            raise ConfigError("--json and --latex each choose the output format; give at most one of them.")
 
 
-def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="erc-synth significance",
+PROG = "erc-synth significance"
+
+
+def make_parser() -> OptionParser:
+    return OptionParser(
+        SignificanceArguments,
+        prog=PROG,
         description="Rank systems within each test set (1 = best), sum the ranks, run the Friedman and "
         "Iman-Davenport tests, and give exact p-values for differences of rank sums (Eisinga et al., 2017) with "
         "Bonferroni or Holm correction over the comparisons made.",
         epilog="Example: erc-synth significance runs/experiment/table.csv --correction holm --plot cd.png",
     )
-    output = parser.add_mutually_exclusive_group()
-    for spec in fields(SignificanceArguments):
-        meta = spec.metadata
-        kwargs: dict[str, Any] = {"help": meta["help"]}
-        if meta.get("positional"):
-            parser.add_argument(spec.name, type=Path, help=meta["help"])
-            continue
-        flag = "--" + spec.name.replace("_", "-")
-        default = spec.default_factory() if spec.default_factory is not MISSING else spec.default
-        target = output if spec.name in ("json", "latex") else parser
-        if spec.type in ("bool", bool):
-            target.add_argument(flag, action="store_true", help=meta["help"])
-            continue
-        kwargs["default"] = default
-        for key in ("choices", "metavar", "nargs"):
-            if key in meta:
-                kwargs[key] = meta[key]
-        if meta.get("nargs") == "+":
-            kwargs["action"] = "extend"
-        kwargs["type"] = {"plot": Path, "digits": int, "alpha": float}.get(spec.name, str)
-        target.add_argument(flag, **kwargs)
-    return parser
 
 
+@reports_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
-    try:
-        args = SignificanceArguments(**vars(make_parser().parse_args(argv)))
-    except ValueError as err:
-        print(f"erc-synth significance: {err}", file=sys.stderr)
-        return 2
-    from trainers.stats import SignificanceError, analyse, read_table, render_json, render_latex, render_markdown
+    (args,) = make_parser().parse(argv)
+    from trainers.stats import analyse, read_table, render_json, render_latex, render_markdown
     from trainers.stats.plot import plot_cd_diagram
 
-    try:
-        table = read_table(args.table, seeds=args.seeds)
-        report = analyse(
-            table,
-            compare_specs=args.compare,
-            control=args.control,
-            correction=args.correction,
-            higher_is_better=not args.lower_is_better,
-        )
-    except SignificanceError as err:
-        print(f"erc-synth significance: {err}", file=sys.stderr)
-        return 2
+    table = read_table(args.table, seeds=args.seeds)
+    report = analyse(
+        table,
+        compare_specs=args.compare,
+        control=args.control,
+        correction=args.correction,
+        higher_is_better=not args.lower_is_better,
+    )
     if args.json:
         sys.stdout.write(render_json(report))
     elif args.latex:
@@ -131,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             cd = plot_cd_diagram(report.ranking, args.plot, alpha=args.alpha, comparisons=len(report.comparisons))
         except OSError as err:
-            print(f"erc-synth significance: could not write the plot to {args.plot}: {err}", file=sys.stderr)
-            return 2
+            print(f"{PROG}: could not write the plot to {args.plot}: {err}", file=sys.stderr)
+            return 1
         where = f"Critical-difference diagram written to {args.plot}"
         cd_text = "no difference can reach significance" if cd is None else f"CD = {cd:.3f} average ranks"
         print(f"{where} ({cd_text}).", file=sys.stderr)

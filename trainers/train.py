@@ -7,42 +7,36 @@ Run as `erc-synth train --config configs/train/smoke.yaml`, or with any number o
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 if __package__ in (None, ""):  # `accelerate launch trainers/train.py` runs this file as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from erc_synth_datasets.errors import reports_errors  # noqa: E402 (after the path set-up above)
+from erc_synth_datasets.options import OptionParser  # noqa: E402
+
 __all__ = ["main", "make_parser"]
 
 
-def make_parser() -> argparse.ArgumentParser:
+def make_parser() -> OptionParser:
     """The parser: `--config FILE.yaml` plus one flag per field of the model, data and training arguments."""
-    from erc_synth_datasets.configuration import make_config_parser
     from trainers.config import DataArguments, ErcTrainingArguments, ModelArguments
 
-    return make_config_parser(
+    return OptionParser(
         [ModelArguments, DataArguments, ErcTrainingArguments],
         prog="erc-synth train",
         description=__doc__.split("\n\n")[0],
     )
 
 
+@reports_errors("erc-synth train")
 def main(argv: list[str] | None = None) -> int:
     """Parses the arguments, runs the protocol, prints the test scores; returns the exit status."""
-    from erc_synth_datasets.configuration import ConfigError, parse_config
-    from trainers.errors import LabelSpaceError, TrainingConfigError, UnknownModelError
+    model_args, data_args, training_args = make_parser().parse(argv)
+    from trainers.protocol import run_protocol
 
-    parser = make_parser()
-    try:
-        model_args, data_args, training_args = parse_config(parser, argv)
-        from trainers.protocol import run_protocol
-
-        results = run_protocol(model_args, data_args, training_args)
-    except (ConfigError, TrainingConfigError, LabelSpaceError, UnknownModelError) as err:
-        print(f"erc-synth train: {err}", file=sys.stderr)
-        return 2
+    results = run_protocol(model_args, data_args, training_args)
     from accelerate import PartialState
 
     if PartialState().is_main_process:
@@ -51,6 +45,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"{name}: weighted F1 {100 * scores['weighted_f1']:.2f}  macro F1 {100 * scores['macro_f1']:.2f}  "
                 f"accuracy {100 * scores['accuracy']:.2f}  ({scores['num_utterances']} utterances)"
             )
+            floor = results.get("baselines", {}).get(name, {})
+            if floor:
+                print(
+                    "  baselines: "
+                    + "  ".join(f"{baseline} {100 * s['weighted_f1']:.2f}" for baseline, s in floor.items())
+                )
         print(f"results: {Path(training_args.output_dir) / 'results.json'}")
     return 0
 

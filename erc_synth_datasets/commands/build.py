@@ -2,40 +2,37 @@
 
 from __future__ import annotations
 
-import argparse
-import sys
+from ..errors import reports_errors
+from ..options import OptionParser
 
 __all__ = ["main", "make_parser"]
 
+PROG = "erc-synth build"
 
-def make_parser() -> argparse.ArgumentParser:
+
+def make_parser() -> OptionParser:
     from ..build import BuildConfig
-    from ..configuration import make_config_parser
 
-    parser = make_config_parser(
+    parser = OptionParser(
         BuildConfig,
-        prog="erc-synth build",
+        prog=PROG,
         description=(
             "Build a dataset repository folder from generation runs: one config per benchmark and mode "
-            "(<benchmark>_<mode>), each with train/validation/test Parquet splits, and a dataset card. Configs "
-            "already in the folder are kept; the card's prose is kept."
+            "(<benchmark>_<mode>, or <benchmark>_<mode>_persona for persona runs), each with train/validation/test "
+            "Parquet splits, and a dataset card. Configs already in the folder are kept; the card's prose is kept."
         ),
+        epilog="Example: erc-synth build runs/meld_balanced runs/meld_natural --output-dir erc-synth",
     )
-    parser.epilog = "Example: erc-synth build runs/meld_balanced runs/meld_natural --output erc-synth"
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="Generation run directories.")
     return parser
 
 
+@reports_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
-    from ..build import BuildError, build_dataset
-    from ..configuration import ConfigError, parse_config
+    config, args = make_parser().parse_with_extras(argv)
+    from ..build import build_dataset
 
-    try:
-        config, args = parse_config(make_parser(), argv, return_namespace=True)
-        result = build_dataset(args.runs, config)
-    except (BuildError, ConfigError) as err:
-        print(f"erc-synth build: {err}", file=sys.stderr)
-        return 2
+    result = build_dataset(args.runs, config)
     print(f"Built {result.output}")
     for built in result.configs:
         counts = ", ".join(f"{split} {n}" for split, n in built.num_dialogues.items())

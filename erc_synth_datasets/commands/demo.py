@@ -2,69 +2,90 @@
 
 Generates a small `meld_balanced` set with the default model (SmolLM2-135M-Instruct, packaged, CPU), builds the
 dataset folder, loads it back with `load_dataset`, and prints its statistics and one sample dialogue; then, for
-comparison, the statistics of the real MELD (from ../shared/data when present, else the project's own small
-fixture). Everything is written under `demo-output/` (ignored by git); re-running resumes or reuses the runs.
+comparison, the statistics of the real MELD (from ../shared/data when present). Everything is written under
+`demo-output/` (ignored by git); re-running resumes or reuses the runs. Every step is a library call
+(`run_generation`, `build_dataset`, `benchmark_stats`), the same functions the other commands call.
 """
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-__all__ = ["main", "make_parser"]
+from ..errors import reports_errors
+from ..options import OptionParser
+from ..vocabulary import ConfigName, Mode
 
+__all__ = ["DemoOptions", "main", "make_parser"]
+
+PROG = "erc-synth demo"
 REPO_ROOT = Path(__file__).resolve().parents[2]
+DEMO_CONFIG = ConfigName("meld", Mode.BALANCED)
 
 # Small enough for a few minutes on 2 CPU cores: one dialogue per MELD label, a few short utterances each.
-DEMO_GENERATION = [
-    "--benchmark", "meld", "--mode", "balanced", "--num-dialogues", "7", "--max-new-tokens", "144",
-    "--batch-size", "7", "--max-turns", "3", "--max-utterance-chars", "40", "--max-attempts", "2", "--no-progress",
-]  # fmt: skip
+DEMO_GENERATION: dict[str, Any] = {
+    "benchmark": DEMO_CONFIG.benchmark,
+    "mode": DEMO_CONFIG.mode.value,
+    "num_dialogues": 7,
+    "max_new_tokens": 144,
+    "batch_size": 7,
+    "max_turns": 3,
+    "max_utterance_chars": 40,
+    "max_attempts": 2,
+    "progress": False,
+}
 DEMO_SPLIT_RATIOS = "0.6,0.2,0.2"
 MIN_DIALOGUES = 3  # one per split
 MAX_RUNS = 3
 
 
-def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="erc-synth demo",
+@dataclass
+class DemoOptions:
+    """Options of `erc-synth demo`."""
+
+    output: Path = field(default=Path("demo-output"), metadata={"help": "Folder for runs and the dataset."})
+    seed: int = field(default=0, metadata={"help": "Seed of the first generation run."})
+    data_dir: Path | None = field(
+        default=None,
+        metadata={
+            "help": "MELD folder for the closing comparison (default: ../shared/data/meld next to the checkout, if "
+            "any)."
+        },
+    )
+    skip_real: bool = field(default=False, metadata={"help": "Do not print the real MELD's statistics."})
+
+
+def make_parser() -> OptionParser:
+    return OptionParser(
+        DemoOptions,
+        prog=PROG,
         description="Generate a small meld_balanced set with the default model, build the dataset folder, load it "
         "with load_dataset, print statistics and one dialogue; then the real MELD's statistics for comparison.",
     )
-    parser.add_argument("--output", type=Path, default=Path("demo-output"), help="Folder for runs and the dataset.")
-    parser.add_argument("--seed", type=int, default=0, help="Seed of the first generation run.")
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="MELD folder for the closing comparison (default: ../shared/data/meld next to the checkout, if any).",
-    )
-    parser.add_argument("--skip-real", action="store_true", help="Do not print the real MELD's statistics.")
-    return parser
 
 
 def _generate(output: Path, first_seed: int) -> list[Path]:
     """Runs generation (seed, seed+1, ...) until the pooled runs hold enough dialogues for three splits."""
-    from generation import cli as generate_cli
-    from generation.run_format import read_manifest
+    from generation.config import GenerationConfig
+    from generation.runner import run_generation
 
     runs: list[Path] = []
     accepted = 0
     for seed in range(first_seed, first_seed + MAX_RUNS):
-        run_dir = output / "runs" / f"meld_balanced-seed{seed}"
+        run_dir = output / "runs" / f"{DEMO_CONFIG}-seed{seed}"
         print(f"\n== Generating {run_dir} (seed {seed}) with the default model ==", flush=True)
-        status = generate_cli.main([*DEMO_GENERATION, "--seed", str(seed), "--output", str(run_dir)])
-        if status != 0:
-            raise SystemExit(status)
+        summary = run_generation(GenerationConfig(**DEMO_GENERATION, seed=seed, output=str(run_dir)))
+        print(f"{summary.status}: {summary.accepted} accepted, {summary.rejected} rejected", flush=True)
         runs.append(run_dir)
-        accepted += read_manifest(run_dir)["counts"]["accepted"]
+        accepted += summary.accepted
         if accepted >= MIN_DIALOGUES:
             break
         print(f"{accepted} accepted so far; a small model often breaks the format, generating more.", flush=True)
     return runs
 
 
-def _show_dialogue(dataset) -> None:
+def _show_dialogue(dataset: Any) -> None:
     names = dataset.features["emotions"].feature.names
     row = dataset[0]
     print(f"\n== One dialogue: {row['dialogue_id']} (target emotion: {row['target_emotion']}) ==")
@@ -72,23 +93,20 @@ def _show_dialogue(dataset) -> None:
         print(f"  {speaker}: {utterance}  [{names[emotion]}]")
 
 
+@reports_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    (options,) = make_parser().parse(argv)
     from datasets import load_dataset
 
-    from ..build import BuildConfig, BuildError, build_dataset
-    from ..stats import compute_stats, format_stats
-    from . import stats
+    from ..build import BuildConfig, build_dataset
+    from ..stats import benchmark_stats, compute_stats, format_stats
 
-    output = args.output
-    runs = _generate(output, args.seed)
-    folder = output / "erc-synth"
+    runs = _generate(options.output, options.seed)
+    folder = options.output / "erc-synth"
     print(f"\n== Building {folder} ==", flush=True)
-    try:
-        result = build_dataset(runs, BuildConfig(output=str(folder), split_ratios=DEMO_SPLIT_RATIOS))
-    except BuildError as err:
-        print(f"erc-synth demo: {err}")
-        return 1
+    # The demo's runs have a small attempt budget; a run that spent it still holds good dialogues to build from.
+    build_config = BuildConfig(output=str(folder), split_ratios=DEMO_SPLIT_RATIOS, allow_incomplete=True)
+    result = build_dataset(runs, build_config)
     built = result.configs[0]
     print(f'\n== load_dataset("{folder}", "{built.name}") ==')
     dataset = load_dataset(str(folder), built.name)
@@ -100,13 +118,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nDataset card: {folder / 'README.md'}; plot: {folder / built.plot}")
     print(f"Publish it with: erc-synth push {folder} --repo-id <org>/erc-synth --dry-run")
 
-    if args.skip_real:
+    if options.skip_real:
         return 0
-    data_dir = args.data_dir
-    if data_dir is None:
-        data_dir = REPO_ROOT.parent / "shared" / "data" / "meld"
-        if not data_dir.is_dir():
-            print(f"\n(No MELD folder at {data_dir}: pass --data-dir to compare with the real benchmark.)")
-            return 0
+    data_dir = options.data_dir or REPO_ROOT.parent / "shared" / "data" / DEMO_CONFIG.benchmark
+    if not data_dir.is_dir():
+        print(f"\n(No MELD folder at {data_dir}: pass --data-dir to compare with the real benchmark.)")
+        return 0
     print("\n== For comparison: the real MELD ==", flush=True)
-    return stats.main(["meld", "--data-dir", str(data_dir)])
+    stats, report = benchmark_stats(DEMO_CONFIG.benchmark, data_dir)
+    print(format_stats(stats, title=f"MELD ({data_dir})"))
+    print()
+    print(report.summary())
+    return 0

@@ -2,47 +2,46 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import Any
 
+from ..errors import reports_errors
+from ..options import OptionParser
+
 __all__ = ["main", "make_parser"]
 
+PROG = "erc-synth push"
 
-def make_parser() -> argparse.ArgumentParser:
-    from ..configuration import make_config_parser
+
+def make_parser() -> OptionParser:
     from ..publish import PushConfig
 
-    parser = make_config_parser(
+    parser = OptionParser(
         PushConfig,
-        prog="erc-synth push",
+        prog=PROG,
         description=(
             "Upload a dataset folder built by `erc-synth build` in one commit. Configs that only the remote has, "
             "and the remote card's prose, are kept. The token comes from HF_TOKEN or `hf auth login`."
         ),
+        epilog="Example: erc-synth push erc-synth --repo-id my-org/erc-synth --tag v1.0.0",
     )
-    parser.epilog = "Example: erc-synth push erc-synth --repo-id my-org/erc-synth --tag v1.0.0"
-    parser.add_argument("folder", help="The dataset folder (the --output of `erc-synth build`).")
+    parser.add_argument("folder", help="The dataset folder (the --output-dir of `erc-synth build`).")
     return parser
 
 
+@reports_errors(PROG)
 def main(argv: list[str] | None = None, *, api: Any = None) -> int:
     """Runs `erc-synth push`; `api` replaces the default `HfApi()` (the Hub client)."""
     from huggingface_hub.errors import HfHubHTTPError
 
-    from ..card import CardError
-    from ..configuration import ConfigError, parse_config
-    from ..publish import PushError, push_folder
+    from ..publish import push_folder
 
+    config, args = make_parser().parse_with_extras(argv)
     try:
-        config, args = parse_config(make_parser(), argv, return_namespace=True)
         result = push_folder(args.folder, config, api=api)
-    except (PushError, CardError, ConfigError) as err:
-        print(f"erc-synth push: {err}", file=sys.stderr)
-        return 2
     except HfHubHTTPError as err:
         # The message of a Hub error names the request and the server's reason, never the token.
-        print(f"erc-synth push: the Hub refused the request: {err}", file=sys.stderr)
+        print(f"{PROG}: the Hub refused the request: {err}", file=sys.stderr)
         return 1
     print(result.plan.describe())
     if config.dry_run:

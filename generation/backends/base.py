@@ -8,13 +8,16 @@ never kills a batch; a backend raises `BackendError` only when it cannot serve a
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Backend", "BackendError", "GenerationRequest", "GenerationResult", "SamplingParams"]
+from erc_synth_datasets.errors import ErcSynthError
+
+__all__ = ["Backend", "BackendError", "GenerationRequest", "GenerationResult", "RequestSource", "SamplingParams"]
 
 
-class BackendError(RuntimeError):
+class BackendError(ErcSynthError, RuntimeError):
     """The backend cannot serve requests (model missing, server unreachable after retries, ...)."""
 
 
@@ -47,6 +50,8 @@ class GenerationRequest:
     messages: list[dict[str, str]]
     seed: int
     json_schema: dict[str, Any] | None = None
+    #: The caller's name for this request (the runner uses its plan index and attempt); backends pass it through.
+    key: str = ""
 
 
 @dataclass
@@ -58,6 +63,11 @@ class GenerationResult:
     completion_tokens: int = 0
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+#: Called by `Backend.stream` whenever it has a free slot: the next request, or None when there is nothing to send
+#: right now (the stream ends once nothing is in flight and the source still returns None).
+RequestSource = Callable[[], "GenerationRequest | None"]
 
 
 class Backend(ABC):
@@ -88,6 +98,41 @@ class Backend(ABC):
     @abstractmethod
     def generate(self, requests: list[GenerationRequest], sampling: SamplingParams) -> list[GenerationResult]:
         """Produces one result per request, in order."""
+
+    @property
+    def max_in_flight(self) -> int:
+        """How many requests `stream` keeps in flight at once (the batch size, the servers' slots); set by the
+        runner from the backend's options."""
+        return getattr(self, "_max_in_flight", 1)
+
+    @max_in_flight.setter
+    def max_in_flight(self, value: int) -> None:
+        if int(value) < 1:
+            raise ValueError(f"Expected max_in_flight >= 1, but got max_in_flight={value!r}.")
+        self._max_in_flight = int(value)
+
+    def stream(
+        self, source: RequestSource, sampling: SamplingParams
+    ) -> Iterator[tuple[GenerationRequest, GenerationResult]]:
+        """Yields `(request, result)` as each request finishes, taking a new request from `source` for every free slot.
+
+        The default keeps up to `max_in_flight` requests per `generate` call (static batches); backends that can
+        refill a slot as soon as one request ends (continuous batching, servers) override it. Requests added to the
+        source while the stream runs (retries) are picked up by the next free slot.
+        """
+        while True:
+            batch: list[GenerationRequest] = []
+            while len(batch) < max(1, self.max_in_flight):
+                request = source()
+                if request is None:
+                    break
+                batch.append(request)
+            if not batch:
+                return
+            results = self.generate(batch, sampling)
+            if len(results) != len(batch):
+                raise BackendError(f"{type(self).__name__} returned {len(results)} results for {len(batch)} requests")
+            yield from zip(batch, results, strict=True)
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Releases resources (servers' connections, GPU memory)."""

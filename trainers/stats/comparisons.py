@@ -6,13 +6,13 @@ its own baseline, as in the source paper) keeps more power than testing all pair
 
 from __future__ import annotations
 
-import difflib
 import itertools
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+from erc_synth_datasets.registry import did_you_mean
+from erc_synth_datasets.vocabulary import SystemName, Variant
 from trainers.stats.errors import ComparisonError
 from trainers.stats.exact import exact_pvalues
 from trainers.stats.ranking import Ranking
@@ -32,9 +32,8 @@ __all__ = [
 ]
 
 CORRECTIONS = ("bonferroni", "holm", "none")
-BASELINE_SUFFIX = "org"
-VARIANT_SUFFIXES = ("natural", "balanced")
-_VARIANT_RE = re.compile(r"^(?P<arch>.+)_(?P<kind>org|natural|balanced)$")
+BASELINE_SUFFIX = Variant.ORG.value
+VARIANT_SUFFIXES = tuple(variant.value for variant in Variant if variant is not Variant.ORG)
 
 
 @dataclass(frozen=True)
@@ -77,8 +76,7 @@ def _number(value: Fraction) -> int | float:
 
 
 def _unknown(name: str, systems: Sequence[str], what: str, source: str | None = None) -> ComparisonError:
-    close = [s for s in systems if s.lower() == name.lower()] or difflib.get_close_matches(name, list(systems), n=3)
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    hint = did_you_mean(name, systems)
     where = f"{source}: " if source else ""
     return ComparisonError(
         f"{where}Unknown system {name!r} in {what}.{hint} Available systems (table columns): {', '.join(systems)}."
@@ -123,15 +121,14 @@ def default_comparisons(systems: Sequence[str]) -> list[tuple[str, str]]:
 
     Otherwise (or when the pattern yields no pair) every pair of systems.
     """
-    matches = [_VARIANT_RE.match(name) for name in systems]
-    if all(matches):
+    names = [SystemName.try_parse(name) for name in systems]
+    if all(names):
         present = set(systems)
         pairs = []
-        for match in matches:
-            arch, kind = match.group("arch"), match.group("kind")
-            baseline = f"{arch}_{BASELINE_SUFFIX}"
-            if kind in VARIANT_SUFFIXES and baseline in present:
-                pairs.append((match.group(0), baseline))
+        for system, name in zip(systems, names, strict=True):
+            baseline = str(name.baseline)
+            if name.variant is not Variant.ORG and baseline in present:
+                pairs.append((system, baseline))
         if pairs:
             return pairs
     return all_pairs(systems)

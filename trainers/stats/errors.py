@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from erc_synth_datasets.errors import ErcSynthError
+
 __all__ = ["ComparisonError", "SignificanceError", "TableError"]
 
 
-class SignificanceError(ValueError):
+class SignificanceError(ErcSynthError, ValueError):
     """Base class of every error raised by `trainers.stats`."""
 
 

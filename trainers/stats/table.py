@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from erc_synth_datasets.vocabulary import LONG_TABLE_COLUMNS, TEST_SET_COLUMN
 from trainers.stats.errors import TableError
 
 __all__ = ["LONG_COLUMNS", "SEED_MODES", "ScoreTable", "read_table", "table_from_long_rows"]
 
-LONG_COLUMNS = ("test_set", "variant", "seed", "score")
+LONG_COLUMNS = LONG_TABLE_COLUMNS
 SEED_MODES = ("mean", "blocks")
 _MISSING = {"", "na", "nan", "n/a", "none", "null", "-"}
 
@@ -166,7 +167,7 @@ def read_table(path: str | Path, *, seeds: str = "mean") -> ScoreTable:
             score = _parse_number(row[index["score"]], where, line, "score")
             records.append(
                 (
-                    row[index["test_set"]].strip(),
+                    row[index[TEST_SET_COLUMN]].strip(),
                     row[index["variant"]].strip(),
                     row[index["seed"]].strip(),
                     score,
@@ -174,7 +175,7 @@ def read_table(path: str | Path, *, seeds: str = "mean") -> ScoreTable:
                 )
             )
         return table_from_long_rows(records, seeds=seeds, source=where)
-    if not header or header[0] != "test_set":
+    if not header or header[0] != TEST_SET_COLUMN:
         raise TableError(
             f"{where}, line 1: the first column is {header[0] if header else None!r}; expected `test_set` followed by "
             f"one column per system (wide `table.csv`), or the columns {','.join(LONG_COLUMNS)} (per-seed table)."

@@ -1,0 +1,220 @@
+"""The optional LLM judge of a quality report (PersonaGen's human-likeness): a generation backend scores each
+dialogue 1-5 for naturalness and for how well its emotion labels fit, with a short reason, under a JSON schema.
+
+Judgements are cached in an append-only JSONL file (`judge.jsonl` beside the report), one line per dialogue and
+judge model, flushed as each answer arrives: a second call (or one after a kill) judges only the dialogues the file
+lacks. An answer that does not parse as a judgement is recorded with `status: "unparsable"` and the raw text; it is
+counted in the summary and never retried automatically (delete its line to retry it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..benchmarks import Benchmark
+from .metrics import Dialogue
+
+__all__ = [
+    "JUDGE_CACHE_NAME",
+    "JUDGE_SCHEMA",
+    "SCORES",
+    "build_judge_backend",
+    "judge_dialogues",
+    "judge_prompt",
+    "judge_score",
+    "parse_judgement",
+    "read_judgements",
+    "summarize_judgements",
+]
+
+#: The cache file, in the report's folder.
+JUDGE_CACHE_NAME = "judge.jsonl"
+#: The scores every judgement carries, each an integer 1-5.
+SCORES = ("naturalness", "label_correctness")
+_MAX_REASON_CHARS = 120
+_RAW_CHARS = 500
+
+JUDGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        **{score: {"type": "integer", "enum": [1, 2, 3, 4, 5]} for score in SCORES},
+        "reason": {"type": "string", "minLength": 1, "maxLength": _MAX_REASON_CHARS},
+    },
+    "required": [*SCORES, "reason"],
+    "additionalProperties": False,
+}
+
+
+def judge_prompt(dialogue: Dialogue, benchmark: Benchmark) -> list[dict[str, str]]:
+    """The chat messages asking the judge to score one dialogue."""
+    lines = "\n".join(
+        f"{speaker}: {utterance} [{benchmark.labels[emotion]}]"
+        for speaker, utterance, emotion in zip(dialogue.speakers, dialogue.utterances, dialogue.emotions, strict=True)
+    )
+    instructions = (
+        f"Below is a conversation in the style of {benchmark.display_name}; each utterance ends with its emotion "
+        f"label in brackets (labels: {', '.join(benchmark.labels)}).\n\n{lines}\n\n"
+        "Rate it from 1 (very poor) to 5 (excellent) on two scales:\n"
+        "- naturalness: does it read like a real conversation between people?\n"
+        "- label_correctness: does each emotion label fit its utterance?\n"
+        'Answer with JSON only: {"naturalness": N, "label_correctness": N, "reason": "one short sentence"}'
+    )
+    return [{"role": "user", "content": instructions}]
+
+
+def parse_judgement(text: str) -> dict[str, Any] | None:
+    """The scores and reason in a judge's answer, or None when it holds no valid judgement.
+
+    The first JSON object in the text is read (an answer may wrap it in prose or a code fence); both scores must be
+    integers 1-5. A missing reason is recorded as an empty string.
+    """
+    match = re.search(r"\{.*\}", text, flags=re.DOTALL)
+    if match is None:
+        return None
+    try:
+        data = json.loads(match.group(0))
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    judgement: dict[str, Any] = {}
+    for score in SCORES:
+        value = data.get(score)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
+            return None
+        judgement[score] = value
+    reason = data.get("reason")
+    judgement["reason"] = reason[:_MAX_REASON_CHARS] if isinstance(reason, str) else ""
+    return judgement
+
+
+def judge_score(judgement: dict[str, Any]) -> float | None:
+    """The one score `generation.filters.FilterSettings.min_judge_score` is compared with: the lower of the two
+    scores of a parsed judgement (a dialogue must be natural and correctly labelled), None when unparsable."""
+    if judgement.get("status", "ok") != "ok":
+        return None
+    return float(min(judgement[score] for score in SCORES))
+
+
+def read_judgements(path: str | Path) -> list[dict[str, Any]]:
+    """The cached judgements; a torn last line (a write cut by a kill) is skipped, so it is judged again."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and "dialogue_id" in record and "judge_model" in record:
+            records.append(record)
+    return records
+
+
+def build_judge_backend(
+    backend: str, model: str, *, device: str | None = None, base_url: str | None = None, batch_size: int = 4
+) -> Any:
+    """A generation backend for the judge, built (not loaded) through the backend registry the runner uses.
+
+    Raises:
+        ConfigError: the backend name is unknown, or an option cannot work (e.g. a device that does not exist).
+    """
+    from generation.backends import BACKENDS, create_backend
+
+    options_class = BACKENDS.get(backend).options
+    given: dict[str, Any] = {"model": model, "max_in_flight": batch_size}
+    if device is not None:
+        given["device"] = device
+    if base_url is not None:
+        given["base_urls"] = [base_url]
+    known = {name: value for name, value in given.items() if name in options_class.__dataclass_fields__}
+    options = options_class(**known)
+    options.check()
+    built = create_backend(backend, **options.constructor_kwargs())
+    built.max_in_flight = options.max_in_flight
+    return built
+
+
+def judge_dialogues(
+    backend: Any,
+    dialogues: Sequence[Dialogue],
+    dialogue_ids: Sequence[str],
+    benchmark: Benchmark,
+    cache: str | Path,
+    *,
+    max_new_tokens: int = 96,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Judges every dialogue the cache lacks for this judge model, appending each judgement as it arrives.
+
+    Args:
+        backend: A generation backend (`build_judge_backend`, or any `generation.backends.Backend`); loaded here
+            only when something is left to judge.
+        dialogues: The dialogues.
+        dialogue_ids: Their ids (the cache key with the judge's model name).
+        benchmark: Gives the label names shown to the judge.
+        cache: The JSONL cache file.
+        max_new_tokens: The longest answer.
+        seed: Base seed of the judge's sampling (one per dialogue).
+
+    Returns:
+        The judgements of `dialogue_ids` by this judge model, in their order (cached and new).
+    """
+    from generation.backends import GenerationRequest, SamplingParams
+
+    if len(dialogues) != len(dialogue_ids):
+        raise ValueError(f"{len(dialogues)} dialogues but {len(dialogue_ids)} ids.")
+    model = backend.model_name
+    cache = Path(cache)
+    done = {record["dialogue_id"]: record for record in read_judgements(cache) if record["judge_model"] == model}
+    todo = [(index, key) for index, key in enumerate(dialogue_ids) if key not in done]
+    if todo:
+        backend.load()
+        schema = JUDGE_SCHEMA if backend.supports_json_schema else None
+        requests = [
+            GenerationRequest(
+                messages=judge_prompt(dialogues[index], benchmark), seed=seed + index, json_schema=schema, key=key
+            )
+            for index, key in todo
+        ]
+        sampling = SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with open(cache, "a", encoding="utf-8") as handle:
+            for start in range(0, len(requests), max(1, backend.max_in_flight)):
+                batch = requests[start : start + max(1, backend.max_in_flight)]
+                for request, result in zip(batch, backend.generate(batch, sampling), strict=True):
+                    judgement = None if result.error else parse_judgement(result.text)
+                    record = {"dialogue_id": request.key, "judge_model": model}
+                    if judgement is None:
+                        record.update(status="unparsable", raw=(result.error or result.text)[:_RAW_CHARS])
+                    else:
+                        record.update(status="ok", **judgement)
+                    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                    done[request.key] = record
+    return [done[key] for key in dialogue_ids]
+
+
+def summarize_judgements(judgements: Sequence[dict[str, Any]], model: str) -> dict[str, Any]:
+    """The report's `judge` section: mean and distribution of each score over the parsed judgements."""
+    parsed = [record for record in judgements if record.get("status") == "ok"]
+    means = {score: (sum(record[score] for record in parsed) / len(parsed) if parsed else None) for score in SCORES}
+    histograms = {
+        score: {str(value): sum(record[score] == value for record in parsed) for value in range(1, 6)}
+        for score in SCORES
+    }
+    return {
+        "model": model,
+        "judged": len(judgements),
+        "parsed": len(parsed),
+        "unparsable": len(judgements) - len(parsed),
+        "means": means,
+        "histograms": histograms,
+    }

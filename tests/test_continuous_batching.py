@@ -1,0 +1,140 @@
+"""Continuous batching in the `transformers` backend, on the packaged SmolLM2.
+
+A request's output must not depend on which requests share its batch (greedy and seeded sampling), a finished
+request's slot must take the next request while the others are still decoding, and the grammar mask must still hold.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from generation.backends.base import BackendError, GenerationRequest, GenerationResult, SamplingParams
+from generation.backends.transformers_backend import TransformersBackend
+
+pytestmark = pytest.mark.slow
+
+PROMPTS = [
+    "Say hello to a friend.",
+    "Name three colours and say which one you like best.",
+    "What is two plus two? Explain your reasoning step by step, at length, before you answer.",
+    "Write a short poem about rain.",
+]
+GREEDY = SamplingParams(temperature=0, max_new_tokens=12)
+SAMPLED = SamplingParams(
+    temperature=0.9, top_p=0.95, top_k=50, typical_p=0.95, repetition_penalty=1.1, max_new_tokens=12
+)
+#: A document of a handful of tokens: a request with this schema finishes long before `max_new_tokens`.
+TINY_SCHEMA = {
+    "type": "object",
+    "properties": {"answer": {"type": "integer", "enum": [3, 7]}},
+    "required": ["answer"],
+    "additionalProperties": False,
+}
+
+
+@pytest.fixture(scope="module")
+def backend() -> TransformersBackend:
+    loaded = TransformersBackend()
+    loaded.load()
+    return loaded
+
+
+def request(index: int, seed: int | None = None, schema: dict | None = None) -> GenerationRequest:
+    return GenerationRequest(
+        messages=[{"role": "user", "content": PROMPTS[index % len(PROMPTS)]}],
+        seed=index if seed is None else seed,
+        json_schema=schema,
+        key=f"r{index}",
+    )
+
+
+def stream_all(
+    backend: TransformersBackend, requests: list[GenerationRequest], sampling: SamplingParams, slots: int
+) -> tuple[dict[str, GenerationResult], list[tuple[str, str]]]:
+    """Streams `requests` through `slots` slots; returns the results by key and the order of events
+    (`("take", key)` when the backend took a request, `("done", key)` when it yielded one)."""
+    backend.max_in_flight = slots
+    queue = list(requests)
+    events: list[tuple[str, str]] = []
+
+    def source() -> GenerationRequest | None:
+        if not queue:
+            return None
+        taken = queue.pop(0)
+        events.append(("take", taken.key))
+        return taken
+
+    results: dict[str, GenerationResult] = {}
+    for done, result in backend.stream(source, sampling):
+        assert result.error is None, result.error
+        assert done.key not in results
+        results[done.key] = result
+        events.append(("done", done.key))
+    return results, events
+
+
+@pytest.mark.parametrize("sampling", [GREEDY, SAMPLED], ids=["greedy", "seeded-sampling"])
+def test_output_does_not_depend_on_batch_companions(backend: TransformersBackend, sampling: SamplingParams) -> None:
+    requests = [request(i) for i in range(len(PROMPTS))]
+    together, _ = stream_all(backend, requests, sampling, slots=4)
+    reversed_in_two_slots, _ = stream_all(backend, requests[::-1], sampling, slots=2)
+    for one in requests:
+        alone, _ = stream_all(backend, [one], sampling, slots=1)
+        assert alone[one.key].text == together[one.key].text == reversed_in_two_slots[one.key].text
+        assert together[one.key].completion_tokens == alone[one.key].completion_tokens > 0
+    assert len({result.text for result in together.values()}) == len(requests)
+
+
+def test_greedy_matches_the_static_batch(backend: TransformersBackend) -> None:
+    requests = [request(i) for i in range(len(PROMPTS))]
+    static = backend.generate(requests, GREEDY)
+    streamed, _ = stream_all(backend, requests, GREEDY, slots=4)
+    assert [streamed[r.key].text for r in requests] == [s.text for s in static]
+    assert [streamed[r.key].prompt_tokens for r in requests] == [s.prompt_tokens for s in static]
+
+
+def test_seed_decides_the_sample(backend: TransformersBackend) -> None:
+    same = [request(0, seed=11), request(1, seed=11)]
+    same[1] = GenerationRequest(messages=same[0].messages, seed=11, key="copy")
+    other = GenerationRequest(messages=same[0].messages, seed=12, key="other")
+    results, _ = stream_all(backend, [*same, other], SAMPLED, slots=3)
+    assert results["r0"].text == results["copy"].text
+    assert results["r0"].text != results["other"].text
+
+
+def test_a_finished_slot_takes_the_next_request_while_others_decode(backend: TransformersBackend) -> None:
+    # Two long unconstrained requests and short schema-constrained ones, two slots: each short request ends after a
+    # few tokens, and the next one must enter while the long request beside it is still decoding.
+    long_sampling = SamplingParams(temperature=0, max_new_tokens=40)
+    requests = [request(2), request(10, schema=TINY_SCHEMA), request(11, schema=TINY_SCHEMA), request(3)]
+    requests += [request(12, schema=TINY_SCHEMA), request(13, schema=TINY_SCHEMA)]
+    results, events = stream_all(backend, requests, long_sampling, slots=2)
+    assert set(results) == {r.key for r in requests}
+    in_flight, most = 0, 0
+    for kind, _ in events:
+        in_flight += 1 if kind == "take" else -1
+        most = max(most, in_flight)
+    assert most == 2
+    first_long_done = events.index(("done", "r2"))
+    taken_before = [key for kind, key in events[:first_long_done] if kind == "take"]
+    assert {"r10", "r11", "r3"} <= set(taken_before), events
+    assert results["r2"].completion_tokens == 40
+    assert all(results[k].completion_tokens < 40 for k in ("r10", "r11", "r12", "r13"))
+
+
+def test_grammar_is_enforced_in_every_slot(backend: TransformersBackend) -> None:
+    requests = [request(i, schema=TINY_SCHEMA) for i in range(5)] + [request(5)]
+    results, _ = stream_all(backend, requests, SamplingParams(temperature=1.0, max_new_tokens=24), slots=3)
+    for one in requests[:5]:
+        document = json.loads(results[one.key].text)
+        assert document in ({"answer": 3}, {"answer": 7})
+        assert "grammar_failed" not in results[one.key].extra
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(results["r5"].text)
+
+
+def test_stream_before_load_is_a_clear_error() -> None:
+    with pytest.raises(BackendError, match="before load"):
+        next(TransformersBackend().stream(lambda: None, GREEDY))

@@ -1,0 +1,237 @@
+"""`erc-synth predict`: label every utterance of a file of dialogues with a saved classifier.
+
+The dialogues are a JSONL file (one `{"speakers": [...], "utterances": [...]}` object a line, optional
+`dialogue_id`) or a split of a built dataset folder. Each utterance is encoded exactly as in training (the same
+context, truncation and speaker memory: `trainers.protocol.encode_for_model`); the output is one JSON line per
+utterance with the predicted label and the probability of every label.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from erc_synth_datasets.configuration import ConfigError
+from erc_synth_datasets.errors import reports_errors
+from erc_synth_datasets.files import atomic_path
+from erc_synth_datasets.options import OptionParser
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+__all__ = ["PREDICTIONS_NAME", "PredictArguments", "main", "make_parser", "predict", "read_dialogues_jsonl"]
+
+PROG = "erc-synth predict"
+PREDICTIONS_NAME = "predictions.jsonl"
+
+
+@dataclass
+class PredictArguments:
+    """Options of `erc-synth predict` (one field per command-line flag)."""
+
+    model: str = field(
+        metadata={"help": "A saved classifier folder (the `model` folder of a training run).", "positional": True}
+    )
+    dialogues: str = field(
+        metadata={
+            "help": 'A JSONL file of dialogues ({"speakers": [...], "utterances": [...]} a line, optional '
+            "dialogue_id), or a built dataset folder (with --dataset-config and --split).",
+            "positional": True,
+        }
+    )
+    output_dir: Path = field(
+        default=Path("."),
+        metadata={
+            "help": "Where the predictions go, one JSON line per utterance: a folder (they are written to its "
+            "predictions.jsonl) or, when the path ends in .jsonl, that file.",
+            "metavar": "DIR_OR_FILE.jsonl",
+        },
+    )
+    dataset_config: str | None = field(
+        default=None, metadata={"help": "Config of a built dataset folder (e.g. meld_natural)."}
+    )
+    split: str = field(default="test", metadata={"help": "Split of a built dataset folder."})
+    batch_size: int = field(default=32, metadata={"help": "Utterances per forward pass."})
+    device: str | None = field(
+        default=None, metadata={"help": "Torch device (default: cuda when available, else cpu)."}
+    )
+
+    @property
+    def output(self) -> Path:
+        """The predictions file."""
+        path = Path(self.output_dir)
+        return path if path.suffix == ".jsonl" else path / PREDICTIONS_NAME
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size must be at least 1, but got {self.batch_size}.")
+        if Path(self.dialogues).is_dir() and not self.dataset_config:
+            raise ConfigError(
+                f"{self.dialogues!r} is a dataset folder; name the config to label with --dataset-config "
+                "(e.g. meld_natural) and the split with --split."
+            )
+
+
+def _string_list(value: Any, key: str, where: str) -> list[str]:
+    from erc_synth_datasets.loaders import DataFileError
+
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise DataFileError(f"{where}: {key!r} must be a list of strings, but got {json.dumps(value)[:80]}.")
+    return value
+
+
+def read_dialogues_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """The dialogues of a JSONL file: `dialogue_id` (default: the line number), `speakers`, `utterances`.
+
+    Raises:
+        DataFileError: a line is not a JSON object with equally long `speakers` and `utterances` string lists
+            (the message names the file and line), or the file holds no dialogue.
+    """
+    from erc_synth_datasets.loaders import DataFileError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"{str(path)!r} does not exist or is not a file; give a JSONL file of dialogues.")
+    dialogues = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataFileError(f"{where}: not a valid JSON line ({err}).") from None
+            if not isinstance(record, dict):
+                raise DataFileError(f"{where}: expected a JSON object, but got {type(record).__name__}.")
+            speakers = _string_list(record.get("speakers"), "speakers", where)
+            utterances = _string_list(record.get("utterances"), "utterances", where)
+            if len(speakers) != len(utterances) or not utterances:
+                raise DataFileError(
+                    f"{where}: a dialogue needs one speaker per utterance and at least one utterance, but got "
+                    f"{len(speakers)} speakers and {len(utterances)} utterances."
+                )
+            dialogue_id = str(record.get("dialogue_id", number))
+            dialogues.append({"dialogue_id": dialogue_id, "speakers": speakers, "utterances": utterances})
+    if not dialogues:
+        raise DataFileError(f"{path}: no dialogue in the file; expected one JSON object a line.")
+    return dialogues
+
+
+def _load_dialogues(args: PredictArguments, labels: list[str]) -> tuple[Dataset, bool]:
+    """The dialogues to label as a `Dataset` whose `emotions` use the classifier's labels, and whether they carry
+    gold labels (a dataset split does, a JSONL file does not)."""
+    from datasets import ClassLabel, Dataset, Features, List, Value, load_dataset
+
+    from erc_synth_datasets.loaders import DataFileError
+
+    if Path(args.dialogues).is_dir():
+        try:
+            dataset = load_dataset(args.dialogues, args.dataset_config, split=args.split)
+        except (ValueError, FileNotFoundError) as err:
+            raise DataFileError(
+                f"Could not load split {args.split!r} of config {args.dataset_config!r} from {args.dialogues!r}: {err}"
+            ) from err
+        return dataset, True
+    rows = read_dialogues_jsonl(args.dialogues)
+    # Only the columns `flatten_dialogues` reads; the emotions are placeholders (the file has no gold labels).
+    features = Features(
+        {
+            "dialogue_id": Value("string"),
+            "speakers": List(Value("string")),
+            "utterances": List(Value("string")),
+            "emotions": List(ClassLabel(names=labels)),
+        }
+    )
+    for row in rows:
+        row["emotions"] = [0] * len(row["utterances"])
+    return Dataset.from_list(rows, features=features), False
+
+
+def _batches(n: int, size: int) -> Iterator[range]:
+    for start in range(0, n, size):
+        yield range(start, min(n, start + size))
+
+
+def predict(args: PredictArguments) -> int:
+    """Labels the dialogues and writes the predictions; returns the number of utterances labelled.
+
+    Raises:
+        TrainingConfigError: the folder is not a saved classifier, or a dataset's labels are not its labels.
+        DataFileError: the dialogues cannot be read.
+    """
+    import torch
+    from transformers import AutoTokenizer
+
+    from erc_synth_datasets.schema import flatten_dialogues
+
+    from .data import ErcDataCollator
+    from .errors import TrainingConfigError
+    from .models import load_classifier, load_classifier_config
+    from .models.base import check_label_order
+    from .protocol import encode_for_model
+
+    config = load_classifier_config(args.model)
+    labels = config.labels
+    dialogues, has_gold = _load_dialogues(args, labels)  # bad input is reported before the weights load
+    if has_gold:
+        names = list(dialogues.features["emotions"].feature.names)
+        check_label_order(config, names, f"config {args.dataset_config!r} of {args.dialogues!r}")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(args.model, truncation_side="left")
+    except (OSError, ValueError) as err:
+        raise TrainingConfigError(
+            f"{args.model!r} has no tokenizer; save the backbone's tokenizer beside the classifier "
+            f"(tokenizer.save_pretrained) as training does: {err}"
+        ) from err
+    model, _ = load_classifier(args.model)
+    model_args = model.config.model_arguments()
+    encoded = encode_for_model(dialogues, tokenizer, model_args, type(model))
+    utterances = flatten_dialogues(dialogues, max_context=0).select_columns(["dialogue_id", "turn", "speaker"])
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model.to(device).eval()
+    collator = ErcDataCollator(pad_token_id=tokenizer.pad_token_id)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(args.output) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        for rows in _batches(len(encoded), args.batch_size):
+            batch = collator([encoded[i] for i in rows])
+            gold = batch.pop("labels")
+            with torch.no_grad():
+                logits = model(**{key: value.to(device) for key, value in batch.items()}).logits
+            probabilities = torch.softmax(logits.float(), dim=-1).cpu()
+            for j, i in enumerate(rows):
+                record = dict(utterances[i])
+                record["label"] = labels[int(probabilities[j].argmax())]
+                record["probabilities"] = {
+                    label: round(float(p), 6) for label, p in zip(labels, probabilities[j].tolist(), strict=True)
+                }
+                if has_gold:
+                    record["gold"] = labels[int(gold[j])]
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return len(encoded)
+
+
+def make_parser() -> OptionParser:
+    return OptionParser(
+        PredictArguments,
+        prog=PROG,
+        description="Label every utterance of a file of dialogues with a saved classifier: one JSON line per "
+        "utterance with the predicted label and the probability of every label.",
+        epilog="Example: erc-synth predict runs/meld-context/model dialogues.jsonl --output-dir predictions.jsonl",
+    )
+
+
+@reports_errors(PROG)
+def main(argv: list[str] | None = None) -> int:
+    (args,) = make_parser().parse(argv)
+    count = predict(args)
+    print(f"{PROG}: {count} utterances labelled, written to {args.output}.", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
