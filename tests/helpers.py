@@ -29,11 +29,18 @@ from generation.backends import (  # noqa: E402
 )
 from generation.backends.base import RequestSource  # noqa: E402
 
-__all__ = ["REPEATED_DIALOGUE", "SCRIPTED_SPEAKERS", "ScriptedBackend", "scripted_text"]
+__all__ = ["REPEATED_DIALOGUE", "SCRIPTED_SPEAKERS", "TINY_SCHEMA", "ScriptedBackend", "scripted_text"]
 
 SCRIPTED_SPEAKERS = ("Ross", "Rachel", "Monica", "Joey")
 _WORDS = ("coffee", "really", "tonight", "never", "the couch", "my sandwich", "we were", "on a break", "okay", "fine")
 REPEATED_DIALOGUE = "Ross: Hi there. (1)\nRachel: Oh, hello! (5)"
+#: A JSON schema whose documents are a handful of tokens: a request with it finishes long before max_new_tokens.
+TINY_SCHEMA = {
+    "type": "object",
+    "properties": {"answer": {"type": "integer", "enum": [3, 7]}},
+    "required": ["answer"],
+    "additionalProperties": False,
+}
 
 
 def scripted_text(seed: int, *, refuse: float = 0.25, repeat: float = 0.1) -> str:

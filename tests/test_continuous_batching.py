@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import TINY_SCHEMA
 
 from generation.backends.base import BackendError, GenerationRequest, GenerationResult, SamplingParams
 from generation.backends.transformers_backend import TransformersBackend
@@ -25,13 +26,6 @@ GREEDY = SamplingParams(temperature=0, max_new_tokens=12)
 SAMPLED = SamplingParams(
     temperature=0.9, top_p=0.95, top_k=50, typical_p=0.95, repetition_penalty=1.1, max_new_tokens=12
 )
-#: A document of a handful of tokens: a request with this schema finishes long before `max_new_tokens`.
-TINY_SCHEMA = {
-    "type": "object",
-    "properties": {"answer": {"type": "integer", "enum": [3, 7]}},
-    "required": ["answer"],
-    "additionalProperties": False,
-}
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import TINY_SCHEMA
 
 from erc_synth_datasets.runs import iter_accepted, iter_rejected, read_manifest
 from generation.backends import create_backend
@@ -24,12 +25,6 @@ except ImportError:  # tests/ is not a package: its folder is on sys.path
 
 _MISSING = servers.llama_server_missing_reason()
 SLOTS = 4
-TINY_SCHEMA = {
-    "type": "object",
-    "properties": {"answer": {"type": "integer", "enum": [3, 7]}},
-    "required": ["answer"],
-    "additionalProperties": False,
-}
 
 
 @pytest.fixture(scope="module")
