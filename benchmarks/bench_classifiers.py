@@ -6,7 +6,8 @@ On the same MELD train utterances and the same test utterances:
 - the plain `AutoModelForSequenceClassification` + `Trainer` script, on the utterance alone (`Speaker: utterance`)
   and on the pair (context turns joined by the separator token, `Speaker: target`), left truncation, longest first;
 - ours: `erc-synth train` (`run_protocol`) for each `--architectures` entry, same backbone, epochs, learning rate,
-  batch size and maximum length; no validation during training, the model after the last step is tested.
+  batch size and maximum length; no validation during training, the model after the last step is tested; for
+  `context` also without any context (`max_context_turns=0`), so the table shows what the context adds.
 
 Prints one row per system (weighted F1 in percent, training time, training utterances/s) and writes them as JSON.
 Defaults are the full protocol (all 9,989 MELD train utterances, all 2,610 test utterances, one epoch); `--max_train`
@@ -106,13 +107,20 @@ def _plain(train, test, labels, args, *, pair: bool) -> dict:
     return {"weighted_f1": scores["weighted_f1"], "train_s": train_s, "utterances_per_s": len(train_rows) / train_s}
 
 
-def _ours(architecture: str, n_dialogues: int, args) -> dict:
+def _ours(architecture: str, n_dialogues: int, args, *, max_context_turns: int | None = None) -> dict:
     from trainers.config import DataArguments, ErcTrainingArguments, ModelArguments
     from trainers.protocol import run_protocol
 
     with tempfile.TemporaryDirectory() as out:
         results = run_protocol(
-            ModelArguments(architecture=architecture, model_name_or_path=args.model, max_length=args.max_length),
+            ModelArguments(
+                architecture=architecture,
+                model_name_or_path=args.model,
+                max_length=args.max_length,
+                pooling=args.pooling,
+                target_position=args.target_position,
+                max_context_turns=max_context_turns,
+            ),
             DataArguments(
                 data_dir=args.data_dir,
                 max_train_dialogues=n_dialogues,
@@ -145,6 +153,8 @@ def _ours(architecture: str, n_dialogues: int, args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from trainers.config import ModelArguments
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data_dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "meld"))
     parser.add_argument("--model", default="sentence-transformers/all-MiniLM-L6-v2", help="Backbone.")
@@ -156,7 +166,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max_length", type=int, default=64)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--architectures", nargs="*", default=["context", "compm", "emoone"])
+    parser.add_argument("--pooling", default=ModelArguments.pooling, help="Ours: first, mean or target_mean.")
+    parser.add_argument("--context_turns", type=int, default=None, help="Ours: at most N context turns (all).")
+    parser.add_argument("--target_position", default=ModelArguments.target_position, help="Ours: last or first.")
     parser.add_argument("--skip_plain", action="store_true", help="Do not run the plain Trainer script.")
+    parser.add_argument(
+        "--skip_utterance_only",
+        action="store_true",
+        help="Do not run our context model without context (max_context_turns=0), the ablation of the context.",
+    )
     parser.add_argument("--output", default=None, help="Write the rows as JSON here.")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -181,8 +199,12 @@ def main(argv: list[str] | None = None) -> int:
             rows[name] = _plain(train, test, labels, args, pair=pair)
             print(name, rows[name], flush=True)
     for architecture in args.architectures:
-        rows[f"erc-synth {architecture}"] = _ours(architecture, len(train), args)
+        rows[f"erc-synth {architecture}"] = _ours(architecture, len(train), args, max_context_turns=args.context_turns)
         print(architecture, rows[f"erc-synth {architecture}"], flush=True)
+        if architecture == "context" and not args.skip_utterance_only:
+            name = "erc-synth context, utterance only"
+            rows[name] = _ours(architecture, len(train), args, max_context_turns=0)
+            print(name, rows[name], flush=True)
 
     print(
         f"\nbackbone={args.model} epochs={args.epochs} lr={args.learning_rate} batch={args.batch_size} "

@@ -1,33 +1,67 @@
-"""Quality of the default model's output, before and after the quality work, beside real MELD.
+"""Quality of the default model's output under each generation setting, on the same seeds, beside real MELD.
 
-Generates (or reads) MELD natural and balanced runs with fixed seeds, under the old settings (the paper's prompt, no
-repetition control) and the current ones, and prints one table per run set: the issue's targets (repeated
-utterances within a dialogue <= 5%, repetitive utterances <= 5%, legend-order label sequences <= 10% of dialogues,
-in the accepted data), acceptance rate, label fidelity (kappa) and the real-vs-synthetic discriminator AUC, with
-the real MELD figures in the last column. "after filters" applies `generation.filters.DialogueFilter` to the
-accepted records in order, as the runner does when the filters are on (rejected dialogues count as failed attempts).
+Generates (or reads) MELD natural and balanced runs with fixed seeds, one per setting of `SETTINGS` (the old
+defaults, each new option alone, the options together, and whatever the defaults are now), and prints one table per
+run: the issue's targets (repeated utterances within a dialogue <= 5%, repetitive utterances <= 5%, legend-order
+label sequences <= 10% of dialogues, in the accepted data), acceptance rate, label fidelity (kappa) and the
+real-vs-synthetic discriminator AUC, with the real MELD figures in the last column, then one summary table of the
+headline figures of every run.
 
-    python benchmarks/bench_quality.py --data-dir ../shared/data/meld --generate --num-dialogues 40 --work runs/bench
-    python benchmarks/bench_quality.py --data-dir ../shared/data/meld --run old-natural=runs/a --run new-natural=runs/b
+Columns of a run's table:
 
-SmolLM2-135M on 2 CPU cores writes a few dialogues a minute; --generate at 40 dialogues per run takes hours there.
+- "valid outputs": every output that passed validation, before the quality filters: the accepted dialogues plus
+  those the generation-time filters rejected (re-read from their raw text in the rejection log). This is what the
+  model writes when its output is well-formed.
+- "accepted": what the run accepted (with the filters on, the default, these already passed them; for a run made
+  with `--no-filters`, a third column applies `generation.filters.DialogueFilter` to the accepted records in order,
+  as the runner would have).
+
+    python benchmarks/bench_quality.py --data-dir ../shared/data/meld --generate --num-dialogues 8 \\
+        --modes natural --settings old,turns,words,turns+words --work /tmp/bench_quality
+    python benchmarks/bench_quality.py --data-dir ../shared/data/meld --generate --num-dialogues 40 \\
+        --settings default --work /tmp/bench_quality
+    python benchmarks/bench_quality.py --data-dir ../shared/data/meld --run old-natural=runs/a --run x=runs/b
+
+Every setting spells out every option it compares, so its runs do not change when the defaults change ("default"
+alone takes the defaults as they are). SmolLM2-135M on 2 shared CPU cores writes a few dialogues a minute.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-PROMPTS = REPO / "generation" / "defaults" / "prompts"
-#: Run settings compared: name -> extra `erc-synth generate` flags.
+
+def _flags(template: str, turn_counts: str, emotion_format: str, repetition_penalty: float) -> list[str]:
+    """Every option a setting compares, spelled out, so that its runs do not move when the defaults do."""
+    return [
+        *("--prompt_file", template, "--turn_counts", turn_counts, "--emotion_format", emotion_format),
+        *("--repetition_penalty", str(repetition_penalty)),
+    ]
+
+
+#: Run settings compared: name -> extra `erc-synth generate` flags (on top of configs/generation/meld_<mode>.yaml).
 SETTINGS = {
-    "old": ["--prompt_file", str(PROMPTS / "meld.yaml"), "--repetition_penalty", "1.0"],
-    "new": ["--prompt_file", str(PROMPTS / "meld-v2.yaml"), "--repetition_penalty", "1.1"],
+    # The defaults before this work: the paper's template, min_turns..max_turns, legend numbers, no penalty.
+    "old": _flags("meld", "range", "number", 1.0),
+    # One new option at a time: the drawn turn count (stated by meld-v3, the paper's text otherwise), label words.
+    "turns": _flags("meld-v3", "reference", "number", 1.0),
+    "words": _flags("meld", "range", "word", 1.0),
+    # Both.
+    "turns+words": _flags("meld-v3", "reference", "word", 1.0),
+    # With the count enforced by the schema, a repetition penalty can no longer end the JSON early.
+    "turns+penalty": _flags("meld-v3", "reference", "number", 1.1),
+    "turns+words+penalty": _flags("meld-v3", "reference", "word", 1.1),
+    # The earlier candidate (revised template, repetition penalty), kept for comparison.
+    "v2+penalty": _flags("meld-v2", "range", "number", 1.1),
+    # Whatever the defaults are now (the target measurement).
+    "default": [],
 }
 MODES = ("natural", "balanced")
 ROWS = (
@@ -36,25 +70,73 @@ ROWS = (
     ("legend-order dialogues (target <= 10%)", "degeneracy", "legend_order_dialogues"),
     ("dialogues at max_turns", "degeneracy", "at_max_turns"),
     ("turns per dialogue (mean)", "realism", "turns_mean"),
+    ("label entropy within a dialogue (bits)", "degeneracy", "label_entropy"),
     ("distinct-2", "diversity", "distinct_2"),
     ("label JSD from real", "realism", "label_jsd"),
     ("discriminator AUC (0.5 = indistinguishable)", "realism", "discriminator_auc"),
     ("label fidelity, Cohen's kappa", "label_fidelity", "kappa"),
 )
+SUMMARY = (
+    "repeated_utterances",
+    "repetitive_utterances",
+    "legend_order_dialogues",
+    "turns_mean",
+    "kappa",
+    "discriminator_auc",
+)
 
 
-def generate(work: Path, num_dialogues: int, seed: int) -> dict[str, Path]:
+def generate(
+    work: Path, settings: list[str], modes: list[str], num_dialogues: int, seed: int, runtime: list[str]
+) -> dict[str, Path]:
+    """Runs `erc-synth generate` once per (setting, mode) into `work/<setting>-<mode>` (an existing run folder is
+    resumed or extended)."""
     from generation.cli import main as generate_main
 
     runs = {}
-    for setting, flags in SETTINGS.items():
-        for mode in MODES:
+    for setting in settings:
+        for mode in modes:
             output = work / f"{setting}-{mode}"
             argv = ["--config", str(REPO / "configs" / "generation" / f"meld_{mode}.yaml"), "--output", str(output)]
-            argv += ["--num_dialogues", str(num_dialogues), "--seed", str(seed), *flags]
-            generate_main(argv)
+            argv += ["--num_dialogues", str(num_dialogues), "--seed", str(seed), *SETTINGS[setting], *runtime]
+            started = time.monotonic()
+            status = generate_main(argv)
+            print(f"[{setting}-{mode}] exit {status} after {time.monotonic() - started:.0f} s", flush=True)
             runs[f"{setting}-{mode}"] = output
     return runs
+
+
+def valid_outputs(source, run_dir: Path):
+    """The accepted dialogues plus the valid ones the quality filters rejected (re-read from the rejection log), in
+    plan order: everything well-formed the model wrote."""
+    from erc_synth_datasets.quality.metrics import Dialogue
+    from erc_synth_datasets.runs import iter_accepted, iter_rejected, read_manifest
+    from generation.filters import REASON_CODES
+    from generation.parsing import parse_output
+
+    output_format = read_manifest(run_dir).settings.get("output_format", "json")
+    benchmark = source.benchmark
+    entries = []
+    for record in iter_accepted(run_dir):
+        entries.append(((record.index, record.attempt), record.speakers, record.utterances, record.emotions))
+    for record in iter_rejected(run_dir):
+        if record.reason not in REASON_CODES:
+            continue
+        parsed = parse_output(record.raw_text, benchmark, output_format)
+        turns = parsed.turns
+        entries.append(
+            (
+                (record.index, record.attempt),
+                [t.speaker for t in turns],
+                [t.utterance for t in turns],
+                [t.emotion for t in turns],
+            )
+        )
+    dialogues = [
+        Dialogue(speakers, [u.strip() for u in utterances], [benchmark.label_id(label) for label in emotions])
+        for _, speakers, utterances, emotions in sorted(entries, key=lambda entry: entry[0])
+    ]
+    return replace(source, dialogues=dialogues)
 
 
 def filtered(source):
@@ -74,47 +156,88 @@ def _cell(value) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def _figure(report, key):
+    for section in ("degeneracy", "realism", "diversity", "label_fidelity"):
+        if key in report[section]:
+            return report[section][key]
+    return {}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, required=True, help="Real MELD files.")
     parser.add_argument("--run", action="append", default=[], metavar="NAME=DIR", help="An existing run folder.")
-    parser.add_argument("--generate", action="store_true", help="Generate the old/new x natural/balanced runs.")
+    parser.add_argument("--generate", action="store_true", help="Generate one run per setting and mode.")
+    parser.add_argument(
+        "--settings", default="old,turns,words,turns+words", help=f"Comma-separated, of {list(SETTINGS)}."
+    )
+    parser.add_argument("--modes", default=",".join(MODES), help="Comma-separated: natural, balanced.")
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench_quality")
     parser.add_argument("--num-dialogues", type=int, default=40)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=None, help="Slots decoding together (generate).")
+    parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (generate).")
     parser.add_argument("--embeddings", action="store_true", help="Also compute embedding figures (slower).")
     args = parser.parse_args(argv)
 
     from erc_synth_datasets.benchmarks import get_benchmark
     from erc_synth_datasets.quality.report import QualitySettings, compute_report
     from erc_synth_datasets.quality.sources import load_real_split, load_run
+    from erc_synth_datasets.runs import read_manifest
 
-    runs = dict(item.split("=", 1) for item in args.run)
+    runs = {name: Path(path) for name, path in (item.split("=", 1) for item in args.run)}
     if args.generate:
-        runs.update(generate(args.work, args.num_dialogues, args.seed))
+        settings = [name for name in args.settings.split(",") if name]
+        unknown = sorted(set(settings) - set(SETTINGS))
+        if unknown:
+            parser.error(f"unknown settings {unknown}; available: {list(SETTINGS)}")
+        runtime = ["--no-progress"]
+        if args.batch_size is not None:
+            runtime += ["--batch_size", str(args.batch_size)]
+        if args.num_threads is not None:
+            runtime += ["--num_threads", str(args.num_threads)]
+        modes = [mode for mode in args.modes.split(",") if mode]
+        runs.update(generate(args.work, settings, modes, args.num_dialogues, args.seed, runtime))
     meld = get_benchmark("meld")
     train = load_real_split(meld, args.data_dir, "train")
     test = load_real_split(meld, args.data_dir, "test")
     settings = QualitySettings(embeddings=args.embeddings, seed=args.seed)
+    summary = {}
     for name, run_dir in runs.items():
         source = load_run(run_dir)
-        columns = {"as accepted": source, "after filters": filtered(source)}
+        columns = {"valid outputs": valid_outputs(source, run_dir), "accepted": source}
+        if read_manifest(run_dir).settings.get("filters") is False:
+            columns["after filters"] = filtered(source)
         reports = {
             label: compute_report(data, real=train, real_test=test, settings=settings)
             for label, data in columns.items()
         }
-        first = reports["as accepted"]
+        accepted = reports["accepted"]
         print(f"\n### {name} ({run_dir})\n")
         print(f"| measure | {' | '.join(columns)} | real MELD train |")
         print("|---|" + "---:|" * (len(columns) + 1))
-        accepted = [str(len(data.dialogues)) for data in columns.values()]
-        print(f"| accepted dialogues | {' | '.join(accepted)} | {len(train)} |")
-        rates = [_cell(len(data.dialogues) / data.attempts if data.attempts else None) for data in columns.values()]
-        print(f"| acceptance rate ({source.attempts} attempts) | {' | '.join(rates)} | - |")
+        print(f"| dialogues | {' | '.join(str(len(data.dialogues)) for data in columns.values())} | {len(train)} |")
+        rate = len(source.dialogues) / source.attempts if source.attempts else None
+        print(f"| acceptance rate (accepted / {source.attempts} attempts) | - | {_cell(rate)} | - |")
         for title, section, key in ROWS:
             cells = [_cell(report[section].get(key, {}).get("synthetic")) for report in reports.values()]
-            print(f"| {title} | {' | '.join(cells)} | {_cell(first[section].get(key, {}).get('real'))} |")
+            print(f"| {title} | {' | '.join(cells)} | {_cell(accepted[section].get(key, {}).get('real'))} |")
         print(f"\nrejections: {source.rejections}")
+        summary[name] = (len(source.dialogues), source.attempts, rate, reports)
+    if summary:
+        print("\n### summary (accepted data; valid outputs before filters in brackets)\n")
+        print(f"| run | accepted / attempts | acceptance | {' | '.join(SUMMARY)} |")
+        print("|---|---:|---:|" + "---:|" * len(SUMMARY))
+        for name, (count, attempts, rate, reports) in summary.items():
+            cells = [
+                f"{_cell(_figure(reports['accepted'], key).get('synthetic'))} "
+                f"({_cell(_figure(reports['valid outputs'], key).get('synthetic'))})"
+                for key in SUMMARY
+            ]
+            print(f"| {name} | {count} / {attempts} | {_cell(rate)} | {' | '.join(cells)} |")
+        first = next(iter(summary.values()))[3]["accepted"]
+        real = [_cell(_figure(first, key).get("real")) for key in SUMMARY]
+        print(f"| real MELD | - | - | {' | '.join(real)} |")
     return 0
 
 

@@ -2,8 +2,9 @@
 
 Each subcommand lives in its own module exposing `make_parser()` and `main(argv: list[str] | None = None) -> int`;
 heavy imports stay inside `main`, so `erc-synth --help` and `erc-synth <command> --help` load no `datasets`, `torch`
-or `transformers` (`train` excepted: its options are `transformers.TrainingArguments`' fields). An error of the
-project's own (`ErcSynthError`) is printed as one line on stderr with exit status 1; `--debug` shows its traceback.
+or `transformers` (`train`'s help shows `transformers.TrainingArguments`' options from a snapshot of them, see
+`trainers.training_help`). An error of the project's own (`ErcSynthError`) is printed as one line on stderr with exit
+status 1; `--debug` shows its traceback.
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ __all__ = [
     "ROLES",
     "GenericData",
     "data_files",
+    "iter_jsonl_objects",
     "read_generic",
 ]
 
@@ -343,16 +344,29 @@ def _tsv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
         yield lineno, line.split("\t")
 
 
-def _jsonl_records(path: Path) -> Iterator[tuple[str, dict]]:
+def iter_jsonl_objects(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for every non-blank line of a JSON Lines file (UTF-8, a byte-order mark allowed).
+
+    Raises:
+        DataFileError: the file cannot be read or is not UTF-8, or a line is not one JSON object (the message names
+            the file and line).
+    """
+    path = Path(path)
     for lineno, line in _lines(path):
-        where = f"{path}:{lineno}"
         try:
             record = json.loads(line)
         except json.JSONDecodeError as err:
-            raise DataFileError(f"{where}: not valid JSON ({err.msg}, column {err.colno}).") from None
+            raise DataFileError(f"{path}:{lineno}: not valid JSON ({err.msg}, column {err.colno}).") from None
         if not isinstance(record, dict):
-            raise DataFileError(f"{where}: expected one JSON object per line, but got {type(record).__name__}.")
-        yield where, record
+            raise DataFileError(
+                f"{path}:{lineno}: expected one JSON object per line, but got {type(record).__name__}."
+            )
+        yield lineno, record
+
+
+def _jsonl_records(path: Path) -> Iterator[tuple[str, dict]]:
+    for lineno, record in iter_jsonl_objects(path):
+        yield f"{path}:{lineno}", record
 
 
 def _parquet_records(path: Path) -> Iterator[tuple[str, dict]]:

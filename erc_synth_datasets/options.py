@@ -14,6 +14,11 @@ A command's options are one or more `@dataclass`es whose fields carry `metadata=
 Field metadata understood besides `help`: `positional` (a positional argument), `choices`, `metavar`, `aliases` (old
 flag names kept working), `nargs`.
 
+`describe_fields` writes what the parser makes of a dataclass's fields as JSON data, and `dataclass_from_fields`
+turns that data back into a plain dataclass that gives the same flags and the same `--help`: a command whose options
+come from a heavy library (`erc-synth train`: `transformers.TrainingArguments`) shows its help from such a snapshot
+(see `trainers.training_help`).
+
 Why not `transformers.HfArgumentParser` (which TRL uses): `erc-synth <command> --help` must not import transformers,
 and importing `transformers.hf_argparser` alone took 3.2 s and loaded 573 modules (numpy included) on the 2-core
 development machine (`python -c "import transformers.hf_argparser"`, measured twice, 3.19 s and 3.21 s, against 0.20 s
@@ -47,7 +52,16 @@ from typing import Any
 from .configuration import ConfigError, coerce_value, field_types, load_config_yaml
 from .errors import DEBUG_FLAG, ErcSynthError
 
-__all__ = ["CANONICAL_FLAGS", "OptionParser", "make_config_parser", "parse_config"]
+__all__ = [
+    "CANONICAL_FLAGS",
+    "FIELD_METADATA",
+    "OptionParser",
+    "asks_for_help",
+    "dataclass_from_fields",
+    "describe_fields",
+    "make_config_parser",
+    "parse_config",
+]
 
 #: Fields whose flag is spelled differently from the field name, so that the same thing has the same flag in every
 #: command: field name -> (flag name, old spellings kept as aliases for one release).
@@ -55,6 +69,8 @@ CANONICAL_FLAGS: dict[str, tuple[str, tuple[str, ...]]] = {
     "output": ("output_dir", ("output", "output_dir")),
     "output_dir": ("output_dir", ("output", "output_dir")),
 }
+#: The field metadata `OptionParser` reads; other keys (such as `HfArgumentParser`'s `const`) change no flag.
+FIELD_METADATA = ("help", "positional", "choices", "metavar", "aliases", "nargs")
 _ALIAS_NOTE = "The old spellings {old} still work for this release."
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
@@ -292,6 +308,89 @@ class OptionParser(argparse.ArgumentParser):
         except (ValueError, TypeError) as err:
             # A dataclass's own validation (`__post_init__`) refusing a value: same report as a bad config value.
             raise ConfigError(f"{cls.__name__}: {err}") from err
+
+
+def asks_for_help(argv: Sequence[str]) -> bool:
+    """Whether the command line asks for the help: `-h` or `--help` before any `--`."""
+    for token in argv:
+        if token == "--":
+            return False
+        if token in ("-h", "--help"):
+            return True
+    return False
+
+
+# The scalar types a described field can take, by name (the type argparse converts one value with, or `dict`).
+_SCALARS: dict[str, type] = {"bool": bool, "int": int, "float": float, "str": str, "Path": Path, "dict": dict}
+
+
+def _scalar_name(kind: Any, settings: dict[str, Any], where: str) -> str:
+    if kind is dict:
+        return "dict"
+    converter = settings["type"]
+    if converter is _bool:
+        return "bool"
+    name = getattr(converter, "__name__", None)
+    if name not in _SCALARS or _SCALARS[name] is not converter:
+        raise ConfigError(f"{where}: cannot describe a flag that converts its value with {converter!r}.")
+    return name
+
+
+def describe_fields(cls: type) -> list[dict[str, Any]]:
+    """What `OptionParser` makes of each field of a dataclass, as JSON data (the inverse of `dataclass_from_fields`).
+
+    Each entry has `name`; `type`, the scalar a value is read as (`bool`, `int`, `float`, `str`, `Path` or `dict`);
+    `list` when the flag takes several values; `choices` when the type is an enum or a `Literal`; `default`, the text
+    `--help` shows after "default:" (None when it shows none); `required` when the field has no default; and
+    `metadata`, the keys of the field's metadata that `OptionParser` reads (`FIELD_METADATA`).
+
+    Raises:
+        ConfigError: a field whose type gives a flag that this data cannot describe.
+    """
+    types = field_types(cls)
+    described = []
+    for spec in dataclasses.fields(cls):
+        if not spec.init or spec.name.startswith("_"):
+            continue
+        kind, settings = _describe(types.get(spec.name, spec.type))
+        entry: dict[str, Any] = {
+            "name": spec.name,
+            "type": _scalar_name(kind, settings, f"{cls.__name__}.{spec.name}"),
+            "list": "nargs" in settings,
+        }
+        if "choices" in settings:
+            entry["choices"] = list(settings["choices"])
+        required = spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING
+        entry["default"] = None if required else OptionParser._default_text(spec)
+        entry["required"] = required
+        # Choices and aliases may be any collection (`dict_keys` in TrainingArguments): JSON has lists.
+        entry["metadata"] = {
+            key: value if value is None or isinstance(value, (str, int, float)) else list(value)
+            for key, value in spec.metadata.items()
+            if key in FIELD_METADATA
+        }
+        described.append(entry)
+    return described
+
+
+def dataclass_from_fields(name: str, described: Sequence[dict[str, Any]], *, bases: tuple[type, ...] = ()) -> type:
+    """A plain dataclass whose fields give the flags and the `--help` that `describe_fields` described.
+
+    It is made to show the help, not to hold values: a field's default is the text the help shows, and nothing
+    checks a value. `bases` are dataclasses whose fields come first (a subclass's fields replace them in place).
+    """
+    specs = []
+    for entry in described:
+        tp: Any = _SCALARS[entry["type"]]
+        if entry.get("choices"):
+            tp = typing.Literal[tuple(entry["choices"])]
+        if entry.get("list"):
+            tp = list[tp]
+        options: dict[str, Any] = {"metadata": dict(entry.get("metadata", {}))}
+        if not entry.get("required"):
+            options["default"] = entry.get("default")
+        specs.append((entry["name"], tp, dataclasses.field(**options)))
+    return dataclasses.make_dataclass(name, specs, bases=bases)
 
 
 def _yaml_synonyms() -> dict[str, str]:

@@ -16,8 +16,10 @@ from .default_model import DEFAULT_MODEL
 from .filters import FilterSettings
 
 __all__ = [
+    "EMOTION_FORMATS",
     "MODES",
     "RUNTIME_FIELDS",
+    "TURN_COUNTS",
     "GenerationConfig",
     "configs_dir",
     "default_file",
@@ -26,6 +28,12 @@ __all__ = [
 ]
 
 MODES = Mode.values()
+#: `turn_counts`: `range` asks every dialogue for min_turns to max_turns utterances (the paper's setup);
+#: `reference` draws a count per dialogue from the benchmark's real turns-per-dialogue histogram (`generation.turns`).
+TURN_COUNTS = ("range", "reference")
+#: `emotion_format`: what the constrained JSON schema writes as each utterance's emotion, its legend `number` (the
+#: paper's) or its label `word` (`generation.structured`).
+EMOTION_FORMATS = ("number", "word")
 
 #: Fields that change speed or connections but not the meaning of the generated data; they are left out of the
 #: settings hash, so a run may be resumed with a different batch size, device or server list.
@@ -129,8 +137,10 @@ class GenerationConfig(FilterSettings):
     prompt_file: str | None = field(
         default=None,
         metadata={
-            "help": "Prompt template YAML; default prompts/<benchmark>.yaml, else prompts/default.yaml, from "
-            "$ERC_SYNTH_CONFIGS or the templates shipped in the package (generation/defaults/)."
+            "help": "Prompt template: the path of a template YAML, or the name of one in prompts/ (meld: the "
+            "paper's MELD prompt; meld-v3: the same with the drawn turn count stated); default "
+            "prompts/<benchmark>.yaml, else prompts/default.yaml, from $ERC_SYNTH_CONFIGS or the templates shipped "
+            "in the package (generation/defaults/)."
         },
     )
     persona_file: str | None = field(
@@ -154,6 +164,24 @@ class GenerationConfig(FilterSettings):
     max_turns: int = field(default=12, metadata={"help": "Most utterances a valid dialogue may have."})
     max_utterance_chars: int = field(
         default=200, metadata={"help": "Longest utterance allowed by the constrained JSON schema, in characters."}
+    )
+    turn_counts: str = field(
+        default="range",
+        metadata={
+            "help": "How many utterances each dialogue is asked for. range: min_turns to max_turns (the paper's "
+            "setup). reference: a count N drawn per dialogue (seeded by the run seed and the plan index) from the "
+            "benchmark's real turns-per-dialogue histogram (aggregate counts stored with the registry's reference "
+            "figures), clipped to [min_turns, max_turns], stated in the prompt ({num_turns}) and enforced by the "
+            "JSON schema (exactly N turns); a benchmark without stored figures falls back to range."
+        },
+    )
+    emotion_format: str = field(
+        default="number",
+        metadata={
+            "help": "What the constrained JSON schema writes as each utterance's emotion: number (its legend "
+            "number, the paper's) or word (one of the benchmark's label words). The prompt keeps the numbered "
+            "legend either way; words are mapped back to labels when parsed."
+        },
     )
     max_attempts: int = field(
         default=3,
@@ -196,8 +224,9 @@ class GenerationConfig(FilterSettings):
         except ValueError as err:
             raise ConfigError(str(err)) from None
         self._check_sampling()
-        if self.mode not in MODES:
-            raise ConfigError(f"mode must be one of {list(MODES)}, but got mode={self.mode!r}.")
+        for name, allowed in (("mode", MODES), ("turn_counts", TURN_COUNTS), ("emotion_format", EMOTION_FORMATS)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {list(allowed)}, but got {name}={getattr(self, name)!r}.")
         checks = {
             "num_dialogues": (self.num_dialogues, 1),
             "max_new_tokens": (self.max_new_tokens, 1),

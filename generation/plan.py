@@ -7,6 +7,8 @@ holding the plan in memory (memory stays flat as the number of dialogues grows) 
 - `balanced`: index i targets label `labels[i % num_labels]`, so over the plan every label is the target of the
   same number of prompts (differing by at most one).
 - persona conditioning (either mode): layered personas drawn with a seed derived from (run seed, index).
+- turn counts (`turn_counts: reference`, either mode): the number of utterances asked for, drawn from the
+  benchmark's real distribution with a seed derived from (run seed, index) (`generation.turns`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from erc_synth_datasets.benchmarks import Benchmark
 from erc_synth_datasets.vocabulary import Mode
 
 from .personas import PersonaPools, sample_persona
+from .turns import TurnDistribution
 
 __all__ = ["PlanItem", "PromptPlan", "derive_seed", "shard_indices"]
 
@@ -45,12 +48,14 @@ class PlanItem:
         mode: `natural` or `balanced`.
         target_emotion: The balanced target as a label name, or None.
         persona: The drawn personas and situation, or None.
+        num_turns: The number of utterances this dialogue is asked for, or None (min_turns to max_turns).
     """
 
     index: int
     mode: str
     target_emotion: str | None
     persona: dict[str, Any] | None
+    num_turns: int | None = None
 
     def persona_json(self) -> str | None:
         """The persona as stored in the `persona` column."""
@@ -65,10 +70,16 @@ class PromptPlan:
         mode: `natural` or `balanced`.
         run_seed: The run seed.
         persona_pools: Pools to draw personas from, or None for no persona conditioning.
+        turn_distribution: The distribution each item's turn count is drawn from, or None (no count is drawn).
     """
 
     def __init__(
-        self, benchmark: Benchmark, mode: str, run_seed: int, persona_pools: PersonaPools | None = None
+        self,
+        benchmark: Benchmark,
+        mode: str,
+        run_seed: int,
+        persona_pools: PersonaPools | None = None,
+        turn_distribution: TurnDistribution | None = None,
     ) -> None:
         if mode not in Mode.values():
             raise ValueError(f"mode must be 'natural' or 'balanced', but got mode={mode!r}.")
@@ -76,6 +87,7 @@ class PromptPlan:
         self.mode = mode
         self.run_seed = run_seed
         self.persona_pools = persona_pools
+        self.turn_distribution = turn_distribution
 
     def item(self, index: int) -> PlanItem:
         target = self.benchmark.labels[index % self.benchmark.num_labels] if self.mode == Mode.BALANCED else None
@@ -83,4 +95,9 @@ class PromptPlan:
         if self.persona_pools is not None:
             rng = random.Random(derive_seed(self.run_seed, index, 0, purpose="persona"))
             persona = sample_persona(self.persona_pools, self.benchmark, rng)
-        return PlanItem(index=index, mode=self.mode, target_emotion=target, persona=persona)
+        num_turns = None
+        if self.turn_distribution is not None:
+            num_turns = self.turn_distribution.draw(
+                random.Random(derive_seed(self.run_seed, index, 0, purpose="turns"))
+            )
+        return PlanItem(index=index, mode=self.mode, target_emotion=target, persona=persona, num_turns=num_turns)

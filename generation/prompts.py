@@ -17,7 +17,7 @@ from erc_synth_datasets.benchmarks import Benchmark
 from erc_synth_datasets.errors import ErcSynthError
 from erc_synth_datasets.files import read_yaml_mapping
 
-from .config import configs_dir, default_file
+from .config import configs_dir, default_file, shipped_defaults_dir
 
 __all__ = [
     "LABEL_NUMBER_BASE",
@@ -29,13 +29,26 @@ __all__ = [
     "default_prompt_file",
     "label_legend",
     "load_prompt_template",
+    "prompt_template_names",
+    "resolve_prompt_file",
 ]
 
 #: The legend numbers labels from 1 (the benchmark's first canonical label is "1").
 LABEL_NUMBER_BASE = 1
 OUTPUT_FORMATS = ("json", "lines")
 PLACEHOLDERS = frozenset(
-    {"description", "display_name", "speakers", "min_turns", "max_turns", "legend", "emotion", "persona", "example"}
+    {
+        "description",
+        "display_name",
+        "speakers",
+        "min_turns",
+        "max_turns",
+        "num_turns",
+        "legend",
+        "emotion",
+        "persona",
+        "example",
+    }
 )
 _PARTS = ("task", "balanced", "persona", "labels", "format_lines", "format_json")
 
@@ -77,12 +90,44 @@ class PromptTemplate:
         data.pop("source")
         return data
 
+    @property
+    def states_num_turns(self) -> bool:
+        """Whether the task states the number of utterances asked for with `{num_turns}`."""
+        return "num_turns" in _placeholders(self.task)
+
 
 def default_prompt_file(benchmark: Benchmark) -> Path:
     """prompts/<benchmark>.yaml when it exists, else prompts/default.yaml: the user's `$ERC_SYNTH_CONFIGS` copy
     first, then the one shipped in the package (generation/defaults/prompts/)."""
     own = default_file("prompts", f"{benchmark.name}.yaml")
     return own or default_file("prompts", "default.yaml") or configs_dir() / "prompts" / "default.yaml"
+
+
+def prompt_template_names() -> list[str]:
+    """The template names `--prompt_file NAME` finds (`prompts/NAME.yaml` in `$ERC_SYNTH_CONFIGS` or shipped)."""
+    folders = dict.fromkeys((configs_dir(), shipped_defaults_dir()))
+    return sorted({path.stem for folder in folders for path in (folder / "prompts").glob("*.yaml")})
+
+
+def resolve_prompt_file(value: str | Path | None, benchmark: Benchmark) -> Path:
+    """The template file of a `prompt_file` setting: a path, a template NAME (`meld` is the paper's MELD prompt,
+    `prompts/meld.yaml`; see `prompt_template_names`), or None for the benchmark's default template.
+
+    Raises:
+        PromptError: a name (no folder, no `.yaml`) that no template has.
+    """
+    if value is None:
+        return default_prompt_file(benchmark)
+    path = Path(value)
+    if isinstance(value, str) and path.suffix == "" and len(path.parts) == 1 and not path.is_file():
+        found = default_file("prompts", f"{value}.yaml")
+        if found is None:
+            raise PromptError(
+                f"No prompt template named {value!r}; available: {prompt_template_names()}. Pass a template name "
+                "or the path of a template YAML as --prompt_file."
+            )
+        return found
+    return path
 
 
 def _placeholders(text: str) -> set[str]:
@@ -93,13 +138,13 @@ def _placeholders(text: str) -> set[str]:
 
 
 def load_prompt_template(path: str | Path | None, benchmark: Benchmark) -> PromptTemplate:
-    """Reads a prompt template YAML (`path`, or the benchmark's default file).
+    """Reads a prompt template YAML (`path`, a template name such as `meld`, or the benchmark's default file).
 
     Raises:
         PromptError: the file is missing, lacks a part, has unknown keys or placeholders, or a part lacks the
             placeholder it needs.
     """
-    path = Path(path) if path is not None else default_prompt_file(benchmark)
+    path = resolve_prompt_file(path, benchmark)
     data = read_yaml_mapping(
         path,
         what="Prompt template",
@@ -175,6 +220,7 @@ def build_prompt(
     max_turns: int,
     target_emotion: str | None = None,
     persona: dict[str, Any] | None = None,
+    num_turns: int | None = None,
 ) -> str:
     """The exact user message for one dialogue.
 
@@ -182,8 +228,11 @@ def build_prompt(
         template: The prompt template.
         benchmark: The benchmark the dialogue follows.
         output_format: `json` (constrained decoding) or `lines` (free line format).
-        min_turns: Fewest utterances asked for.
-        max_turns: Most utterances asked for.
+        min_turns: Fewest utterances allowed.
+        max_turns: Most utterances allowed.
+        num_turns: The number of utterances this dialogue is asked for (`{num_turns}` renders it), or None:
+            `{num_turns}` then renders `min_turns to max_turns`, so a template reads the same as one written with
+            `{min_turns} to {max_turns}`.
         target_emotion: The balanced target, as a label NAME of the benchmark (named in the prompt by its word).
         persona: The sampled personas and situation (`generation.personas.sample_persona`), or None.
     """
@@ -196,6 +245,7 @@ def build_prompt(
         "speakers": _join_names(speakers),
         "min_turns": min_turns,
         "max_turns": max_turns,
+        "num_turns": str(num_turns) if num_turns is not None else f"{min_turns} to {max_turns}",
         "legend": label_legend(benchmark),
         "emotion": "",
         "persona": render_personas(persona) if persona else "",

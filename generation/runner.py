@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from erc_synth_datasets.benchmarks import Benchmark, get_benchmark
+from erc_synth_datasets.configuration import ConfigError
 from erc_synth_datasets.redaction import redact_text, redact_url
 from erc_synth_datasets.runs import (
     MANIFEST_NAME,
@@ -48,7 +49,8 @@ from .personas import PersonaPools, load_persona_pools
 from .prompts import PromptTemplate, load_prompt_template
 from .run_writer import RunWriter
 from .scheduler import DialogueFilter, Scheduler
-from .task import GenerationTask
+from .task import GenerationTask, check_template_states_turns
+from .turns import TurnDistribution
 
 __all__ = ["RunConflictError", "RunSummary", "estimated_tokens", "plan_hash", "run_generation"]
 
@@ -115,6 +117,7 @@ class _RunSetup:
     output_format: str
     settings: dict[str, Any]
     run_dir: Path
+    turn_distribution: TurnDistribution | None = None
 
     @property
     def digest(self) -> str:
@@ -130,14 +133,36 @@ def _setup(config: GenerationConfig, backend: Backend) -> _RunSetup:
     template = load_prompt_template(config.prompt_file, benchmark)
     pools = load_persona_pools(config.persona_file) if config.persona else None
     output_format = "json" if config.constrained and backend.supports_json_schema else "lines"
+    turn_distribution = _turn_distribution(config, benchmark)
+    if turn_distribution is not None:
+        check_template_states_turns(template)
     settings = config.data_settings()
     settings.update(
         benchmark=benchmark.to_dict(),
         prompt_file=template.text(),
         persona_file=pools.content() if pools is not None else None,
         output_format=output_format,
+        # The clipped counts the turn counts are drawn from (None: not drawn), so a changed reference is a new run.
+        turn_distribution=turn_distribution.to_dict() if turn_distribution is not None else None,
     )
-    return _RunSetup(config, benchmark, template, pools, output_format, settings, Path(config.output))  # type: ignore[arg-type]
+    run_dir = Path(config.output)  # type: ignore[arg-type]
+    return _RunSetup(config, benchmark, template, pools, output_format, settings, run_dir, turn_distribution)
+
+
+def _turn_distribution(config: GenerationConfig, benchmark: Benchmark) -> TurnDistribution | None:
+    """The distribution of turn counts a `turn_counts: reference` run draws from: the benchmark's stored real
+    histogram clipped to [min_turns, max_turns]; None for `range` or a benchmark without stored figures."""
+    if config.turn_counts != "reference":
+        return None
+    from erc_synth_datasets.quality.reference import reference_turns_histogram
+
+    try:
+        histogram = reference_turns_histogram(benchmark)
+    except ValueError as err:
+        raise ConfigError(f"turn_counts='reference' cannot read the stored turns histogram: {err}") from None
+    if histogram is None:
+        return None
+    return TurnDistribution.from_histogram(histogram, min_turns=config.min_turns, max_turns=config.max_turns)
 
 
 def _describe_differences(old: dict[str, Any], new: dict[str, Any]) -> str:
@@ -293,6 +318,12 @@ def _warn_about_settings(setup: _RunSetup, backend: Backend, log: Callable[[str]
     config = setup.config
     if config.constrained and setup.output_format == "lines":
         log(f"Backend {backend.name!r} cannot enforce a JSON schema; using the lenient line format instead.")
+    if config.turn_counts == "reference" and setup.turn_distribution is None:
+        log(
+            f"Benchmark {setup.benchmark.name!r} has no stored turns-per-dialogue histogram "
+            "(erc_synth_datasets/quality/reference/); every dialogue is asked for min_turns to max_turns utterances, "
+            "as with turn_counts: range."
+        )
     needed = estimated_tokens(config)
     if config.max_new_tokens < needed:
         log(
@@ -347,6 +378,7 @@ def run_generation(
         setup.output_format,
         dialogue_prefix=setup.dialogue_prefix(),
         secrets=[api_key_of(config)],
+        turn_distribution=setup.turn_distribution,
     )
     if dialogue_filter is None and config.filters:
         dialogue_filter = QualityFilter(config, setup.benchmark)

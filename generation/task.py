@@ -8,6 +8,7 @@ on what was accepted before (duplicates, quality filters) are the scheduler's, i
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from erc_synth_datasets.benchmarks import Benchmark
 from erc_synth_datasets.redaction import redact_text
@@ -18,11 +19,26 @@ from .config import GenerationConfig
 from .parsing import parse_output, storable_text
 from .personas import PersonaPools
 from .plan import PlanItem, PromptPlan, derive_seed
-from .prompts import PromptTemplate, build_prompt
+from .prompts import PromptError, PromptTemplate, build_prompt
 from .structured import dialogue_json_schema
+from .turns import TurnDistribution
 from .validation import ValidDialogue, Verdict, validate_dialogue
 
-__all__ = ["GenerationTask"]
+__all__ = ["GenerationTask", "check_template_states_turns"]
+
+
+def check_template_states_turns(template: PromptTemplate) -> None:
+    """Refuses a template that would not tell the model the drawn number of utterances.
+
+    Raises:
+        PromptError: the template's task has no `{num_turns}`.
+    """
+    if not template.states_num_turns:
+        raise PromptError(
+            f"turn_counts='reference' asks every dialogue for a drawn number of utterances, but the prompt template "
+            f"{template.source or template.version!r} does not state it (its task has no {{num_turns}}); use a "
+            "template that does (--prompt_file meld-v3 for MELD) or set turn_counts: range."
+        )
 
 
 class GenerationTask:
@@ -37,6 +53,11 @@ class GenerationTask:
         dialogue_prefix: The prefix of every `dialogue_id` (`<benchmark>-<mode>-<plan hash>`).
         generator_model: The model name recorded with every dialogue.
         secrets: Values to redact from stored messages (the API key in use).
+        turn_distribution: The distribution every dialogue's turn count is drawn from (`turn_counts: reference`),
+            or None: every dialogue is asked for min_turns to max_turns utterances.
+
+    Raises:
+        PromptError: turn counts are drawn but the template's task does not state `{num_turns}`.
     """
 
     def __init__(
@@ -50,6 +71,7 @@ class GenerationTask:
         dialogue_prefix: str = "",
         generator_model: str = "",
         secrets: Iterable[str | None] = (),
+        turn_distribution: TurnDistribution | None = None,
     ) -> None:
         self.config = config
         self.benchmark = benchmark
@@ -58,17 +80,32 @@ class GenerationTask:
         self.dialogue_prefix = dialogue_prefix
         self.generator_model = generator_model
         self.secrets = tuple(secret for secret in secrets if secret)
-        self.plan = PromptPlan(benchmark, config.mode, config.seed, persona_pools)
-        self.json_schema = (
-            dialogue_json_schema(
-                benchmark,
-                min_turns=config.min_turns,
-                max_turns=config.max_turns,
-                max_utterance_chars=config.max_utterance_chars,
-            )
-            if output_format == "json"
-            else None
+        if turn_distribution is not None:
+            check_template_states_turns(template)
+        self.turn_distribution = turn_distribution
+        self.plan = PromptPlan(benchmark, config.mode, config.seed, persona_pools, turn_distribution)
+        #: The schema of the whole range (min_turns..max_turns), as recorded in the manifest; None for lines.
+        self.json_schema = self._schema(None) if output_format == "json" else None
+        self._schemas: dict[int | None, dict[str, Any]] = {}
+
+    def _schema(self, num_turns: int | None) -> dict[str, Any]:
+        config = self.config
+        return dialogue_json_schema(
+            self.benchmark,
+            min_turns=num_turns if num_turns is not None else config.min_turns,
+            max_turns=num_turns if num_turns is not None else config.max_turns,
+            max_utterance_chars=config.max_utterance_chars,
+            emotion_format=config.emotion_format,
         )
+
+    def schema_for(self, item: PlanItem) -> dict[str, Any] | None:
+        """The JSON schema of one dialogue's request: exactly `item.num_turns` turns when a count was drawn. One
+        object per distinct count, shared by every request asking for it (backends compile each once)."""
+        if self.output_format != "json":
+            return None
+        if item.num_turns not in self._schemas:
+            self._schemas[item.num_turns] = self._schema(item.num_turns)
+        return self._schemas[item.num_turns]
 
     def prompt(self, item: PlanItem) -> str:
         return build_prompt(
@@ -79,14 +116,16 @@ class GenerationTask:
             max_turns=self.config.max_turns,
             target_emotion=item.target_emotion,
             persona=item.persona,
+            num_turns=item.num_turns,
         )
 
     def request(self, index: int, attempt: int) -> GenerationRequest:
         """The request of attempt `attempt` at plan index `index`; its seed is derived from both."""
+        item = self.plan.item(index)
         return GenerationRequest(
-            messages=[{"role": "user", "content": self.prompt(self.plan.item(index))}],
+            messages=[{"role": "user", "content": self.prompt(item)}],
             seed=derive_seed(self.config.seed, index, attempt),
-            json_schema=self.json_schema,
+            json_schema=self.schema_for(item),
             key=f"{index}:{attempt}",
         )
 

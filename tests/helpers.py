@@ -3,7 +3,8 @@
 `ScriptedBackend` is a test double: its output is a pure function of each request's seed (a MELD-style dialogue in
 the line format, a refusal, or one fixed dialogue that repeats), and its `stream` finishes requests out of order
 (each takes a number of ticks drawn from its seed), so that the runner's plan-order rule is exercised. It never
-loads a model. Run as a script, it generates one run with the real runner (used by the SIGKILL test):
+loads a model. `run_scripted` runs the real runner with it (settings `SCRIPTED_RUN`). Run as a script, it
+generates one run with the real runner (used by the SIGKILL test):
 
     python tests/helpers.py OUTPUT NUM_DIALOGUES [DELAY_SECONDS]
 """
@@ -15,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -28,8 +30,18 @@ from generation.backends import (  # noqa: E402
     SamplingParams,
 )
 from generation.backends.base import RequestSource  # noqa: E402
+from generation.config import GenerationConfig  # noqa: E402
+from generation.runner import RunSummary, run_generation  # noqa: E402
 
-__all__ = ["REPEATED_DIALOGUE", "SCRIPTED_SPEAKERS", "TINY_SCHEMA", "ScriptedBackend", "scripted_text"]
+__all__ = [
+    "REPEATED_DIALOGUE",
+    "SCRIPTED_RUN",
+    "SCRIPTED_SPEAKERS",
+    "TINY_SCHEMA",
+    "ScriptedBackend",
+    "run_scripted",
+    "scripted_text",
+]
 
 SCRIPTED_SPEAKERS = ("Ross", "Rachel", "Monica", "Joey")
 _WORDS = ("coffee", "really", "tonight", "never", "the couch", "my sandwich", "we were", "on a break", "okay", "fine")
@@ -127,16 +139,29 @@ class ScriptedBackend(Backend):
             yield request, self.result(request)
 
 
-def _main(argv: list[str]) -> int:
-    from generation.config import GenerationConfig
-    from generation.runner import run_generation
+#: The settings of a run that `ScriptedBackend` answers: no grammar (it has none) and no progress bar.
+SCRIPTED_RUN: dict[str, Any] = {
+    "benchmark": "meld",
+    "num_dialogues": 20,
+    "seed": 5,
+    "progress": False,
+    "constrained": False,
+}
 
+
+def run_scripted(output: str | Path, backend: Backend | None = None, **overrides: Any) -> tuple[RunSummary, list[str]]:
+    """Runs the real runner into `output` with `backend` (default: `ScriptedBackend()`) and the settings
+    `SCRIPTED_RUN` with `overrides`; returns the run's summary and the messages it logged."""
+    messages: list[str] = []
+    config = GenerationConfig(**{**SCRIPTED_RUN, **overrides, "output": str(output)})
+    summary = run_generation(config, backend=backend or ScriptedBackend(), log=messages.append)
+    return summary, messages
+
+
+def _main(argv: list[str]) -> int:
     output, num = argv[0], int(argv[1])
     delay = float(argv[2]) if len(argv) > 2 else 0.0
-    config = GenerationConfig(
-        benchmark="meld", num_dialogues=num, output=output, seed=5, progress=False, constrained=False, max_attempts=3
-    )
-    summary = run_generation(config, backend=ScriptedBackend(delay=delay), log=lambda message: None)
+    summary, _ = run_scripted(output, ScriptedBackend(delay=delay), num_dialogues=num, max_attempts=3)
     print(f"{summary.status} {summary.accepted} {summary.rejected}")
     return 0 if summary.status == "complete" else 1
 

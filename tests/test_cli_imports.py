@@ -14,21 +14,16 @@ from erc_synth_datasets.cli import COMMANDS
 
 REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("datasets", "torch", "transformers", "pyarrow")
-# `train`'s options are `transformers.TrainingArguments`' fields, so its help needs transformers.
-LIGHT_COMMANDS = [name for name in COMMANDS if name != "train"]
 
+# One command's help in a fresh interpreter, then the heavy modules it loaded (the last line of stdout).
 _PROBE = """
 import json, sys
 from erc_synth_datasets.cli import main
-heavy = {heavy!r}
-seen = {{}}
-for argv in {argvs!r}:
-    try:
-        main(argv)
-    except SystemExit:
-        pass
-    seen[" ".join(argv)] = [name for name in heavy if name in sys.modules]
-print(json.dumps(seen))
+try:
+    status = main({argv!r})
+except SystemExit as exit:
+    status = exit.code
+print(json.dumps({{"status": status, "loaded": [name for name in {heavy!r} if name in sys.modules]}}))
 """
 
 
@@ -38,13 +33,72 @@ def _run(*args: str, code: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
 
 
-def test_help_imports_no_heavy_library():
-    argvs = [["--help"]] + [[name, "--help"] for name in LIGHT_COMMANDS]
-    result = _run(code=_PROBE.format(heavy=HEAVY, argvs=argvs))
+@pytest.mark.parametrize("argv", [["--help"], *([name, "--help"] for name in COMMANDS)], ids=" ".join)
+def test_help_imports_no_heavy_library(argv):
+    result = _run(code=_PROBE.format(argv=argv, heavy=HEAVY))
     assert result.returncode == 0, result.stderr
-    seen = json.loads(result.stdout.strip().splitlines()[-1])
-    assert list(seen) == [" ".join(argv) for argv in argvs]
-    assert seen == {key: [] for key in seen}, seen
+    *help_lines, last = result.stdout.strip().splitlines()
+    assert json.loads(last) == {"status": 0, "loaded": []}
+    usage = "usage: erc-synth" + ("" if argv == ["--help"] else f" {argv[0]}")
+    assert help_lines[0].startswith(usage), help_lines[:3]
+
+
+def _actions(parser) -> list[tuple]:
+    # Every flag, hidden `--no-` ones included, as argparse holds it (choices as a list: TrainingArguments has
+    # `dict_keys` there, the snapshot a JSON list).
+    return [
+        (a.option_strings, a.dest, a.nargs, a.const, a.default, a.type, None if a.choices is None else list(a.choices),
+         a.required, a.help, a.metavar)
+        for a in parser._actions
+    ]  # fmt: skip
+
+
+def test_train_help_from_the_snapshot_is_the_real_parsers_help():
+    """`erc-synth train --help` shows exactly what the parser of a real run would: every flag, with its help."""
+    from trainers.train import make_parser
+    from trainers.training_args import ErcTrainingArguments
+
+    light, real = make_parser(for_help=True), make_parser()
+    assert real.dataclass_types[2] is ErcTrainingArguments
+    assert light.dataclass_types[2] is not ErcTrainingArguments  # the stand-in from the snapshot
+    assert light.format_help() == real.format_help()
+    assert _actions(light) == _actions(real)
+    text = " ".join(light.format_help().split())  # argparse wraps the help text
+    assert "--gradient-accumulation-steps GRADIENT_ACCUMULATION_STEPS Number of update steps to accumulate" in text
+    assert "--pooling {first,mean,target_mean}" in text and "--pretrain-learning-rate" in text
+
+
+def test_the_training_arguments_snapshot_is_that_of_the_installed_transformers():
+    from trainers.training_help import load_snapshot, make_snapshot
+
+    assert load_snapshot() == make_snapshot(), (
+        "trainers/training_arguments.json is not the snapshot of the installed transformers' TrainingArguments; "
+        "rewrite it with `python -m trainers.training_help`."
+    )
+
+
+def test_a_snapshot_of_another_transformers_version_is_not_used(monkeypatch):
+    from trainers import training_help
+    from trainers.train import make_parser
+    from trainers.training_args import ErcTrainingArguments
+
+    assert training_help.help_training_arguments() is not None
+    monkeypatch.setattr(training_help, "_installed_transformers", lambda: "0.0.1")
+    assert training_help.help_training_arguments() is None
+    assert make_parser(for_help=True).dataclass_types[2] is ErcTrainingArguments
+
+
+def test_real_runs_are_parsed_with_the_real_training_arguments(tmp_path):
+    from trainers.train import make_parser
+    from trainers.training_args import ErcTrainingArguments
+
+    _, _, training = make_parser().parse(["--output-dir", str(tmp_path), "--learning-rate", "3e-5", "--use-cpu"])
+    assert type(training) is ErcTrainingArguments
+    assert (training.output_dir, training.learning_rate, training.metric_for_best_model) == (
+        str(tmp_path),
+        3e-5,
+        "weighted_f1",
+    )
 
 
 def test_importing_the_package_is_light():

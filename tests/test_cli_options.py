@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -10,7 +11,7 @@ from typing import Literal
 import pytest
 
 from erc_synth_datasets.configuration import ConfigError
-from erc_synth_datasets.options import OptionParser
+from erc_synth_datasets.options import OptionParser, asks_for_help, dataclass_from_fields, describe_fields
 
 
 class Colour(enum.Enum):
@@ -117,3 +118,34 @@ def test_a_required_field_may_come_from_the_yaml(tmp_path):
     path.write_text("name: from-file\n", encoding="utf-8")
     assert OptionParser(_Required).parse(["--config", str(path)]) == (_Required(name="from-file"),)
     assert OptionParser(_Required).parse(["--config", str(path), "--name", "flag"]) == (_Required(name="flag"),)
+
+
+def test_described_fields_give_the_same_flags_and_help_through_json():
+    described = json.loads(json.dumps(describe_fields(_Options)))
+    assert described[0] == {
+        "name": "source",
+        "type": "str",
+        "list": False,
+        "default": None,
+        "required": True,
+        "metadata": {"help": "What to read.", "positional": True},
+    }
+    assert [(d["name"], d["type"], d["list"], d.get("choices"), d["default"]) for d in described[5:9]] == [
+        ("seeds", "int", True, None, "[1]"),
+        ("flag", "bool", False, None, "True"),
+        ("kind", "str", False, ["a", "b"], "a"),
+        ("colour", "str", False, ["red", "blue"], "red"),
+    ]
+    stand_in = OptionParser(dataclass_from_fields("_Options", described), prog="erc-synth thing")
+    real = parser()
+    assert stand_in.format_help() == real.format_help()
+
+    def actions(p: OptionParser) -> list[tuple]:
+        return [(a.option_strings, a.dest, a.nargs, a.const, a.default, a.type, a.choices, a.help) for a in p._actions]
+
+    assert actions(stand_in) == actions(real)
+
+
+def test_asks_for_help_stops_at_the_end_of_the_options():
+    assert asks_for_help(["--seed", "3", "-h"]) and asks_for_help(["--help"])
+    assert not asks_for_help(["src", "--", "--help"]) and not asks_for_help(["--helpful"]) and not asks_for_help([])

@@ -135,6 +135,51 @@ def test_persona_run_records_the_persona(backend, tmp_path):
     assert all("Male is a" in p and "The situation:" in p for p in prompts)
 
 
+def test_drawn_turn_counts_and_label_words_are_enforced_by_the_grammar(backend, tmp_path):
+    """`turn_counts: reference` + `emotion_format: word` with the real model: every output that is a complete JSON
+    document has exactly the drawn number of turns, labelled with label words, and one grammar is compiled per
+    distinct count."""
+    from erc_synth_datasets.quality.reference import reference_turns_histogram
+    from generation.parsing import parse_output
+    from generation.plan import PromptPlan
+    from generation.turns import TurnDistribution
+
+    config = tiny_config(
+        tmp_path / "run",
+        benchmark="meld",
+        prompt_file="meld-v3",
+        turn_counts="reference",
+        emotion_format="word",
+        num_dialogues=3,
+        max_attempts=1,
+        filters=False,
+        seed=4,
+    )
+    meld = get_benchmark("meld")
+    distribution = TurnDistribution.from_histogram(reference_turns_histogram(meld), min_turns=2, max_turns=3)
+    plan = PromptPlan(meld, "natural", 4, turn_distribution=distribution)
+    compiled = set(backend._grammars)
+    run_generation(config, backend=backend)
+    accepted, rejected = read_run(tmp_path / "run")
+    assert accepted, "SmolLM2 under the word schema should produce at least one valid dialogue"
+    for record in accepted:
+        count = plan.item(record["index"]).num_turns
+        assert len(record["utterances"]) == count and f"with {count} utterances" in record["prompt"]
+        assert set(record["emotions"]) <= set(meld.labels)
+    for record in rejected:
+        parsed = parse_output(record["raw_text"], meld, "json")
+        if parsed.error is None:
+            assert len(parsed.turns) == plan.item(record["index"]).num_turns
+            assert '"emotion":"' in record["raw_text"]  # a word, never a number
+    # One grammar per distinct count (a request still in flight when the run ended may have added one).
+    new = [json.loads(key)["properties"]["turns"] for key in set(backend._grammars) - compiled]
+    assert all(turns["minItems"] == turns["maxItems"] in (2, 3) for turns in new)
+    assert {plan.item(index).num_turns for index in {r["index"] for r in accepted + rejected}} <= {
+        turns["minItems"] for turns in new
+    }
+    assert read_manifest(tmp_path / "run").settings["turn_distribution"] == distribution.to_dict()
+
+
 def test_same_settings_same_dialogues_and_rerun_is_a_no_op(natural_run, backend, tmp_path):
     out, config = natural_run
     again = tiny_config(tmp_path / "again", mode="natural")

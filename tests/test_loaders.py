@@ -223,22 +223,31 @@ IEMOCAP_COUNTS = {
 }
 
 
-@pytest.mark.real_data
-@pytest.mark.parametrize("fmt", ["csv", "tsv"])
-def test_real_meld(shared_data, fmt):
-    counts = _counts(load_benchmark("meld", shared_data / "meld", format=fmt))
-    assert {s: c[1] for s, c in counts.items()} == {"train": 9989, "validation": 1109, "test": 2610}
-    assert {s: c[0] for s, c in counts.items()} == {"train": 1038, "validation": 114, "test": 280}
-    assert {s: c[2] for s, c in counts.items()} == MELD_COUNTS
+# Per benchmark: (dialogues, utterances, utterances per label) of each split, as published.
+REAL_COUNTS = {
+    "meld": (
+        {"train": 1038, "validation": 114, "test": 280},
+        {"train": 9989, "validation": 1109, "test": 2610},
+        MELD_COUNTS,
+    ),
+    "emorynlp": (
+        {"train": 713, "validation": 99, "test": 85},
+        {"train": 9934, "validation": 1344, "test": 1328},
+        EMORY_COUNTS,
+    ),
+}
 
 
 @pytest.mark.real_data
-@pytest.mark.parametrize("fmt", ["auto", "tsv"])
-def test_real_emorynlp(shared_data, fmt):
-    counts = _counts(load_benchmark("emorynlp", shared_data / "emorynlp", format=fmt))
-    assert {s: c[1] for s, c in counts.items()} == {"train": 9934, "validation": 1344, "test": 1328}
-    assert {s: c[0] for s, c in counts.items()} == {"train": 713, "validation": 99, "test": 85}
-    assert {s: c[2] for s, c in counts.items()} == EMORY_COUNTS
+@pytest.mark.parametrize(
+    ("name", "fmt"), [("meld", "csv"), ("meld", "tsv"), ("emorynlp", "auto"), ("emorynlp", "tsv")]
+)
+def test_real_meld_and_emorynlp(shared_data, name, fmt):
+    counts = _counts(load_benchmark(name, shared_data / name, format=fmt))
+    dialogues, utterances, labels = REAL_COUNTS[name]
+    assert {s: c[1] for s, c in counts.items()} == utterances
+    assert {s: c[0] for s, c in counts.items()} == dialogues
+    assert {s: c[2] for s, c in counts.items()} == labels
 
 
 @pytest.mark.real_data

@@ -117,6 +117,25 @@ def _build_mismatched(tiny_encoder: str):
     )
 
 
+@pytest.mark.parametrize("architecture", ["context", "compm", "emoone", "todkat"])
+def test_pooling_reads_the_first_token_all_tokens_or_the_target_only(architecture, tiny_encoder):
+    hidden = torch.arange(2 * 4 * 3, dtype=torch.float).reshape(2, 4, 3)
+    attention = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]])
+    target = torch.tensor([[0, 1, 1, 0], [0, 0, 0, 1]])
+    pooled = {}
+    for pooling in ("first", "mean", "target_mean"):
+        args = ModelArguments(
+            architecture=architecture, model_name_or_path=tiny_encoder, pooling=pooling, fusion_heads=2,
+            knowledge_model_name_or_path="unused",
+        )  # fmt: skip
+        pooled[pooling] = build_model(args, 3).pool(hidden, attention, target)
+    assert torch.equal(pooled["first"], hidden[:, 0])
+    assert torch.allclose(pooled["mean"][0], hidden[0, :3].mean(dim=0))
+    assert torch.allclose(pooled["mean"][1], hidden[1].mean(dim=0))
+    assert torch.allclose(pooled["target_mean"][0], hidden[0, 1:3].mean(dim=0))
+    assert torch.allclose(pooled["target_mean"][1], hidden[1, 3])
+
+
 def test_grayscale_labels_teacher_and_post_adjustment():
     probs = torch.tensor([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.1, 0.1, 0.8]])
     labels = torch.tensor([0, 0, 2])

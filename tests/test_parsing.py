@@ -33,6 +33,28 @@ def test_json_document_maps_numbers_to_label_names():
     ]
 
 
+@pytest.mark.parametrize("benchmark", [MELD, IEMOCAP, EMORY], ids=lambda b: b.name)
+def test_label_words_of_the_word_schema_map_back_to_label_names(benchmark):
+    """`emotion_format: word`: a document written under the word schema (an enum of the legend's label words) is
+    read back as the label names, in canonical order, and validates."""
+    from generation.structured import dialogue_json_schema
+    from generation.validation import validate_dialogue
+
+    words = dialogue_json_schema(benchmark, emotion_format="word")["properties"]["turns"]["items"]["properties"]
+    assert words["emotion"]["enum"] == list(benchmark.label_words)
+    speakers = list(benchmark.speakers)
+    turns = [
+        {"speaker": speakers[i % len(speakers)], "utterance": f"Line {i}.", "emotion": word}
+        for i, word in enumerate(benchmark.label_words)
+    ]
+    result = parse_output(json.dumps({"turns": turns}), benchmark, "json")
+    assert result.error is None
+    assert [turn.emotion for turn in result.turns] == list(benchmark.labels)
+    verdict = validate_dialogue(result, benchmark, min_turns=2, max_turns=12)
+    assert verdict.ok and verdict.dialogue.emotions == list(benchmark.labels)
+    assert [benchmark.label_id(label) for label in verdict.dialogue.emotions] == list(range(benchmark.num_labels))
+
+
 def test_json_in_code_fence_with_prose_and_synonym_keys():
     text = 'Sure! Here it is:\n```json\n[{"name": "male", "text": "Hi.", "label": "happy"}]\n```\nEnjoy.'
     result = parse_output(text, IEMOCAP, "json")

@@ -124,7 +124,7 @@ def test_predict_labels_a_built_dataset_split_with_its_gold_labels(run, syntheti
 @pytest.mark.parametrize(
     "lines,message",
     [
-        (['{"speakers": ["A"], "utterances": ["Hi."]}', "{not json"], ":2: not a valid JSON line"),
+        (['{"speakers": ["A"], "utterances": ["Hi."]}', "{not json"], ":2: not valid JSON (Expecting property name"),
         (['{"speakers": ["A", "B"], "utterances": ["Hi."]}'], ":1: a dialogue needs one speaker per utterance"),
         (['{"speakers": "A", "utterances": ["Hi."]}'], ":1: 'speakers' must be a list of strings"),
     ],

@@ -12,7 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import ScriptedBackend
+from helpers import ScriptedBackend, run_scripted
 
 from erc_synth_datasets.configuration import ConfigError
 from erc_synth_datasets.redaction import redact_text, redact_url
@@ -32,7 +32,6 @@ from erc_synth_datasets.runs import (
 from generation import cli
 from generation.backends import GenerationRequest, GenerationResult, build_backend
 from generation.config import GenerationConfig
-from generation.runner import run_generation
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -90,9 +89,8 @@ def test_an_output_folder_that_cannot_be_created_is_refused(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     for folder in ("/proc/erc-synth-run", str(blocker / "run")):
-        config = GenerationConfig(benchmark="meld", output=folder, progress=False, constrained=False)
         with pytest.raises(RunFormatError, match="cannot be created .*choose a folder you can write to"):
-            run_generation(config, backend=ScriptedBackend())
+            run_scripted(folder)
 
 
 def test_writes_to_a_full_device_raise_one_clear_error():
@@ -107,17 +105,13 @@ def test_writes_to_a_full_device_raise_one_clear_error():
 _LIMITED_RUN = """
 import resource, signal, sys
 sys.path.insert(0, {tests!r})
-from helpers import ScriptedBackend
+from helpers import run_scripted
 from erc_synth_datasets.runs import RunStorageError
-from generation.config import GenerationConfig
-from generation.runner import run_generation
 
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead of killing us
 resource.setrlimit(resource.RLIMIT_FSIZE, (12000, 12000))  # room for the manifest, not the run
-config = GenerationConfig(benchmark="meld", num_dialogues=40, seed=5, progress=False, constrained=False,
-                          output={output!r})
 try:
-    run_generation(config, backend=ScriptedBackend(), log=lambda message: None)
+    run_scripted({output!r}, num_dialogues=40)
 except RunStorageError as err:
     print(err)
     sys.exit(3)
@@ -136,9 +130,8 @@ def test_a_full_disk_mid_run_keeps_what_was_written_and_a_rerun_finishes(tmp_pat
     assert (out / accepted_file_name()).read_bytes().endswith(b"\n")  # the failed line was taken back
 
     reference = tmp_path / "reference"
-    settings = {"benchmark": "meld", "num_dialogues": 40, "seed": 5, "progress": False, "constrained": False}
-    run_generation(GenerationConfig(**settings, output=str(reference)), backend=ScriptedBackend())
-    resumed = run_generation(GenerationConfig(**settings, output=str(out)), backend=ScriptedBackend())
+    run_scripted(reference, num_dialogues=40)
+    resumed, _ = run_scripted(out, num_dialogues=40)
     assert resumed.status == "complete" and resumed.accepted == 40
     for name in (accepted_file_name(), rejected_file_name()):
         assert (out / name).read_bytes() == (reference / name).read_bytes()
@@ -164,18 +157,14 @@ def test_secrets_are_redacted_and_lone_surrogates_rejected_not_fatal(tmp_path, m
     secret = "sk-test-0123456789abcdef"
     monkeypatch.setenv("ERC_TEST_KEY", secret)
     out = tmp_path / "run"
-    config = GenerationConfig(
-        benchmark="meld",
+    summary, _ = run_scripted(
+        out,
+        _EchoingBackend(refuse=0.0, repeat=0.0),
         num_dialogues=6,
-        seed=5,
-        progress=False,
-        constrained=False,
         max_attempts=2,
-        output=str(out),
         api_key_env="ERC_TEST_KEY",
         base_url=["http://user:hunter2-password@127.0.0.1:9/v1"],
     )
-    summary = run_generation(config, backend=_EchoingBackend(refuse=0.0, repeat=0.0))
     assert summary.status == "complete"
     rejected = {(r.index, r.attempt): r for r in iter_rejected(out)}
     assert rejected[(1, 0)].reason == "backend_error" and rejected[(1, 1)].reason == "backend_error"

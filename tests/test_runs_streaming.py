@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import ScriptedBackend
+from helpers import ScriptedBackend, run_scripted
 
 from erc_synth_datasets.runs import (
     RunStatus,
@@ -23,21 +23,8 @@ from erc_synth_datasets.runs import (
     rejected_file_name,
 )
 from generation.backends import GenerationRequest, GenerationResult
-from generation.config import GenerationConfig
-from generation.runner import run_generation
 
 HELPERS = Path(__file__).resolve().parent / "helpers.py"
-
-
-def config(output: Path, **overrides) -> GenerationConfig:
-    settings = {"benchmark": "meld", "num_dialogues": 20, "seed": 5, "progress": False, "constrained": False}
-    return GenerationConfig(**{**settings, **overrides, "output": str(output)})
-
-
-def run(output: Path, backend: ScriptedBackend | None = None, **overrides):
-    messages: list[str] = []
-    summary = run_generation(config(output, **overrides), backend=backend or ScriptedBackend(), log=messages.append)
-    return summary, messages
 
 
 def files(run_dir: Path) -> tuple[bytes, bytes]:
@@ -48,7 +35,7 @@ def files(run_dir: Path) -> tuple[bytes, bytes]:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("reference") / "run"
-    summary, _ = run(out, ScriptedBackend(in_flight=1))
+    summary, _ = run_scripted(out, ScriptedBackend(in_flight=1))
     assert summary.status == "complete"
     return out
 
@@ -72,21 +59,21 @@ def test_num_dialogues_means_that_many_accepted_in_plan_order(reference):
 
 def test_completion_order_does_not_change_the_records(reference, tmp_path):
     # Eight in flight finish out of order (ticks drawn from each seed); the files equal the one-at-a-time run.
-    summary, _ = run(tmp_path / "wide", ScriptedBackend(in_flight=8))
+    summary, _ = run_scripted(tmp_path / "wide", ScriptedBackend(in_flight=8))
     assert summary.status == "complete"
     assert files(tmp_path / "wide") == files(reference)
 
 
 def test_a_spent_budget_stops_with_reasons_and_a_larger_budget_continues(reference, tmp_path):
     out = tmp_path / "run"
-    summary, messages = run(out, attempt_budget=9)
+    summary, messages = run_scripted(out, attempt_budget=9)
     assert summary.status == "budget_spent" and summary.attempts == 9 and summary.accepted < 20
     assert f"ran out with {summary.accepted} of 20 dialogues accepted" in summary.message
     assert "rejections by reason: " in summary.message and summary.message in messages
     assert read_manifest(out).status is RunStatus.BUDGET_SPENT
     first_accepted, first_rejected = files(out)
 
-    resumed, _ = run(out, ScriptedBackend(in_flight=8))
+    resumed, _ = run_scripted(out, ScriptedBackend(in_flight=8))
     assert resumed.status == "complete"
     assert files(out) == files(reference)
     assert files(out)[0].startswith(first_accepted) and files(out)[1].startswith(first_rejected)
@@ -94,32 +81,32 @@ def test_a_spent_budget_stops_with_reasons_and_a_larger_budget_continues(referen
 
 def test_raising_num_dialogues_extends_a_run(reference, tmp_path):
     out = tmp_path / "run"
-    small, _ = run(out, num_dialogues=8)
+    small, _ = run_scripted(out, num_dialogues=8)
     assert small.status == "complete" and small.accepted == 8
     first = files(out)
-    extended, _ = run(out, ScriptedBackend(in_flight=3), num_dialogues=20)
+    extended, _ = run_scripted(out, ScriptedBackend(in_flight=3), num_dialogues=20)
     assert extended.status == "complete" and extended.accepted == 20
     assert files(out) == files(reference) and files(out)[0].startswith(first[0])
-    again, _ = run(out, num_dialogues=20)  # nothing left: no request is sent
+    again, _ = run_scripted(out, num_dialogues=20)  # nothing left: no request is sent
     assert again.status == "complete" and files(out) == files(reference)
 
 
 def test_a_backend_outage_stops_the_run_and_a_rerun_resumes(reference, tmp_path):
     out = tmp_path / "run"
-    stopped, messages = run(out, ScriptedBackend(in_flight=5, outage_after=12))
+    stopped, messages = run_scripted(out, ScriptedBackend(in_flight=5, outage_after=12))
     assert stopped.status == "stopped" and "the scripted server went away" in stopped.message
     assert "re-run the same command to resume" in messages[-1]
     assert read_manifest(out).status is RunStatus.STOPPED
-    resumed, _ = run(out, ScriptedBackend(in_flight=2))
+    resumed, _ = run_scripted(out, ScriptedBackend(in_flight=2))
     assert resumed.status == "complete" and files(out) == files(reference)
 
 
 def test_a_torn_last_line_is_cut_reported_and_generated_again(reference, tmp_path):
     out = tmp_path / "run"
-    run(out, num_dialogues=6)
+    run_scripted(out, num_dialogues=6)
     with (out / accepted_file_name()).open("ab") as handle:
         handle.write(b'{"dialogue_id": "meld-natural-')  # a kill in the middle of an append
-    extended, messages = run(out, num_dialogues=20)
+    extended, messages = run_scripted(out, num_dialogues=20)
     assert extended.status == "complete" and files(out) == files(reference)
     assert any(f"{accepted_file_name()}'" in m and "torn last line of 30 bytes" in m for m in messages), messages
     [repair] = read_manifest(out).repairs
@@ -127,7 +114,7 @@ def test_a_torn_last_line_is_cut_reported_and_generated_again(reference, tmp_pat
 
 
 def test_sharded_runs_split_the_target(tmp_path):
-    summaries = [run(tmp_path / f"s{i}", num_dialogues=7, num_shards=2, shard_index=i)[0] for i in (0, 1)]
+    summaries = [run_scripted(tmp_path / f"s{i}", num_dialogues=7, num_shards=2, shard_index=i)[0] for i in (0, 1)]
     assert [s.accepted for s in summaries] == [4, 3]
     assert all(r.index % 2 == 1 for r in iter_accepted(tmp_path / "s1"))
 
@@ -176,12 +163,12 @@ class _RepeatingBackend(ScriptedBackend):
 
 def test_quality_filters_reject_with_their_reason_code_and_counts(tmp_path):
     out = tmp_path / "run"
-    summary, _ = run(out, _RepeatingBackend(), num_dialogues=9)
+    summary, _ = run_scripted(out, _RepeatingBackend(), num_dialogues=9)
     assert summary.status == "complete" and summary.accepted == 9
     filtered = [r for r in iter_rejected(out) if r.reason == "repeated_utterances"]
     assert filtered and all(r.index % 3 == 0 for r in filtered)
     assert "1 of 2 utterances repeat an earlier one" in filtered[0].message
     assert summary.rejected_by_reason["repeated_utterances"] == len(filtered)
     assert read_manifest(out).counts.rejected_by_reason["repeated_utterances"] == len(filtered)
-    off, _ = run(tmp_path / "off", _RepeatingBackend(), num_dialogues=9, filters=False)
+    off, _ = run_scripted(tmp_path / "off", _RepeatingBackend(), num_dialogues=9, filters=False)
     assert "repeated_utterances" not in off.rejected_by_reason

@@ -164,3 +164,24 @@ def test_bad_options_exit_1(capsys, args, message):
 def test_missing_file_exits_1(capsys, tmp_path):
     code, _, err = run(capsys, tmp_path / "nope.csv")
     assert code == 1 and f"{tmp_path / 'nope.csv'}: no such file" in err
+
+
+def test_baseline_columns_are_the_floor_shown_but_never_ranked(capsys, tmp_path):
+    table = tmp_path / "table.csv"
+    floor = {"real_a": ("31.27", "47.19"), "real_b": ("20.00", "30.50"), "synth_c": ("10.00", "40.00")}
+    lines = SMALL.read_text().splitlines()
+    rows = [lines[0] + ",majority,tfidf_lr"]
+    rows += [f"{line},{','.join(floor[line.split(',')[0]])}" for line in lines[1:] if line.strip()]
+    table.write_text("\n".join(rows) + "\n")
+    code, out, _ = run(capsys, table)
+    assert code == 0
+    # The systems' ranks, rank sums and p-values are those of the table without the floor.
+    without_floor = EXPECTED_SMALL_MARKDOWN.splitlines()
+    lines = out.splitlines()
+    assert lines[0] == without_floor[0] + " majority (floor) | tfidf_lr (floor) |"
+    assert lines[2] == without_floor[2] + " 31.27 | 47.19 |"
+    assert lines[5] == without_floor[5] + " - | - |"
+    assert lines[8:] == without_floor[8:]
+    report = json.loads(run(capsys, table, "--json")[1])
+    assert report["k"] == 3 and "majority" not in report["systems"]
+    assert report["floors"] == {"majority": [31.27, 20.0, 10.0], "tfidf_lr": [47.19, 30.5, 40.0]}

@@ -75,6 +75,24 @@ def test_only_the_context_is_truncated_and_the_target_can_come_first(tokenizer):
     assert first["token_type_ids"][1] == 0 and first["token_type_ids"][-1] == 1
 
 
+@pytest.mark.parametrize("target_position", ["last", "first"])
+def test_target_mask_marks_exactly_the_target_utterance(tokenizer, target_position):
+    args = ModelArguments(max_length=16, target_position=target_position)
+    encoded = encode_dialogues(_long_turns(), tokenizer, args)
+    for row in encoded:
+        assert len(row["target_mask"]) == len(row["input_ids"])
+    for row in (encoded[0], encoded[1]):  # targets too long for any context: encoded alone, every token is target
+        assert row["target_mask"] == [0] + [1] * (len(row["input_ids"]) - 2) + [0]
+    tokens = tokenizer.convert_ids_to_tokens(encoded[2]["input_ids"])
+    marked = [t for t, m in zip(tokens, encoded[2]["target_mask"], strict=True) if m]
+    assert marked == ["ross", ":", "one", "two", "three", "four", "five", "six"]  # no context, no special token
+    batch = ErcDataCollator(pad_token_id=tokenizer.pad_token_id)([encoded[i] for i in range(3)])
+    assert batch["target_mask"].shape == batch["input_ids"].shape
+    assert (batch["target_mask"] <= batch["attention_mask"]).all()
+    with pytest.raises(TrainingConfigError, match="pooling"):
+        ModelArguments(pooling="max")
+
+
 def test_a_target_that_leaves_no_room_for_context_is_encoded_alone(tokenizer):
     # "rachel : banana x20" is 22 tokens: with max_length 16 no context fits, the target alone is truncated.
     second = encode_dialogues(_long_turns(), tokenizer, ModelArguments(max_length=16))[1]

@@ -2,22 +2,38 @@
 
 `ErcTrainingArguments` subclasses `transformers.TrainingArguments` only to add fields and change defaults (as TRL's
 configs do), so every `Trainer` option is available from the YAML file and the command line.
+
+This module imports no transformers (nor torch): `erc-synth train --help` reads `ModelArguments`, `DataArguments`
+and `ErcTrainingFields` from it. The fields `ErcTrainingArguments` adds or changes are declared in the plain
+dataclass `ErcTrainingFields`; `ErcTrainingArguments` itself (`ErcTrainingFields` + `TrainingArguments`) lives in
+`trainers.training_args` and is imported from here on first use (`from trainers.config import ErcTrainingArguments`
+works as before).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
-
-from transformers import TrainingArguments
+from typing import TYPE_CHECKING, Any, Literal
 
 from erc_synth_datasets.vocabulary import ConfigName, Variant, VocabularyError
 
 from .errors import TrainingConfigError
 
-__all__ = ["DataArguments", "ErcTrainingArguments", "ModelArguments", "VARIANTS", "variant_of"]
+if TYPE_CHECKING:
+    from .training_args import ErcTrainingArguments
+
+__all__ = [
+    "DataArguments",
+    "ErcTrainingArguments",
+    "ErcTrainingFields",
+    "ModelArguments",
+    "POOLINGS",
+    "VARIANTS",
+    "variant_of",
+]
 
 VARIANTS = Variant.values()
+POOLINGS = ("first", "mean", "target_mean")
 
 
 @dataclass
@@ -48,6 +64,14 @@ class ModelArguments:
         metadata={
             "help": "Where the target utterance goes in the (context, target) pair: 'last' (after the context) or "
             "'first'. Either way only the context is truncated; the target is kept whole."
+        },
+    )
+    pooling: Literal["first", "mean", "target_mean"] = field(
+        default="target_mean",
+        metadata={
+            "help": "The utterance representation the head reads: 'target_mean' (default: mean over the target "
+            "utterance's tokens, each of which has attended to the context), 'first' (the first token, <s>/[CLS], "
+            "as the papers do) or 'mean' (mean over every token)."
         },
     )
     memory_max_length: int = field(
@@ -127,6 +151,8 @@ class ModelArguments:
             raise TrainingConfigError(
                 f"target_position must be 'last' or 'first', but got target_position={self.target_position!r}."
             )
+        if self.pooling not in POOLINGS:
+            raise TrainingConfigError(f"pooling must be one of {list(POOLINGS)}, but got pooling={self.pooling!r}.")
         if self.grayscale not in ("teacher", "teacher_post"):
             raise TrainingConfigError(
                 f"grayscale must be 'teacher' or 'teacher_post', but got grayscale={self.grayscale!r}."
@@ -198,8 +224,9 @@ class DataArguments:
 
 
 @dataclass
-class ErcTrainingArguments(TrainingArguments):
-    """`TrainingArguments` with the defaults of ERC fine-tuning and the settings of the pretraining stage."""
+class ErcTrainingFields:
+    """What `ErcTrainingArguments` adds to `TrainingArguments`: the defaults of ERC fine-tuning and the settings of
+    the pretraining stage (a plain dataclass, so that `--help` lists them without importing transformers)."""
 
     output_dir: str | None = field(
         default="runs/train", metadata={"help": "Where checkpoints, the final model and results.json are written."}
@@ -253,19 +280,6 @@ class ErcTrainingArguments(TrainingArguments):
         default=True, metadata={"help": "Save the selected model of the last stage to <output_dir>/model."}
     )
 
-    def __post_init__(self) -> None:
-        import os
-
-        import torch
-
-        if not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            # Launched as several processes on a machine without a GPU (`accelerate launch --multi_gpu
-            # --num_processes N` or `torchrun`): without use_cpu every process would train alone as rank 0 of 1.
-            self.use_cpu = True
-        if self.bf16 is None:
-            self.bf16 = bool(not self.use_cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-        super().__post_init__()
-
 
 def variant_of(data_args: DataArguments) -> str:
     """The protocol variant of a run: `org` without stage 1, else the mode of the stage-1 config (`natural`...).
@@ -279,3 +293,12 @@ def variant_of(data_args: DataArguments) -> str:
         return ConfigName.parse(data_args.pretrain_config).mode.value
     except VocabularyError as err:
         raise TrainingConfigError(f"pretrain_config: {err}") from None
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: the one class that needs transformers is imported when it is first asked for.
+    if name == "ErcTrainingArguments":
+        from .training_args import ErcTrainingArguments
+
+        return ErcTrainingArguments
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

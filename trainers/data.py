@@ -191,6 +191,11 @@ def _turn_text(speaker: str, utterance: str) -> str:
     return f"{speaker}: {utterance}" if speaker else utterance
 
 
+def _sequence_mask(encoding: Any, row: int, sequence: int) -> list[int]:
+    """1 at the tokens of the `sequence`-th text of row `row` of a batch encoding, 0 elsewhere (special tokens)."""
+    return [int(s == sequence) for s in encoding.sequence_ids(row)]
+
+
 def _encode_batch(batch: dict[str, list], tokenizer: Any, args: ModelArguments, with_memory: bool) -> dict:
     separator = f" {tokenizer.sep_token} " if tokenizer.sep_token else " "
     targets = [_turn_text(s, u) for s, u in zip(batch["speaker"], batch["utterance"], strict=True)]
@@ -213,12 +218,15 @@ def _encode_batch(batch: dict[str, list], tokenizer: Any, args: ModelArguments, 
             pairs = tokenizer(target_texts, context_texts, truncation="only_second", **kwargs)
         else:
             pairs = tokenizer(context_texts, target_texts, truncation="only_first", **kwargs)
+        target_sequence = 0 if args.target_position == "first" else 1
         for j, i in enumerate(with_context):
             encoded[i] = {key: values[j] for key, values in pairs.items()}
+            encoded[i]["target_mask"] = _sequence_mask(pairs, j, target_sequence)
     if alone:
         singles = tokenizer([targets[i] for i in alone], truncation=True, **kwargs)
         for j, i in enumerate(alone):
             encoded[i] = {key: values[j] for key, values in singles.items()}
+            encoded[i]["target_mask"] = _sequence_mask(singles, j, 0)
     out: dict[str, list] = {key: [row[key] for row in encoded] for key in encoded[0]}
     out["labels"] = list(batch["emotion"])
     out["length"] = [len(ids) for ids in out["input_ids"]]
@@ -238,7 +246,8 @@ def _encode_batch(batch: dict[str, list], tokenizer: Any, args: ModelArguments, 
 def encode_dialogues(
     dialogues: Dataset, tokenizer: Any, args: ModelArguments, *, with_memory: bool = False
 ) -> Dataset:
-    """One encoded row per utterance: `input_ids`, `attention_mask` (+ `token_type_ids`), `labels`, `length`.
+    """One encoded row per utterance: `input_ids`, `attention_mask` (+ `token_type_ids`), `target_mask` (1 at the
+    target utterance's tokens), `labels`, `length`.
 
     Args:
         dialogues: A split in the dialogue schema.
@@ -281,7 +290,12 @@ class ErcDataCollator:
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         width = self._width(max(len(f["input_ids"]) for f in features))
         batch: dict[str, torch.Tensor] = {}
-        for key, pad in (("input_ids", self.pad_token_id), ("attention_mask", 0), ("token_type_ids", 0)):
+        for key, pad in (
+            ("input_ids", self.pad_token_id),
+            ("attention_mask", 0),
+            ("token_type_ids", 0),
+            ("target_mask", 0),
+        ):
             if key in features[0]:
                 batch[key] = torch.tensor([f[key] + [pad] * (width - len(f[key])) for f in features])
         batch["labels"] = torch.tensor([f["labels"] for f in features], dtype=torch.long)

@@ -5,7 +5,10 @@
 whose `results.json` is complete (so a crashed or killed experiment resumes where it stopped), and writes:
 
 - `table_per_seed.csv` (long): `test_set,variant,seed,score`, one row per run and test set;
-- `table.csv` (wide): `test_set` and one column per variant `<architecture>_<variant>`, the mean over seeds.
+- `table.csv` (wide): `test_set` and one column per variant `<architecture>_<variant>`, the mean over seeds, then
+  the floor: one column per baseline (`majority`, `tfidf_lr`), also as rows of `table_per_seed.csv`.
+
+`erc-synth significance` reads the baseline columns as the floor: shown beside the systems, never ranked.
 
 Scores are weighted F1 in percent. Rows are the test sets `<benchmark>_real`, `<benchmark>_natural`,
 `<benchmark>_balanced` of every benchmark: the input of `erc-synth significance`.
@@ -42,7 +45,6 @@ from .baselines import BASELINES
 __all__ = [
     "ExperimentConfig",
     "Run",
-    "collect_baselines",
     "collect_table",
     "main",
     "make_parser",
@@ -215,59 +217,38 @@ def _launch(config: ExperimentConfig, run: Run) -> int:
 
 
 def collect_table(config: ExperimentConfig, runs: list[Run]) -> tuple[list[dict], list[dict]]:
-    """Reads the finished runs; returns (long rows `test_set,variant,seed,score`, wide rows of seed means)."""
+    """Reads the finished runs; returns (long rows `test_set,variant,seed,score`, wide rows of seed means).
+
+    Both carry the floor: every run fits the same baselines on its real train split (`results.json` `baselines`),
+    each counted once per test set and seed, as the variants `majority` and `tfidf_lr`.
+    """
     from .results import read_results, results_complete, table_row_name
 
-    long_rows = []
+    long_rows: list[dict[str, Any]] = []
+    floors: dict[tuple[str, str, int], float] = {}  # (test set row, baseline, seed) -> score
     row_names: dict[str, str] = {}  # test set -> its row name (marked when max_eval_utterances cut it)
     for run in runs:
         if not results_complete(run.output_dir, test_sets_of(config, run.benchmark)):
             continue
         results = read_results(run.output_dir)
         for test_set in test_sets_of(config, run.benchmark):
+            name = row_names[test_set] = table_row_name(results, test_set)
             score = 100.0 * results["test"][test_set]["weighted_f1"]
-            row_names[test_set] = table_row_name(results, test_set)
-            long_rows.append(
-                {"test_set": row_names[test_set], "variant": run.variant_name, "seed": run.seed, "score": score}
-            )
-    variants = list(dict.fromkeys(str(SystemName(a, v)) for a in config.architectures for v in config.variants))
+            long_rows.append({"test_set": name, "variant": run.variant_name, "seed": run.seed, "score": score})
+            for baseline, scores in results.get("baselines", {}).get(test_set, {}).items():
+                floors.setdefault((name, baseline, run.seed), 100.0 * scores["weighted_f1"])
+    long_rows += [{"test_set": t, "variant": b, "seed": s, "score": v} for (t, b, s), v in floors.items()]
+    systems = list(dict.fromkeys(str(SystemName(a, v)) for a in config.architectures for v in config.variants))
     test_sets = [t for b in _benchmark_names(config).values() for t in test_sets_of(config, b)]
     wide_rows = []
     for test_set in test_sets:
         name = row_names.get(test_set, test_set)
-        row: dict[str, Any] = {"test_set": name}
-        for variant in variants:
-            scores = [r["score"] for r in long_rows if r["test_set"] == name and r["variant"] == variant]
-            row[variant] = sum(scores) / len(scores) if scores else ""
+        row: dict[str, Any] = {TEST_SET_COLUMN: name}
+        for column in [*systems, *BASELINES]:
+            scores = [r["score"] for r in long_rows if r["test_set"] == name and r["variant"] == column]
+            row[column] = sum(scores) / len(scores) if scores else ""
         wide_rows.append(row)
     return long_rows, wide_rows
-
-
-def collect_baselines(config: ExperimentConfig, runs: list[Run]) -> list[dict]:
-    """The floor of `table.csv`: per test set, each baseline's weighted F1 (percent), the mean over seeds.
-
-    Every run fits the same baselines on its real train split (`results.json` `baselines`); each is counted once per
-    test set and seed. Kept out of `table.csv`, whose columns are the systems compared by `erc-synth significance`.
-    """
-    from .results import read_results, results_complete, table_row_name
-
-    floors: dict[tuple[str, str, int], float] = {}  # (test set row, baseline, seed) -> score
-    for run in runs:
-        if not results_complete(run.output_dir, test_sets_of(config, run.benchmark)):
-            continue
-        results = read_results(run.output_dir)
-        for test_set in test_sets_of(config, run.benchmark):
-            for baseline, scores in results.get("baselines", {}).get(test_set, {}).items():
-                key = (table_row_name(results, test_set), baseline, run.seed)
-                floors.setdefault(key, 100.0 * scores["weighted_f1"])
-    rows = []
-    for name in dict.fromkeys(key[0] for key in floors):
-        row: dict[str, Any] = {TEST_SET_COLUMN: name}
-        for baseline in BASELINES:
-            scores = [v for (t, b, _), v in floors.items() if t == name and b == baseline]
-            row[baseline] = sum(scores) / len(scores) if scores else ""
-        rows.append(row)
-    return rows
 
 
 def _csv(rows: list[dict], columns: list[str]) -> str:
@@ -308,9 +289,8 @@ def run_experiment(config: ExperimentConfig, *, dry_run: bool = False) -> int:
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "table_per_seed.csv", _csv(long_rows, list(LONG_TABLE_COLUMNS)))
     systems = (str(SystemName(a, v)) for a in config.architectures for v in config.variants)
-    columns = [TEST_SET_COLUMN, *dict.fromkeys(systems)]
+    columns = [TEST_SET_COLUMN, *dict.fromkeys(systems), *BASELINES]
     write_text_atomic(out / "table.csv", _csv(wide_rows, columns))
-    write_text_atomic(out / "baselines.csv", _csv(collect_baselines(config, runs), [TEST_SET_COLUMN, *BASELINES]))
     print(f"tables: {out / 'table.csv'} and {out / 'table_per_seed.csv'} ({len(long_rows)} scores)", flush=True)
     return failures
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,9 +21,21 @@ from erc_synth_datasets.files import atomic_path
 from erc_synth_datasets.options import OptionParser
 
 if TYPE_CHECKING:
+    import torch
     from datasets import Dataset
 
-__all__ = ["PREDICTIONS_NAME", "PredictArguments", "main", "make_parser", "predict", "read_dialogues_jsonl"]
+    from erc_synth_datasets.benchmarks import Benchmark
+
+__all__ = [
+    "PREDICTIONS_NAME",
+    "PredictArguments",
+    "SavedClassifier",
+    "dialogues_dataset",
+    "main",
+    "make_parser",
+    "predict",
+    "read_dialogues_jsonl",
+]
 
 PROG = "erc-synth predict"
 PREDICTIONS_NAME = "predictions.jsonl"
@@ -91,41 +103,61 @@ def read_dialogues_jsonl(path: str | Path) -> list[dict[str, Any]]:
         DataFileError: a line is not a JSON object with equally long `speakers` and `utterances` string lists
             (the message names the file and line), or the file holds no dialogue.
     """
+    from erc_synth_datasets.generic_format import iter_jsonl_objects
     from erc_synth_datasets.loaders import DataFileError
 
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"{str(path)!r} does not exist or is not a file; give a JSONL file of dialogues.")
     dialogues = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataFileError(f"{where}: not a valid JSON line ({err}).") from None
-            if not isinstance(record, dict):
-                raise DataFileError(f"{where}: expected a JSON object, but got {type(record).__name__}.")
-            speakers = _string_list(record.get("speakers"), "speakers", where)
-            utterances = _string_list(record.get("utterances"), "utterances", where)
-            if len(speakers) != len(utterances) or not utterances:
-                raise DataFileError(
-                    f"{where}: a dialogue needs one speaker per utterance and at least one utterance, but got "
-                    f"{len(speakers)} speakers and {len(utterances)} utterances."
-                )
-            dialogue_id = str(record.get("dialogue_id", number))
-            dialogues.append({"dialogue_id": dialogue_id, "speakers": speakers, "utterances": utterances})
+    for number, record in iter_jsonl_objects(path):
+        where = f"{path}:{number}"
+        speakers = _string_list(record.get("speakers"), "speakers", where)
+        utterances = _string_list(record.get("utterances"), "utterances", where)
+        if len(speakers) != len(utterances) or not utterances:
+            raise DataFileError(
+                f"{where}: a dialogue needs one speaker per utterance and at least one utterance, but got "
+                f"{len(speakers)} speakers and {len(utterances)} utterances."
+            )
+        dialogue_id = str(record.get("dialogue_id", number))
+        dialogues.append({"dialogue_id": dialogue_id, "speakers": speakers, "utterances": utterances})
     if not dialogues:
         raise DataFileError(f"{path}: no dialogue in the file; expected one JSON object a line.")
     return dialogues
 
 
+def dialogues_dataset(rows: Sequence[dict[str, Any]], labels: list[str]) -> Dataset:
+    """Unlabelled dialogues (`dialogue_id`, `speakers`, `utterances`) as a `Dataset` in the dialogue schema.
+
+    Only the columns `flatten_dialogues` reads; the emotions are placeholders (label 0 of `labels`, the classifier's
+    labels), never read as gold labels.
+    """
+    from datasets import ClassLabel, Dataset, Features, List, Value
+
+    features = Features(
+        {
+            "dialogue_id": Value("string"),
+            "speakers": List(Value("string")),
+            "utterances": List(Value("string")),
+            "emotions": List(ClassLabel(names=labels)),
+        }
+    )
+    records = [
+        {
+            "dialogue_id": row["dialogue_id"],
+            "speakers": row["speakers"],
+            "utterances": row["utterances"],
+            "emotions": [0] * len(row["utterances"]),
+        }
+        for row in rows
+    ]
+    return Dataset.from_list(records, features=features)
+
+
 def _load_dialogues(args: PredictArguments, labels: list[str]) -> tuple[Dataset, bool]:
     """The dialogues to label as a `Dataset` whose `emotions` use the classifier's labels, and whether they carry
     gold labels (a dataset split does, a JSONL file does not)."""
-    from datasets import ClassLabel, Dataset, Features, List, Value, load_dataset
+    from datasets import load_dataset
 
     from erc_synth_datasets.loaders import DataFileError
 
@@ -137,24 +169,114 @@ def _load_dialogues(args: PredictArguments, labels: list[str]) -> tuple[Dataset,
                 f"Could not load split {args.split!r} of config {args.dataset_config!r} from {args.dialogues!r}: {err}"
             ) from err
         return dataset, True
-    rows = read_dialogues_jsonl(args.dialogues)
-    # Only the columns `flatten_dialogues` reads; the emotions are placeholders (the file has no gold labels).
-    features = Features(
-        {
-            "dialogue_id": Value("string"),
-            "speakers": List(Value("string")),
-            "utterances": List(Value("string")),
-            "emotions": List(ClassLabel(names=labels)),
-        }
-    )
-    for row in rows:
-        row["emotions"] = [0] * len(row["utterances"])
-    return Dataset.from_list(rows, features=features), False
+    return dialogues_dataset(read_dialogues_jsonl(args.dialogues), labels), False
 
 
 def _batches(n: int, size: int) -> Iterator[range]:
     for start in range(0, n, size):
         yield range(start, min(n, start + size))
+
+
+class SavedClassifier:
+    """A classifier folder saved by `erc-synth train`, loaded to label dialogues.
+
+    Every utterance is encoded with its dialogue context exactly as in training (`protocol.encode_for_model`: the
+    same context, truncation and speaker memory). `erc-synth predict` labels through it, and so does
+    `erc-synth quality --classifier` (`predict_dialogues` and `describe` are the quality report's
+    `erc_synth_datasets.quality.models.DialogueClassifier`).
+
+    Args:
+        folder: The saved classifier folder (`<output_dir>/model` of a training run).
+        benchmark: When given, the head must predict this benchmark's labels in its canonical order.
+        batch_size: Utterances per forward pass.
+        device: Torch device (default: cuda when available, else cpu).
+
+    Raises:
+        TrainingConfigError: the folder is not a saved classifier, has no tokenizer, or its head's labels are not
+            the benchmark's labels in the benchmark's order.
+    """
+
+    def __init__(
+        self,
+        folder: str | Path,
+        *,
+        benchmark: str | Benchmark | None = None,
+        batch_size: int = 32,
+        device: str | None = None,
+    ) -> None:
+        import torch
+        from transformers import AutoTokenizer
+
+        from erc_synth_datasets.benchmarks import Benchmark, get_benchmark
+
+        from .errors import TrainingConfigError
+        from .models import load_classifier, load_classifier_config
+        from .models.base import check_label_order
+
+        if batch_size < 1:
+            raise TrainingConfigError(f"batch_size must be at least 1, but got {batch_size}.")
+        self.folder = str(folder)
+        self.config = load_classifier_config(folder)
+        if benchmark is not None:  # before anything heavy loads
+            benchmark = benchmark if isinstance(benchmark, Benchmark) else get_benchmark(benchmark)
+            check_label_order(self.config, list(benchmark.labels), f"benchmark {benchmark.name!r}")
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.folder, truncation_side="left")
+        except (OSError, ValueError) as err:
+            raise TrainingConfigError(
+                f"{self.folder!r} has no tokenizer; save the backbone's tokenizer beside the classifier "
+                f"(tokenizer.save_pretrained) as training does: {err}"
+            ) from err
+        self.model, self.labels = load_classifier(self.folder)
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model.to(self.device).eval()
+        self.batch_size = batch_size
+
+    def label_batches(self, dialogues: Dataset) -> Iterator[tuple[range, torch.Tensor, torch.Tensor]]:
+        """Labels every utterance of `dialogues` (the dialogue schema), in dialogue order then turn order.
+
+        Yields:
+            Per batch: the utterance rows it holds, the probability of every label (rows x labels, on the cpu) and
+            the rows' `emotions` ids (their gold labels when the dialogues carry them).
+        """
+        import torch
+
+        from .data import ErcDataCollator
+        from .protocol import encode_for_model
+
+        model_args = self.model.config.model_arguments()
+        encoded = encode_for_model(dialogues, self.tokenizer, model_args, type(self.model))
+        collator = ErcDataCollator(pad_token_id=self.tokenizer.pad_token_id)
+        for rows in _batches(len(encoded), self.batch_size):
+            batch = collator([encoded[i] for i in rows])
+            gold = batch.pop("labels")
+            with torch.no_grad():
+                logits = self.model(**{key: value.to(self.device) for key, value in batch.items()}).logits
+            yield rows, torch.softmax(logits.float(), dim=-1).cpu(), gold
+
+    def predict_dialogues(self, dialogues: Sequence[Any]) -> list[list[int]]:
+        """The predicted label id (the head's order) of every utterance, one list per dialogue.
+
+        Args:
+            dialogues: Objects with `speakers` and `utterances` (`erc_synth_datasets.quality.metrics.Dialogue`).
+        """
+        rows = [
+            {"dialogue_id": str(index), "speakers": list(d.speakers), "utterances": list(d.utterances)}
+            for index, d in enumerate(dialogues)
+        ]
+        if not any(row["utterances"] for row in rows):
+            return [[] for _ in rows]
+        batches = self.label_batches(dialogues_dataset(rows, self.labels))
+        predicted = [label for _, probabilities, _ in batches for label in probabilities.argmax(dim=-1).tolist()]
+        per_dialogue, start = [], 0
+        for row in rows:
+            per_dialogue.append(predicted[start : start + len(row["utterances"])])
+            start += len(row["utterances"])
+        return per_dialogue
+
+    def describe(self) -> dict[str, Any]:
+        """The classifier's folder, architecture and the benchmark it was trained on (for a report's record)."""
+        return {"path": self.folder, "architecture": self.config.architecture, "benchmark": self.config.benchmark}
 
 
 def predict(args: PredictArguments) -> int:
@@ -164,16 +286,10 @@ def predict(args: PredictArguments) -> int:
         TrainingConfigError: the folder is not a saved classifier, or a dataset's labels are not its labels.
         DataFileError: the dialogues cannot be read.
     """
-    import torch
-    from transformers import AutoTokenizer
-
     from erc_synth_datasets.schema import flatten_dialogues
 
-    from .data import ErcDataCollator
-    from .errors import TrainingConfigError
-    from .models import load_classifier, load_classifier_config
+    from .models import load_classifier_config
     from .models.base import check_label_order
-    from .protocol import encode_for_model
 
     config = load_classifier_config(args.model)
     labels = config.labels
@@ -181,28 +297,12 @@ def predict(args: PredictArguments) -> int:
     if has_gold:
         names = list(dialogues.features["emotions"].feature.names)
         check_label_order(config, names, f"config {args.dataset_config!r} of {args.dialogues!r}")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(args.model, truncation_side="left")
-    except (OSError, ValueError) as err:
-        raise TrainingConfigError(
-            f"{args.model!r} has no tokenizer; save the backbone's tokenizer beside the classifier "
-            f"(tokenizer.save_pretrained) as training does: {err}"
-        ) from err
-    model, _ = load_classifier(args.model)
-    model_args = model.config.model_arguments()
-    encoded = encode_for_model(dialogues, tokenizer, model_args, type(model))
+    classifier = SavedClassifier(args.model, batch_size=args.batch_size, device=args.device)
     utterances = flatten_dialogues(dialogues, max_context=0).select_columns(["dialogue_id", "turn", "speaker"])
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model.to(device).eval()
-    collator = ErcDataCollator(pad_token_id=tokenizer.pad_token_id)
+    count = 0
     args.output.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(args.output) as tmp, open(tmp, "w", encoding="utf-8") as handle:
-        for rows in _batches(len(encoded), args.batch_size):
-            batch = collator([encoded[i] for i in rows])
-            gold = batch.pop("labels")
-            with torch.no_grad():
-                logits = model(**{key: value.to(device) for key, value in batch.items()}).logits
-            probabilities = torch.softmax(logits.float(), dim=-1).cpu()
+        for rows, probabilities, gold in classifier.label_batches(dialogues):
             for j, i in enumerate(rows):
                 record = dict(utterances[i])
                 record["label"] = labels[int(probabilities[j].argmax())]
@@ -212,7 +312,8 @@ def predict(args: PredictArguments) -> int:
                 if has_gold:
                     record["gold"] = labels[int(gold[j])]
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    return len(encoded)
+            count += len(rows)
+    return count
 
 
 def make_parser() -> OptionParser:

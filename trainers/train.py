@@ -14,17 +14,31 @@ if __package__ in (None, ""):  # `accelerate launch trainers/train.py` runs this
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from erc_synth_datasets.errors import reports_errors  # noqa: E402 (after the path set-up above)
-from erc_synth_datasets.options import OptionParser  # noqa: E402
+from erc_synth_datasets.options import OptionParser, asks_for_help  # noqa: E402
 
 __all__ = ["main", "make_parser"]
 
 
-def make_parser() -> OptionParser:
-    """The parser: `--config FILE.yaml` plus one flag per field of the model, data and training arguments."""
-    from trainers.config import DataArguments, ErcTrainingArguments, ModelArguments
+def make_parser(*, for_help: bool = False) -> OptionParser:
+    """The parser: `--config FILE.yaml` plus one flag per field of the model, data and training arguments.
+
+    Args:
+        for_help: Take `TrainingArguments`' fields from the shipped snapshot (`trainers.training_help`) instead of
+            importing transformers, when the snapshot matches the installed version: the same flags and help, for
+            showing the help only (the training arguments it would make are stand-ins).
+    """
+    from trainers.config import DataArguments, ModelArguments
+
+    training = None
+    if for_help:
+        from trainers.training_help import help_training_arguments
+
+        training = help_training_arguments()
+    if training is None:
+        from trainers.config import ErcTrainingArguments as training
 
     return OptionParser(
-        [ModelArguments, DataArguments, ErcTrainingArguments],
+        [ModelArguments, DataArguments, training],
         prog="erc-synth train",
         description=__doc__.split("\n\n")[0],
     )
@@ -33,6 +47,8 @@ def make_parser() -> OptionParser:
 @reports_errors("erc-synth train")
 def main(argv: list[str] | None = None) -> int:
     """Parses the arguments, runs the protocol, prints the test scores; returns the exit status."""
+    if asks_for_help(argv or ()):
+        make_parser(for_help=True).parse(argv)  # prints the help and exits
     model_args, data_args, training_args = make_parser().parse(argv)
     from trainers.protocol import run_protocol
 

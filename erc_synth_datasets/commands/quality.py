@@ -5,10 +5,15 @@ Examples:
     erc-synth quality runs/meld_natural --data-dir ../shared/data/meld
     erc-synth quality erc-synth --dataset-config meld_balanced --output reports/meld_balanced
     erc-synth quality runs/meld_natural --no-embeddings          # stored real figures, no encoder
+    erc-synth quality runs/meld_natural --data-dir ../shared/data/meld --classifier runs/meld-context/model
 
 Writes `quality.json` (the contract is in docs/quality.md), `quality.md` and `quality.png` into --output (default:
 `<run>/quality`, or `<dataset folder>/quality/<config>`), and prints the Markdown.
-Exit status: 0 done, 1 unreadable input (one line on stderr; --debug shows the traceback).
+Exit status: 0 done, 1 unreadable input or a classifier for other labels (one line on stderr; --debug shows the
+traceback).
+
+This is the one module of the report that reaches into `trainers/` (for `--classifier`), and only inside a function:
+the report library takes any `quality.models.DialogueClassifier`.
 """
 
 from __future__ import annotations
@@ -16,32 +21,77 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..configuration import ConfigError
 from ..errors import reports_errors
 
 if TYPE_CHECKING:
+    from ..benchmarks import Benchmark
+    from ..quality.models import DialogueClassifier
     from ..quality.sources import SyntheticSource
 
-__all__ = ["main", "make_parser"]
+__all__ = ["ClassifierOptions", "main", "make_parser"]
 
 
-def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
-    from ..quality.report import QualitySettings
+@dataclass
+class ClassifierOptions:
+    """The trained reference classifier of label fidelity (`--classifier`), beside the TF-IDF reference."""
 
-    for spec in fields(QualitySettings):
+    classifier: str | None = field(
+        default=None,
+        metadata={
+            "help": "A classifier folder saved by `erc-synth train` (<output_dir>/model): label fidelity is also "
+            "measured against its predictions, every utterance read in its dialogue context as in training, and "
+            "(with real data) on the real test split. Its labels must be the benchmark's, in the same order.",
+            "metavar": "MODEL_DIR",
+        },
+    )
+    classifier_batch_size: int = field(default=32, metadata={"help": "Utterances per forward pass of --classifier."})
+    classifier_device: str | None = field(
+        default=None, metadata={"help": "Torch device of --classifier (default: cuda when available, else cpu)."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.classifier_batch_size < 1:
+            raise ConfigError(f"--classifier-batch-size must be at least 1, but got {self.classifier_batch_size}.")
+
+    def build(self, benchmark: Benchmark) -> DialogueClassifier | None:
+        """The saved classifier, loaded for `benchmark` (None without --classifier).
+
+        Raises:
+            TrainingConfigError: the folder is not a saved classifier, or its head's labels are not the benchmark's
+                labels in the benchmark's order.
+        """
+        if self.classifier is None:
+            return None
+        from trainers.predict import SavedClassifier  # the training code loads only when a classifier is given
+
+        return SavedClassifier(
+            self.classifier, benchmark=benchmark, batch_size=self.classifier_batch_size, device=self.classifier_device
+        )
+
+
+def _add_dataclass_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, options: type) -> None:
+    """One flag per field of an options dataclass: `--x/--no-x` for booleans, the default's type for the others."""
+    for spec in fields(options):
         flag = "--" + spec.name.replace("_", "-")
-        help_text = spec.metadata.get("help", "") + f" (default: {spec.default})"
+        help_text = spec.metadata.get("help", "")
+        if spec.default is not None:  # a None default is described by the help text itself
+            help_text += f" (default: {spec.default})"
         if isinstance(spec.default, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=spec.default, help=help_text)
         else:
             kind = type(spec.default) if spec.default is not None else str
-            parser.add_argument(flag, type=kind, default=spec.default, dest=spec.name, help=help_text)
+            metavar = spec.metadata.get("metavar")
+            parser.add_argument(flag, type=kind, default=spec.default, dest=spec.name, metavar=metavar, help=help_text)
 
 
 def make_parser() -> argparse.ArgumentParser:
+    from ..quality.report import QualitySettings
+
     parser = argparse.ArgumentParser(
         prog="erc-synth quality",
         description="Degeneracy, diversity, realism and label fidelity of synthetic dialogues, every figure beside "
@@ -58,7 +108,15 @@ def make_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--output", type=Path, help="Folder for quality.json, quality.md and quality.png.")
     parser.add_argument("--json", action="store_true", help="Print the JSON report instead of the Markdown.")
-    _add_settings_flags(parser)
+    _add_dataclass_flags(parser, QualitySettings)
+    _add_dataclass_flags(
+        parser.add_argument_group(
+            "Trained reference classifier",
+            "Label fidelity against a classifier trained with `erc-synth train`, reported beside the TF-IDF + "
+            "logistic regression reference (label_fidelity.references.classifier in quality.json).",
+        ),
+        ClassifierOptions,
+    )
     judge = parser.add_argument_group(
         "LLM judge",
         "Score every dialogue 1-5 for naturalness and label correctness with a generation backend; "
@@ -115,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     from ..stats import default_data_dir
 
     settings = QualitySettings(**{spec.name: getattr(args, spec.name) for spec in fields(QualitySettings)})
+    classifier_options = ClassifierOptions(
+        **{spec.name: getattr(args, spec.name) for spec in fields(ClassifierOptions)}
+    )
     if args.dataset_config:
         source = load_dataset_config(args.source, args.dataset_config, args.benchmark)
         output = args.output or config_report_folder(args.source, args.dataset_config)
@@ -129,9 +190,16 @@ def main(argv: list[str] | None = None) -> int:
         real = load_real_split(source.benchmark, data_dir, "train")
         real_test = load_real_split(source.benchmark, data_dir, "test")
     reference = load_reference(source.benchmark) if real is None else None
+    classifier = classifier_options.build(source.benchmark)  # a classifier for other labels fails before the judge
     judge = _judge(args, source, output)
     report = compute_report(
-        source, real=real, real_test=real_test, reference=reference, settings=settings, judge=judge
+        source,
+        real=real,
+        real_test=real_test,
+        reference=reference,
+        settings=settings,
+        classifier=classifier,
+        judge=judge,
     )
     paths = write_report(report, output)
     if args.json:

@@ -1,12 +1,14 @@
 """The learned parts of the quality report: a sentence encoder for semantic diversity, a real-vs-synthetic
-discriminator and a reference emotion classifier (TF-IDF + logistic regression, scikit-learn).
+discriminator and the reference emotion classifiers of label fidelity: TF-IDF + logistic regression (scikit-learn),
+and any trained classifier that labels utterances in their dialogue context (`DialogueClassifier`; the command builds
+one from a saved erc-synth classifier, this package never imports the training code).
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -14,8 +16,11 @@ from .metrics import Dialogue
 
 __all__ = [
     "DEFAULT_ENCODER",
+    "DialogueClassifier",
     "SentenceEncoder",
+    "agreement",
     "default_encoder",
+    "dialogue_classifier_agreement",
     "discriminator_auc",
     "embedding_diversity",
     "label_agreement",
@@ -149,10 +154,25 @@ def train_reference_classifier(dialogues: Sequence[Dialogue], *, seed: int = 0):
     return _text_classifier(class_weight="balanced", random_state=seed).fit(texts, labels)
 
 
-def label_agreement(
-    classifier: Any, dialogues: Sequence[Dialogue], label_names: Sequence[str]
-) -> dict[str, Any] | None:
-    """Agreement between the dialogues' own labels and a reference classifier's predictions, per utterance.
+@runtime_checkable
+class DialogueClassifier(Protocol):
+    """A trained reference classifier for label fidelity: it labels every utterance read in its dialogue context.
+
+    `trainers.predict.SavedClassifier` (a folder saved by `erc-synth train`) is one; `erc-synth quality --classifier`
+    builds it.
+    """
+
+    def predict_dialogues(self, dialogues: Sequence[Dialogue]) -> list[list[int]]:
+        """The predicted label id (the benchmark's canonical order) of every utterance, one list per dialogue."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """What the report records about the classifier (its `path` at least)."""
+        ...
+
+
+def agreement(given: Sequence[int], predicted: Sequence[int], label_names: Sequence[str]) -> dict[str, Any] | None:
+    """Agreement between given and predicted label ids of the same utterances.
 
     Returns:
         `kappa` (Cohen's kappa), `weighted_f1` and `per_label_f1` (label name -> F1, canonical order), or None when
@@ -160,11 +180,10 @@ def label_agreement(
     """
     from sklearn.metrics import cohen_kappa_score, f1_score
 
-    texts = [u for d in dialogues for u in d.utterances]
-    if not texts:
+    if len(given) != len(predicted):
+        raise ValueError(f"{len(given)} given labels but {len(predicted)} predictions; expected one per utterance.")
+    if not given:
         return None
-    given = [e for d in dialogues for e in d.emotions]
-    predicted = classifier.predict(texts).tolist()
     ids = list(range(len(label_names)))
     per_label = f1_score(given, predicted, labels=ids, average=None, zero_division=0)
     return {
@@ -172,3 +191,42 @@ def label_agreement(
         "weighted_f1": float(f1_score(given, predicted, labels=ids, average="weighted", zero_division=0)),
         "per_label_f1": {name: float(score) for name, score in zip(label_names, per_label, strict=True)},
     }
+
+
+def label_agreement(
+    classifier: Any, dialogues: Sequence[Dialogue], label_names: Sequence[str]
+) -> dict[str, Any] | None:
+    """Agreement between the dialogues' own labels and an utterance classifier's predictions (`predict(texts)`, as
+    `train_reference_classifier` returns; each utterance read alone). See `agreement` for the figures."""
+    texts = [u for d in dialogues for u in d.utterances]
+    if not texts:
+        return None
+    given = [e for d in dialogues for e in d.emotions]
+    return agreement(given, classifier.predict(texts).tolist(), label_names)
+
+
+def dialogue_classifier_agreement(
+    classifier: DialogueClassifier, dialogues: Sequence[Dialogue], label_names: Sequence[str]
+) -> dict[str, Any] | None:
+    """Agreement between the dialogues' own labels and a `DialogueClassifier`'s predictions (each utterance read in
+    its dialogue). See `agreement` for the figures.
+
+    Raises:
+        ValueError: the classifier did not return one label per utterance of each dialogue.
+    """
+    dialogues = list(dialogues)
+    predictions = classifier.predict_dialogues(dialogues)
+    name = type(classifier).__name__
+    if len(predictions) != len(dialogues):
+        raise ValueError(
+            f"{name}.predict_dialogues returned {len(predictions)} label lists for {len(dialogues)} dialogues; "
+            "expected one list per dialogue."
+        )
+    for index, (dialogue, labels) in enumerate(zip(dialogues, predictions, strict=True)):
+        if len(labels) != len(dialogue.utterances):
+            raise ValueError(
+                f"{name}.predict_dialogues returned {len(labels)} labels for dialogue {index}, which has "
+                f"{len(dialogue.utterances)} utterances; expected one label per utterance."
+            )
+    given = [e for d in dialogues for e in d.emotions]
+    return agreement(given, [int(label) for labels in predictions for label in labels], label_names)

@@ -21,7 +21,7 @@ from ..files import read_yaml_mapping
 from .metrics import Dialogue
 from .report import SAMPLE_SIZES, TOKEN_BUDGETS, QualitySettings, sampled_figures, shape_figures
 
-__all__ = ["REFERENCE_DIR", "compute_reference", "load_reference", "main"]
+__all__ = ["REFERENCE_DIR", "compute_reference", "load_reference", "main", "reference_turns_histogram"]
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 
@@ -67,6 +67,37 @@ def load_reference(benchmark: str | Benchmark) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     return read_yaml_mapping(path, what="Reference figures", error=ValueError)
+
+
+def reference_turns_histogram(benchmark: str | Benchmark) -> dict[int, int] | None:
+    """The real train split's dialogues per number of turns (`shape.turns_histogram` of the stored figures), or None
+    when the benchmark has no stored figures. Counts only: generation draws turn counts from it
+    (`generation.turns`), so that users need no benchmark files to generate.
+
+    Raises:
+        ValueError: the stored histogram is not a mapping of positive turn counts to non-negative counts.
+    """
+    benchmark = get_benchmark(benchmark)
+    reference = load_reference(benchmark)
+    if reference is None:
+        return None
+    stored = (reference.get("shape") or {}).get("turns_histogram")
+    path = REFERENCE_DIR / f"{benchmark.name}.yaml"
+    if not isinstance(stored, dict) or not stored:
+        raise ValueError(f"{path}: shape.turns_histogram must be a non-empty mapping, but got {stored!r}.")
+    histogram: dict[int, int] = {}
+    for turns, count in stored.items():
+        try:
+            turns_value, count_value = int(turns), int(count)
+        except (TypeError, ValueError):
+            turns_value = count_value = -1
+        if turns_value < 1 or count_value < 0:
+            raise ValueError(
+                f"{path}: shape.turns_histogram must map turn counts >= 1 to counts >= 0, but got {turns!r}: "
+                f"{count!r}."
+            )
+        histogram[turns_value] = count_value
+    return dict(sorted(histogram.items()))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["CARD_METRICS", "METRIC_TITLES", "render_card_section", "render_markdown"]
+from .report import CLASSIFIER_REFERENCE, TFIDF_REFERENCE
+
+__all__ = [
+    "CARD_METRICS",
+    "METRIC_TITLES",
+    "REFERENCE_NAMES",
+    "REFERENCE_TITLES",
+    "render_card_section",
+    "render_markdown",
+]
 
 #: Row titles of the report's figures (section -> key -> title); the order is the order of the tables.
 METRIC_TITLES: dict[str, dict[str, str]] = {
@@ -41,6 +50,21 @@ METRIC_TITLES: dict[str, dict[str, str]] = {
     },
 }
 
+#: What the tables call each label-fidelity reference (`label_fidelity.references`), in table order.
+REFERENCE_NAMES: dict[str, str] = {
+    TFIDF_REFERENCE: "reference classifier",
+    CLASSIFIER_REFERENCE: "trained classifier",
+}
+#: Label-fidelity row titles per reference (reference -> key -> title); the TF-IDF reference keeps the titles of the
+#: first contract's top-level figures.
+REFERENCE_TITLES: dict[str, dict[str, str]] = {
+    name: {
+        "kappa": f"Cohen's kappa, generator labels vs {title}",
+        "weighted_f1": f"weighted F1, generator labels vs {title}",
+    }
+    for name, title in REFERENCE_NAMES.items()
+}
+
 #: The figures a dataset card shows (section, key).
 CARD_METRICS = (
     ("degeneracy", "repeated_utterances"),
@@ -74,6 +98,44 @@ def _section_rows(report: dict[str, Any], section: str) -> list[tuple[str, Any, 
         (title, figures[key]["synthetic"], figures[key]["real"])
         for key, title in METRIC_TITLES[section].items()
         if key in figures
+    ]
+
+
+def _references(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Reference name -> its label-fidelity figures, in table order (a report without `references` is one of the
+    first contract: its top-level figures are the TF-IDF reference's)."""
+    fidelity = report.get("label_fidelity") or {}
+    references = fidelity.get("references")
+    if references is None:
+        references = {TFIDF_REFERENCE: fidelity} if fidelity else {}
+    return {name: references[name] for name in REFERENCE_NAMES if references.get(name)}
+
+
+def _fidelity_rows(report: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    return [
+        (title, figures[key]["synthetic"], figures[key]["real"])
+        for name, figures in _references(report).items()
+        for key, title in REFERENCE_TITLES[name].items()
+        if key in figures
+    ]
+
+
+def _classifier_note(report: dict[str, Any]) -> list[str]:
+    """Which trained classifier the report used, when it used one."""
+    classifier = _references(report).get(CLASSIFIER_REFERENCE)
+    if not classifier:
+        return []
+    model = classifier.get("model") or {}
+    about = []
+    if model.get("architecture"):
+        about.append(f"architecture `{model['architecture']}`")
+    if model.get("benchmark"):
+        about.append(f"trained on `{model['benchmark']}`")
+    return [
+        "",
+        f"Trained classifier: `{model.get('path')}`" + (f" ({', '.join(about)})" if about else "") + ", every "
+        "utterance read in its dialogue context as in training. Reference classifier: TF-IDF + logistic regression "
+        "trained on the real train split. Real column: each classifier on the real test split.",
     ]
 
 
@@ -113,14 +175,16 @@ def render_markdown(report: dict[str, Any], *, plots: dict[str, str] | None = No
     if counts.get("rejections"):
         lines += ["", "Rejections: " + ", ".join(f"{code} {n}" for code, n in counts["rejections"].items()) + "."]
     for section in ("degeneracy", "diversity", "realism", "label_fidelity"):
-        rows = _section_rows(report, section)
+        rows = _fidelity_rows(report) if section == "label_fidelity" else _section_rows(report, section)
         if rows:
             lines += ["", f"## {section.replace('_', ' ').capitalize()}", "", *_table(rows)]
-    per_label = (report.get("label_fidelity") or {}).get("per_label_f1")
-    if per_label and per_label["synthetic"]:
-        real = per_label["real"] or {}
-        lines += ["", "Per-label F1 (generator labels vs reference classifier):", ""]
-        lines += _table([(label, score, real.get(label)) for label, score in per_label["synthetic"].items()])
+    lines += _classifier_note(report)
+    for name, figures in _references(report).items():
+        per_label = figures.get("per_label_f1")
+        if per_label and per_label["synthetic"]:
+            real = per_label["real"] or {}
+            lines += ["", f"Per-label F1 (generator labels vs {REFERENCE_NAMES[name]}):", ""]
+            lines += _table([(label, score, real.get(label)) for label, score in per_label["synthetic"].items()])
     distribution = report["realism"]["label_distribution"]
     real = distribution["real"] or {}
     lines += ["", "Label distribution (share of utterances):", ""]
@@ -146,6 +210,10 @@ def render_card_section(report: dict[str, Any], *, plot: str | None = None) -> s
         figure = (report.get(section) or {}).get(key)
         if figure is not None:
             rows.append((METRIC_TITLES[section][key], figure["synthetic"], figure["real"]))
+    classifier = _references(report).get(CLASSIFIER_REFERENCE)
+    if classifier:
+        kappa = classifier["kappa"]
+        rows.append((REFERENCE_TITLES[CLASSIFIER_REFERENCE]["kappa"], kappa["synthetic"], kappa["real"]))
     counts = report["counts"]
     lines = [
         "#### Quality",

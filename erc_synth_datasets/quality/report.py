@@ -8,11 +8,12 @@ on both sides, taken from fixed grids (`TOKEN_BUDGETS`, `SAMPLE_SIZES`), so that
 
 from __future__ import annotations
 
+import copy
 import random
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,15 +32,22 @@ from .metrics import (
 )
 from .sources import SyntheticSource
 
+if TYPE_CHECKING:
+    from .models import DialogueClassifier
+
 __all__ = [
+    "CLASSIFIER_REFERENCE",
+    "FIDELITY_FIGURES",
     "REPORT_FORMAT_VERSION",
     "SAMPLE_SIZES",
     "SECTIONS",
+    "TFIDF_REFERENCE",
     "TOKEN_BUDGETS",
     "QualitySettings",
     "compute_report",
     "grid_point",
     "label_distribution",
+    "label_fidelity",
     "sampled_figures",
     "shape_figures",
 ]
@@ -50,6 +58,12 @@ SECTIONS = ("degeneracy", "diversity", "realism", "label_fidelity", "judge")
 TOKEN_BUDGETS = (250, 500, 1000, 2000, 5000, 10000, 20000, 50000)
 #: Dialogue sample sizes at which n-gram overlap and embedding figures are compared.
 SAMPLE_SIZES = (10, 20, 40, 100, 200, 500)
+#: Names of the label-fidelity references (`label_fidelity.references`): TF-IDF + logistic regression trained on the
+#: real train split, and a trained classifier the user gives (`erc-synth quality --classifier`).
+TFIDF_REFERENCE = "tfidf_lr"
+CLASSIFIER_REFERENCE = "classifier"
+#: The figures of each label-fidelity reference.
+FIDELITY_FIGURES = ("kappa", "weighted_f1", "per_label_f1")
 
 
 @dataclass
@@ -176,6 +190,60 @@ def _jsd(first: Sequence[float], second: Sequence[float]) -> float | None:
     return float(jensenshannon(first, second, base=2) ** 2)
 
 
+def _fidelity_pairs(ours: dict[str, Any] | None, theirs: dict[str, Any] | None) -> dict[str, Any]:
+    return {key: _pair(ours and ours[key], theirs and theirs[key]) for key in FIDELITY_FIGURES}
+
+
+def label_fidelity(
+    synthetic: Sequence[Dialogue],
+    benchmark: Benchmark,
+    *,
+    real: Sequence[Dialogue] | None = None,
+    real_test: Sequence[Dialogue] | None = None,
+    reference: dict[str, Any] | None = None,
+    classifier: DialogueClassifier | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The label-fidelity section: agreement between the generator's labels and each reference classifier.
+
+    Args:
+        synthetic: The synthetic dialogues.
+        benchmark: Their benchmark (label names in canonical order).
+        real: The real train split; the TF-IDF + logistic regression reference is trained on it.
+        real_test: The real test split; each reference's agreement on it is the real side of its figures.
+        reference: Stored real figures, whose TF-IDF reference agreement is the real side when `real` is None.
+        classifier: A trained reference classifier; reported under `references.classifier` with its `describe()`.
+        seed: Seed of the TF-IDF reference.
+
+    Returns:
+        `references` (reference name -> `kappa`, `weighted_f1`, `per_label_f1` pairs; `model` for the classifier)
+        and, for the readers of the first contract, the TF-IDF reference's pairs at the top level. Empty when there
+        is no reference at all.
+    """
+    from .models import dialogue_classifier_agreement, label_agreement, train_reference_classifier
+
+    references: dict[str, Any] = {}
+    if real is not None:
+        tfidf = train_reference_classifier(real, seed=seed)
+        ours = label_agreement(tfidf, synthetic, benchmark.labels)
+        theirs = label_agreement(tfidf, real_test, benchmark.labels) if real_test else None
+        if theirs is None and reference is not None:
+            theirs = reference.get("label_fidelity")
+        references[TFIDF_REFERENCE] = _fidelity_pairs(ours, theirs)
+    elif reference is not None and reference.get("label_fidelity"):
+        # Without the real train split there is no TF-IDF reference to score the synthetic labels with; the stored
+        # figures still show what it reaches on real data.
+        references[TFIDF_REFERENCE] = _fidelity_pairs(None, reference["label_fidelity"])
+    if classifier is not None:
+        ours = dialogue_classifier_agreement(classifier, synthetic, benchmark.labels)
+        theirs = dialogue_classifier_agreement(classifier, real_test, benchmark.labels) if real_test else None
+        references[CLASSIFIER_REFERENCE] = {**_fidelity_pairs(ours, theirs), "model": classifier.describe()}
+    if not references:
+        return {}
+    # A copy: the top level and `references` are two views, not one object written twice into the JSON.
+    return {**copy.deepcopy(references.get(TFIDF_REFERENCE, {})), "references": references}
+
+
 def compute_report(
     source: SyntheticSource,
     *,
@@ -183,7 +251,7 @@ def compute_report(
     real_test: Sequence[Dialogue] | None = None,
     reference: dict[str, Any] | None = None,
     settings: QualitySettings | None = None,
-    classifier: Any = None,
+    classifier: DialogueClassifier | None = None,
     judge: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Computes the quality report of a synthetic source against a real benchmark.
@@ -194,14 +262,14 @@ def compute_report(
         real_test: The real test split (the reference classifier's own agreement and a real-vs-real discriminator).
         reference: Stored real figures (`reference.load_reference`), used when `real` is None.
         settings: Report settings.
-        classifier: A fitted classifier with `predict(list[str]) -> label ids` to use as the label-fidelity
-            reference instead of TF-IDF + logistic regression trained on `real`.
+        classifier: A trained reference classifier (`models.DialogueClassifier`, e.g. a saved erc-synth
+            classifier); its label fidelity is reported beside the TF-IDF + logistic regression reference's.
         judge: The LLM-judge summary (`judge.summarize_judgements`), when one was run.
 
     Returns:
         The report as a JSON-ready dict (see docs/quality.md).
     """
-    from .models import SentenceEncoder, discriminator_auc, label_agreement, train_reference_classifier
+    from .models import SentenceEncoder, discriminator_auc
 
     settings = settings or QualitySettings()
     benchmark = source.benchmark
@@ -282,25 +350,15 @@ def compute_report(
         discriminator_auc(real, real_test, seed=settings.seed) if real is not None and real_test else None,
     )
 
-    fidelity: dict[str, Any] = {}
-    if classifier is None and real is not None:
-        classifier = train_reference_classifier(real, seed=settings.seed)
-    if classifier is not None:
-        ours_agreement = label_agreement(classifier, synthetic, benchmark.labels)
-        real_agreement = label_agreement(classifier, real_test, benchmark.labels) if real_test else None
-        if real_agreement is None and reference is not None:
-            real_agreement = reference.get("label_fidelity")
-        for key in ("kappa", "weighted_f1"):
-            fidelity[key] = _pair(ours_agreement and ours_agreement[key], real_agreement and real_agreement[key])
-        fidelity["per_label_f1"] = _pair(
-            ours_agreement and ours_agreement["per_label_f1"], real_agreement and real_agreement["per_label_f1"]
-        )
-    elif reference is not None and reference.get("label_fidelity"):
-        # Without the real train split there is no reference classifier to score the synthetic labels with; the
-        # stored figures still show what the reference reaches on real data.
-        stored = reference["label_fidelity"]
-        for key in ("kappa", "weighted_f1", "per_label_f1"):
-            fidelity[key] = _pair(None, stored[key])
+    fidelity = label_fidelity(
+        synthetic,
+        benchmark,
+        real=real,
+        real_test=real_test,
+        reference=reference,
+        classifier=classifier,
+        seed=settings.seed,
+    )
 
     return {
         "format_version": REPORT_FORMAT_VERSION,

@@ -15,6 +15,9 @@ chat template.
   penalty by `generate`. Temperature 0 is greedy decoding.
 - Constrained decoding with xgrammar: each request's `json_schema` is compiled once (cached) into a grammar whose
   token mask is applied at every step before sampling, so the output can only be a JSON document of that schema.
+  A run that draws a turn count per dialogue sends one schema per distinct count (`minItems = maxItems = N`), so it
+  compiles at most `max_turns - min_turns + 1` grammars (about a second each, once); the task shares one schema
+  object per count, which is found by identity before the schema is serialised as the cache key.
 - Device: CUDA when available, else CPU; dtype bf16 on CUDA and float32 on CPU unless given.
 """
 
@@ -30,6 +33,9 @@ from .base import Backend, BackendError, GenerationRequest, GenerationResult, Re
 from .continuous import ContinuousBatcher, PreparedRequest, sampling_warpers, supports_continuous_batching
 
 __all__ = ["TransformersBackend"]
+
+#: Most schema objects remembered by identity (the grammars themselves stay cached by content).
+_MAX_SCHEMAS_BY_ID = 256
 
 _DTYPES = {
     "bfloat16": "bfloat16",
@@ -86,6 +92,8 @@ class TransformersBackend(Backend):
         self.device: Any = None
         self._compiler: Any = None
         self._grammars: dict[str, Any] = {}
+        # id(schema) -> (schema, grammar): the schema is kept so that its id is not reused while cached.
+        self._grammars_by_id: dict[int, tuple[dict[str, Any], Any]] = {}
         self._revision: str | None = None
 
     @property
@@ -138,13 +146,18 @@ class TransformersBackend(Backend):
     def close(self) -> None:
         self.model = None
         self._grammars.clear()
+        self._grammars_by_id.clear()
         self._compiler = None
 
     # -- constrained decoding -------------------------------------------------------------------------------
 
     def _grammar(self, schema: dict[str, Any]) -> Any:
+        """The compiled grammar of `schema`, compiled once per distinct schema."""
         import xgrammar as xgr
 
+        known = self._grammars_by_id.get(id(schema))
+        if known is not None and known[0] is schema:
+            return known[1]
         key = json.dumps(schema, sort_keys=True)
         if key not in self._grammars:
             if self._compiler is None:
@@ -152,6 +165,9 @@ class TransformersBackend(Backend):
                 self._compiler = xgr.GrammarCompiler(info)
             # Compact JSON: no free whitespace, so every token the grammar allows moves the document forward.
             self._grammars[key] = self._compiler.compile_json_schema(schema, any_whitespace=False)
+        if len(self._grammars_by_id) >= _MAX_SCHEMAS_BY_ID:
+            self._grammars_by_id.clear()  # callers that build a new schema object per request gain nothing here
+        self._grammars_by_id[id(schema)] = (schema, self._grammars[key])
         return self._grammars[key]
 
     # -- generation -----------------------------------------------------------------------------------------

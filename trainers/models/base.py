@@ -175,7 +175,7 @@ def check_label_order(config: ErcConfig, labels: list[str], where: str) -> None:
 
 
 class ErcClassifier(PreTrainedModel):
-    """An utterance classifier over a dialogue: encoder, first-token pooling, dropout and a linear head.
+    """An utterance classifier over a dialogue: encoder, pooling (`pooling`), dropout and a linear head.
 
     Subclasses add inputs (speaker memory) or losses (grayscale labels); the data pipeline asks `needs_memory`
     which inputs to build, and the training protocol asks `needs_teacher` whether a teacher is trained first.
@@ -229,32 +229,61 @@ class ErcClassifier(PreTrainedModel):
         """Keeps PyTorch's initialisation of the head's own layers (done at construction); the encoder is a
         `PreTrainedModel` whose own `_init_weights` transformers calls, and only where weights were not loaded."""
 
-    def encode(
+    def hidden_states(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """The first token's last hidden state (`<s>` / `[CLS]`), shape `(batch, hidden)`."""
+        """The encoder's last hidden states, shape `(batch, length, hidden)`."""
         inputs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             inputs["token_type_ids"] = token_type_ids
-        return self.encoder(**inputs).last_hidden_state[:, 0]
+        return self.encoder(**inputs).last_hidden_state
+
+    def pool(
+        self, hidden: torch.Tensor, attention_mask: torch.Tensor, target_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """One vector per row from `(batch, length, hidden)` states, by the `pooling` setting.
+
+        `first` is the first token (`<s>` / `[CLS]`); `mean` averages the attended tokens; `target_mean` averages the
+        target utterance's tokens (`target_mask`, from the data pipeline), falling back to `mean` without it.
+        """
+        if self.args.pooling == "first":
+            return hidden[:, 0]
+        mask = target_mask if self.args.pooling == "target_mean" and target_mask is not None else attention_mask
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+
+    def encode(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        target_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The pooled representation of each row (see `pool`), shape `(batch, hidden)`."""
+        return self.pool(self.hidden_states(input_ids, attention_mask, token_type_ids), attention_mask, target_mask)
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return nn.functional.cross_entropy(logits.float(), labels)
 
     def logits(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        target_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Class scores from the first token's representation, shape `(batch, num_labels)`."""
-        return self.classifier(self.dropout(self.encode(input_ids, attention_mask, token_type_ids)))
+        """Class scores from the pooled representation, shape `(batch, num_labels)`."""
+        return self.classifier(self.dropout(self.encode(input_ids, attention_mask, token_type_ids, target_mask)))
 
     def forward(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
+        target_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
     ) -> SequenceClassifierOutput:
-        logits = self.logits(input_ids, attention_mask, token_type_ids)
+        logits = self.logits(input_ids, attention_mask, token_type_ids, target_mask)
         return SequenceClassifierOutput(loss=None if labels is None else self.loss(logits, labels), logits=logits)
 
 

@@ -87,9 +87,10 @@ class CoMPMClassifier(ErcClassifier):
             flat_ids, flat_mask = memory_input_ids[exists], memory_attention_mask[exists]
             width = int(flat_mask.sum(dim=1).max())
             with torch.no_grad():
-                embeddings = self.memory_encoder(
+                states = self.memory_encoder(
                     input_ids=flat_ids[:, :width], attention_mask=flat_mask[:, :width]
-                ).last_hidden_state[:, 0]
+                ).last_hidden_state
+                embeddings = self.pool(states, flat_mask[:, :width])  # each memory turn is one utterance
             memory = torch.zeros(*exists.shape, self.hidden_size, device=device, dtype=embeddings.dtype)
             memory[exists] = embeddings
         lengths = counts.clamp(min=1).cpu()
@@ -103,11 +104,12 @@ class CoMPMClassifier(ErcClassifier):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
+        target_mask: torch.Tensor | None = None,
         memory_input_ids: torch.Tensor | None = None,
         memory_attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
     ) -> SequenceClassifierOutput:
-        context = self.encode(input_ids, attention_mask, token_type_ids)
+        context = self.encode(input_ids, attention_mask, token_type_ids, target_mask)
         if memory_input_ids is None:
             memory_input_ids = torch.zeros(input_ids.shape[0], 0, 1, dtype=torch.long, device=input_ids.device)
         tracked = self.track_memory(memory_input_ids, memory_attention_mask)

@@ -60,10 +60,11 @@ class EmoOneClassifier(ErcClassifier):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
+        target_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         soft_labels: torch.Tensor | None = None,
     ) -> SequenceClassifierOutput:
-        logits = self.logits(input_ids, attention_mask, token_type_ids)
+        logits = self.logits(input_ids, attention_mask, token_type_ids, target_mask)
         loss = None
         if labels is not None:
             loss = self.loss(logits, labels)

@@ -25,8 +25,6 @@ generator, whose "knowledge" carries no information.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
@@ -91,9 +89,9 @@ class TodKatClassifier(ErcClassifier):
             ids, mask = knowledge_input_ids[exists], knowledge_attention_mask[exists]
             width = int(mask.sum(dim=1).max())
             with torch.no_grad():
-                encoded = self.encoder(input_ids=ids[:, :width], attention_mask=mask[:, :width]).last_hidden_state
+                encoded = self.hidden_states(ids[:, :width], mask[:, :width])
             encodings = encodings.to(encoded.dtype)
-            encodings[exists] = encoded[:, 0]
+            encodings[exists] = self.pool(encoded, mask[:, :width])  # each knowledge sentence on its own
         return encodings, exists
 
     def forward(
@@ -101,15 +99,13 @@ class TodKatClassifier(ErcClassifier):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
+        target_mask: torch.Tensor | None = None,
         knowledge_input_ids: torch.Tensor | None = None,
         knowledge_attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
     ) -> SequenceClassifierOutput:
-        inputs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if token_type_ids is not None:
-            inputs["token_type_ids"] = token_type_ids
-        hidden = self.encoder(**inputs).last_hidden_state
-        utterance = hidden[:, 0]
+        hidden = self.hidden_states(input_ids, attention_mask, token_type_ids)
+        utterance = self.pool(hidden, attention_mask, target_mask)
         topic = self.topic(hidden, attention_mask)
         knowledge, exists = self.encode_knowledge(knowledge_input_ids, knowledge_attention_mask, len(input_ids))
         sequence = torch.cat([utterance.unsqueeze(1), topic.topic.unsqueeze(1), knowledge.to(utterance.dtype)], 1)

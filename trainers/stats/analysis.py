@@ -52,6 +52,7 @@ class SignificanceReport:
             "test_sets": list(self.table.test_sets),
             "higher_is_better": self.ranking.higher_is_better,
             "rank_sums": dict(zip(self.table.systems, sums, strict=True)),
+            "floors": {name: list(values) for name, values in self.table.floors},
             "omnibus": self.omnibus.to_dict(),
             "correction": self.correction,
             "ties": self.ranking.has_ties,

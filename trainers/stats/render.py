@@ -85,20 +85,26 @@ def render_markdown(report: SignificanceReport, *, digits: int | None = None) ->
     digits = score_digits(report) if digits is None else digits
     table, ranking = report.table, report.ranking
     correction = _CORRECTION_NAMES[report.correction]
-    lines = ["| Test set | " + " | ".join(table.systems) + " |", "|---|" + "---:|" * table.n_systems]
-    for name, row, ranks in zip(table.test_sets, table.scores, ranking.ranks, strict=True):
+    floor_names, floor_rows = table.floor_rows()
+    floor_header = "".join(f" {name} (floor) |" for name in floor_names)
+    no_floor = " - |" * len(floor_names)
+    lines = [
+        "| Test set | " + " | ".join(table.systems) + " |" + floor_header,
+        "|---|" + "---:|" * (table.n_systems + len(floor_names)),
+    ]
+    for name, row, ranks, floor in zip(table.test_sets, table.scores, ranking.ranks, floor_rows, strict=True):
         best = min(ranks)
         cells = []
         for value, rank in zip(row, ranks, strict=True):
             score = f"{value:.{digits}f}"
             cells.append(f"**{score}** ({format_rank(rank)})" if rank == best else f"{score} ({format_rank(rank)})")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines.append("| Rank sum | " + " | ".join(format_rank(s) for s in ranking.rank_sums) + " |")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |" + "".join(f" {v:.{digits}f} |" for v in floor))
+    lines.append("| Rank sum | " + " | ".join(format_rank(s) for s in ranking.rank_sums) + " |" + no_floor)
     per_column = _per_column_rows(report)
     if per_column is not None:
         differences, pvalues = per_column
-        lines.append("| Difference | " + " | ".join(differences) + " |")
-        lines.append(f"| p ({correction}) | " + " | ".join(pvalues) + " |")
+        lines.append("| Difference | " + " | ".join(differences) + " |" + no_floor)
+        lines.append(f"| p ({correction}) | " + " | ".join(pvalues) + " |" + no_floor)
     lines += ["", _omnibus_sentence(report), ""]
     lines.append(f"| a | b | rank sum a | rank sum b | difference | p exact | p ({correction}) |")
     lines.append("|---|---|---:|---:|---:|---:|---:|")

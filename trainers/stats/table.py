@@ -6,6 +6,9 @@ Two CSV layouts are read, both as the experiment runner writes them:
 - long, per seed (`table_per_seed.csv`): a header with the columns `test_set,variant,seed,score` and one row per
   (test set, variant, seed).
 
+Columns (wide) or variants (long) named after a baseline (`trainers.baselines.BASELINES`: `majority`, `tfidf_lr`)
+are the table's floor: they are kept as `ScoreTable.floors`, shown beside the systems, and never ranked or tested.
+
 A per-seed table becomes a wide table in one of two ways (`seeds=`): `"mean"` (the default) averages each variant's
 scores over its seeds, so the blocks are the test sets, as in a table of mean scores; `"blocks"` keeps every
 (test set, seed) pair as a block of its own (row name `<test_set>@seed=<seed>`), which needs every variant to have
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import TextIO
 
 from erc_synth_datasets.vocabulary import LONG_TABLE_COLUMNS, TEST_SET_COLUMN
+from trainers.baselines import BASELINES
 from trainers.stats.errors import TableError
 
 __all__ = ["LONG_COLUMNS", "SEED_MODES", "ScoreTable", "read_table", "table_from_long_rows"]
@@ -40,12 +44,15 @@ class ScoreTable:
         systems: Column names, one per system (variant), unique, at least two.
         scores: `scores[i][j]` is the score of `systems[j]` on `test_sets[i]`; finite numbers only.
         source: Where the table came from (a file path), used in error messages.
+        floors: `(baseline, scores in row order)` pairs: the table's floor (`majority`, `tfidf_lr`), shown beside
+            the systems but not ranked.
     """
 
     test_sets: tuple[str, ...]
     systems: tuple[str, ...]
     scores: tuple[tuple[float, ...], ...]
     source: str = field(default="<table>", compare=False)
+    floors: tuple[tuple[str, tuple[float, ...]], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "test_sets", tuple(str(name) for name in self.test_sets))
@@ -69,6 +76,14 @@ class ScoreTable:
                 f"{where}: got {len(self.scores)} rows of scores for {len(self.test_sets)} test sets; expected one "
                 "row of scores per test set."
             )
+        object.__setattr__(
+            self, "floors", tuple((str(name), tuple(float(v) for v in values)) for name, values in self.floors)
+        )
+        for name, values in self.floors:
+            if len(values) != len(self.test_sets):
+                raise TableError(
+                    f"{where}: the floor {name!r} has {len(values)} scores for {len(self.test_sets)} test sets."
+                )
         for test_set, row in zip(self.test_sets, self.scores, strict=True):
             if len(row) != len(self.systems):
                 raise TableError(
@@ -90,6 +105,12 @@ class ScoreTable:
     def n_systems(self) -> int:
         """Number of systems (columns), `k` in the Friedman design."""
         return len(self.systems)
+
+    def floor_rows(self) -> tuple[tuple[str, ...], tuple[tuple[float, ...], ...]]:
+        """The floor's names and its scores row by row (rows of `()` when the table has no floor)."""
+        names = tuple(name for name, _ in self.floors)
+        rows = tuple(tuple(values[i] for _, values in self.floors) for i in range(len(self.test_sets)))
+        return names, rows
 
     def column(self, system: str) -> tuple[float, ...]:
         """The scores of one system, in row order."""
@@ -195,7 +216,22 @@ def read_table(path: str | Path, *, seeds: str = "mean") -> ScoreTable:
         scores.append(
             [_parse_number(cell, where, line, system) for cell, system in zip(row[1:], systems, strict=True)]
         )
-    return ScoreTable(tuple(test_sets), tuple(systems), tuple(tuple(r) for r in scores), source=where)
+    return _split_floors(test_sets, systems, scores, where)
+
+
+def _split_floors(
+    test_sets: Sequence[str], columns: Sequence[str], rows: Sequence[Sequence[float]], source: str
+) -> ScoreTable:
+    """A `ScoreTable` whose baseline columns (`BASELINES`) are its floor, the other columns its systems."""
+    systems = [j for j, name in enumerate(columns) if name not in BASELINES]
+    floors = [j for j, name in enumerate(columns) if name in BASELINES]
+    return ScoreTable(
+        tuple(test_sets),
+        tuple(columns[j] for j in systems),
+        tuple(tuple(row[j] for j in systems) for row in rows),
+        source=source,
+        floors=tuple((columns[j], tuple(row[j] for row in rows)) for j in floors),
+    )
 
 
 def _numbered_rows(handle: TextIO) -> list[tuple[int, list[str]]]:
@@ -272,7 +308,7 @@ def table_from_long_rows(
                 )
             rows.append(f"{test_set}@seed={seed}")
             scores.append(tuple(values[(test_set, v, seed)] for v in variants))
-    return ScoreTable(tuple(rows), tuple(variants), tuple(scores), source=source)
+    return _split_floors(rows, variants, scores, source)
 
 
 def _seed_key(seed: str) -> tuple[int, float | str]:
