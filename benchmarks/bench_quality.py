@@ -55,6 +55,10 @@ SETTINGS = {
     "words": _flags("meld", "range", "word", 1.0),
     # Both.
     "turns+words": _flags("meld-v3", "reference", "word", 1.0),
+    # A repetition penalty (1.1, on every token) alone and with label words: without a count in the schema it makes
+    # the model close the JSON list early.
+    "penalty": _flags("meld", "range", "number", 1.1),
+    "words+penalty": _flags("meld", "range", "word", 1.1),
     # With the count enforced by the schema, a repetition penalty can no longer end the JSON early.
     "turns+penalty": _flags("meld-v3", "reference", "number", 1.1),
     "turns+words+penalty": _flags("meld-v3", "reference", "word", 1.1),
