@@ -13,7 +13,7 @@ Prints one row per system (weighted F1 in percent, training time, training utter
 Defaults are the full protocol (all 9,989 MELD train utterances, all 2,610 test utterances, one epoch); `--max_train`
 and `--max_test` cut both sides the same way for runs that must fit a time budget.
 
-    nice -n 10 python benchmarks/bench_classifiers.py --output /tmp/bench_classifiers.json
+    OMP_NUM_THREADS=1 python benchmarks/bench_classifiers.py --output /tmp/bench_classifiers.json   # 1 torch thread
     python benchmarks/bench_classifiers.py --max_train 1500 --max_test 600 --architectures context
 """
 
