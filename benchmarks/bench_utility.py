@@ -55,6 +55,7 @@ def _runs(args: argparse.Namespace) -> dict[str, Path]:
                 num_dialogues=args.num_dialogues,
                 seed=args.seed,
                 output=str(runs[mode]),
+                **{name: getattr(args, name) for name in ("batch_size", "num_threads") if getattr(args, name)},
             )
         )
         print(f"meld_{mode}: {summary.status}, {summary.accepted} accepted, {summary.rejected} rejected", flush=True)
@@ -97,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", action="append", default=[], metavar="MODE=DIR", help="Reuse this run folder.")
     parser.add_argument("--num-dialogues", type=int, default=300, help="Accepted dialogues per generated run.")
     parser.add_argument("--seed", type=int, default=1, help="Seed of the generation runs.")
+    parser.add_argument("--batch-size", type=int, default=None, help="Slots decoding together (generation).")
+    parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (generation).")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="Training seeds.")
     parser.add_argument(
         "--train-config",

@@ -20,6 +20,7 @@ from erc_synth_datasets.files import read_yaml_mapping
 from .config import configs_dir, default_file, shipped_defaults_dir
 
 __all__ = [
+    "DEFAULT_TEMPLATES",
     "LABEL_NUMBER_BASE",
     "OUTPUT_FORMATS",
     "PLACEHOLDERS",
@@ -50,6 +51,10 @@ PLACEHOLDERS = frozenset(
         "example",
     }
 )
+#: The default template of each built-in benchmark: its paper template (`<benchmark>.yaml`, unchanged, available by
+#: name for the paper's setup) with the number of utterances written `{num_turns}`, which the default
+#: `turn_counts: reference` needs; without drawn counts it renders exactly the paper template's text.
+DEFAULT_TEMPLATES = {"meld": "meld-v3", "emorynlp": "emorynlp-v2", "iemocap": "iemocap-v2"}
 _PARTS = ("task", "balanced", "persona", "labels", "format_lines", "format_json")
 
 
@@ -97,9 +102,10 @@ class PromptTemplate:
 
 
 def default_prompt_file(benchmark: Benchmark) -> Path:
-    """prompts/<benchmark>.yaml when it exists, else prompts/default.yaml: the user's `$ERC_SYNTH_CONFIGS` copy
+    """The benchmark's default template: prompts/<DEFAULT_TEMPLATES name>.yaml for a built-in benchmark, else
+    prompts/<benchmark>.yaml when it exists, else prompts/default.yaml; each the user's `$ERC_SYNTH_CONFIGS` copy
     first, then the one shipped in the package (generation/defaults/prompts/)."""
-    own = default_file("prompts", f"{benchmark.name}.yaml")
+    own = default_file("prompts", f"{DEFAULT_TEMPLATES.get(benchmark.name, benchmark.name)}.yaml")
     return own or default_file("prompts", "default.yaml") or configs_dir() / "prompts" / "default.yaml"
 
 

@@ -98,7 +98,7 @@ def test_card_numbers_equal_the_data(built, tmp_path):
     assert "neutral 2, surprise 2, fear 2, sadness 2, joy 2, disgust 2, anger 2" in meld  # balanced targets
     assert "task: Write a short scene from the TV sitcom Friends" in meld  # the full prompt template
     assert "temperature=0.7, top_p=0.95, top_k=100" in meld
-    assert f"`{SCRIPTED_MODEL}` | `None` | transformers | meld-v1" in meld
+    assert f"`{SCRIPTED_MODEL}` | `None` | transformers | meld-v3" in meld
     assert "@inproceedings{poria2019meld" in meld
     assert "accepted 11 of 11 attempts, acceptance rate 100.0%" in config_section(card.text, "iemocap_natural")
 

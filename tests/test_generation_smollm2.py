@@ -66,7 +66,7 @@ def check_records(run_dir: Path, config: GenerationConfig) -> list[dict]:
         assert set(record["speakers"]) <= set(benchmark.speakers)
         assert all(u.strip() for u in record["utterances"])
         assert record["generator_model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
-        assert record["prompt_version"] == "iemocap-v1" and record["prompt"].startswith("Write a conversation")
+        assert record["prompt_version"] == "iemocap-v2" and record["prompt"].startswith("Write a conversation")
         assert record["sampling"] == config.sampling_params()
         assert record["mode"] == config.mode and isinstance(record["seed"], int)
         if config.mode == "balanced":

@@ -18,15 +18,21 @@ IEMOCAP = get_benchmark("iemocap")
 
 
 def test_each_builtin_benchmark_has_its_own_versioned_template():
-    for name in ("meld", "emorynlp", "iemocap"):
+    for name, default in (("meld", "meld-v3"), ("emorynlp", "emorynlp-v2"), ("iemocap", "iemocap-v2")):
         benchmark = get_benchmark(name)
         template = load_prompt_template(None, benchmark)
-        assert default_prompt_file(benchmark).name == f"{name}.yaml"
-        assert template.version == f"{name}-v1"
+        assert default_prompt_file(benchmark).name == f"{default}.yaml"
+        assert template.version == default and template.states_num_turns
+        # The paper's template stays available by name, and the default reads exactly like it without a drawn count.
+        paper = load_prompt_template(name, benchmark)
+        assert paper.version == f"{name}-v1" and not paper.states_num_turns
+        for output_format in ("json", "lines"):
+            kwargs = {"output_format": output_format, "min_turns": 2, "max_turns": 12, "target_emotion": None}
+            assert build_prompt(template, benchmark, **kwargs) == build_prompt(paper, benchmark, **kwargs)
 
 
-def test_revised_meld_template_keeps_the_legend_and_the_paper_template_stays_the_default():
-    paper = load_prompt_template(None, MELD)
+def test_revised_meld_template_keeps_the_legend():
+    paper = load_prompt_template("meld", MELD)
     revised = load_prompt_template(default_prompt_file(MELD).with_name("meld-v2.yaml"), MELD)
     assert paper.version == "meld-v1" and revised.version == "meld-v2"
     prompt = build_prompt(revised, MELD, output_format="json", min_turns=2, max_turns=12)
@@ -71,7 +77,7 @@ def test_bad_templates_are_refused_with_the_reason(tmp_path):
     good.write_text(text.replace("{legend}", "{legnd}"), encoding="utf-8")
     with pytest.raises(PromptError, match="unknown placeholders \\['legnd'\\]"):
         load_prompt_template(good, MELD)
-    good.write_text(text.replace("version: meld-v1", "vers: 1"), encoding="utf-8")
+    good.write_text(text.replace("version: meld-v3", "vers: 1"), encoding="utf-8")
     with pytest.raises(PromptError, match="unknown keys \\['vers'\\], missing keys \\['version'\\]"):
         load_prompt_template(good, MELD)
     with pytest.raises(PromptError, match="does not exist"):

@@ -62,7 +62,7 @@ def test_wheel_ships_its_defaults_and_runs_generate_help_and_build(installed, tm
     found = json.loads(where.stdout)
     for key in ("package", "prompt", "persona"):
         assert found[key].startswith(str(installed)), (key, found[key])
-    assert found["version"] == "meld-v1" and found["pools"]
+    assert found["version"] == "meld-v3" and found["pools"]
 
     shown = _run(installed, tmp_path, "generate", "--help")
     assert shown.returncode == 0, shown.stderr
