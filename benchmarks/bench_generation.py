@@ -1,7 +1,7 @@
 """Generation throughput on this machine with the packaged SmolLM2: static batches, continuous batching, llama-server.
 
 Runs the real pipeline (`generation.runner.run_generation`: prompts, backend, parsing, validation, JSONL shards) at
-the default settings (2-12 turns, 1536 new tokens, constrained JSON) on the same prompts and seeds (one attempt per
+the default settings (`GenerationConfig`'s: constrained JSON, 1536 new tokens, drawn turn counts) on the same prompts and seeds (one attempt per
 prompt, so every path answers the same requests) through:
 
 1. `static`: the `transformers` backend in static batches of `--batch-size` (`generate`: every row waits for the
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
 
     threads = args.num_threads or "default"
     changed = {name: getattr(args, name) for name in _SETTINGS if getattr(args, name) is not None}
-    settings = f"REDUCED settings {changed}" if changed else "default settings (2-12 turns, 1536 new tokens)"
+    settings = f"REDUCED settings {changed}" if changed else "default settings (GenerationConfig's defaults)"
     print(f"SmolLM2-135M-Instruct, {args.benchmark} {args.mode}, {settings}, constrained JSON, seed {args.seed}, "
           f"CPU cores {os.cpu_count()}, threads {threads}")  # fmt: skip
     print(f"{'path':<14}{'slots':>6}{'prompts':>8}{'tokens':>8}{'s':>8}{'tok/s':>8}{'outputs/min':>12}"
