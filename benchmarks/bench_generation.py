@@ -1,8 +1,8 @@
 """Generation throughput on this machine with the packaged SmolLM2: static batches, continuous batching, llama-server.
 
 Runs the real pipeline (`generation.runner.run_generation`: prompts, backend, parsing, validation, JSONL shards) at
-the default settings (`GenerationConfig`'s: constrained JSON, 1536 new tokens, drawn turn counts) on the same prompts and seeds (one attempt per
-prompt, so every path answers the same requests) through:
+the default settings (`GenerationConfig`'s: constrained JSON, 1536 new tokens, drawn turn counts) on the same prompts
+and seeds (one attempt per prompt, so every path answers the same requests) through:
 
 1. `static`: the `transformers` backend in static batches of `--batch-size` (`generate`: every row waits for the
    longest one): the baseline;

@@ -7,11 +7,13 @@ request's slot must take the next request while the others are still decoding, a
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from helpers import TINY_SCHEMA
 
 from generation.backends.base import BackendError, GenerationRequest, GenerationResult, SamplingParams
+from generation.backends.continuous import ContinuousBatcher, PreparedRequest
 from generation.backends.transformers_backend import TransformersBackend
 
 pytestmark = pytest.mark.slow
@@ -132,3 +134,46 @@ def test_grammar_is_enforced_in_every_slot(backend: TransformersBackend) -> None
 def test_stream_before_load_is_a_clear_error() -> None:
     with pytest.raises(BackendError, match="before load"):
         next(TransformersBackend().stream(lambda: None, GREEDY))
+
+
+@pytest.mark.parametrize("sampling", [GREEDY, SAMPLED], ids=["greedy", "seeded-sampling"])
+def test_buffers_that_must_move_and_grow_give_the_same_outputs(
+    backend: TransformersBackend, sampling: SamplingParams
+) -> None:
+    # One column of headroom: the first step already fills the buffers, so the run moves the columns in use back to
+    # the start, grows the buffers and shifts rows right for longer prompts many times over.
+    requests = [request(i) for i in range(6)]
+    expected, _ = stream_all(backend, requests, sampling, slots=3)
+    queue = list(requests)
+
+    def source() -> PreparedRequest | None:
+        if not queue:
+            return None
+        taken = queue.pop(0)
+        return PreparedRequest(taken, backend._prompt_ids(taken), backend._grammar_for(taken))
+
+    batcher = ContinuousBatcher(
+        backend.model, backend.tokenizer.eos_token_id, backend.model.config.vocab_size, 3, sampling, initial_headroom=1
+    )
+    moved = dict((done.key, result) for done, result in batcher.run(source, backend._decode))
+    assert {key: result.text for key, result in moved.items()} == {key: r.text for key, r in expected.items()}
+    assert batcher.capacity > max(len(backend._prompt_ids(r)) for r in requests[:3]) + 1
+
+
+def test_warping_the_top_k_candidates_gives_the_full_vocabulary_distribution(backend: TransformersBackend) -> None:
+    import torch
+
+    from generation.backends.continuous import sampling_warpers
+
+    vocab = backend.model.config.vocab_size
+    batcher = ContinuousBatcher(backend.model, backend.tokenizer.eos_token_id, vocab, 4, SAMPLED)
+    scores = torch.randn(4, vocab, generator=torch.Generator().manual_seed(0)) * 3
+    scores[1, 10:] = -math.inf  # a grammar that allows fewer tokens than k
+    candidate_scores, candidates = batcher._warp(scores.clone())
+    assert candidates.shape == (4, SAMPLED.top_k)
+    expected = scores.clone()
+    for warper in sampling_warpers(SAMPLED, SAMPLED.temperature):
+        expected = warper(None, expected)
+    full = torch.zeros(4, vocab).scatter(1, candidates, torch.softmax(candidate_scores, dim=-1))
+    torch.testing.assert_close(full, torch.softmax(expected, dim=-1))
+    assert int((full[1] > 0).sum()) <= 10

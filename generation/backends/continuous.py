@@ -6,18 +6,27 @@ neighbours, so a resumed run would not reproduce), it has no per-step hook for a
 must accept each sampled token and fill the next mask), and it drops the typical-p warper and the repetition penalty.
 So the refill is built on the model's own cache API instead:
 
-- The batch is a `DynamicCache` whose rows are the requests in flight, left-padded to one length, with a 2-D
-  attention mask marking the real tokens and per-row position ids (the count of a row's real tokens), so rows of
-  different lengths share every forward pass. Rotary positions are baked into the cached keys, so padding columns
-  added on the left never change a row's attention.
+- The batch lives in preallocated buffers, one keys and one values buffer per layer of shape [slots, heads, capacity,
+  head dim], handed to the model as a `DynamicCache` whose layers (`_slab_layer`) write each step's keys and values in
+  place and return views of the rows in flight and the columns in use. transformers' `DynamicLayer` concatenates the
+  whole cache onto the new token at every step instead, a copy that grows with the cache (docs/generation.md,
+  "Measurements", has runs before and after). Rows of different lengths are right-aligned on one end column and
+  left-padded, with a 2-D attention mask marking the real tokens and per-row position ids (the count of a row's real
+  tokens), so every row shares every forward pass. Rotary positions are baked into the cached keys, so moving a
+  row's columns never changes its attention.
 - A new request is prefilled on its own (with other new requests, left-padded among themselves) on all but its last
-  prompt token; its keys and values are then padded and concatenated onto the batch. Its last prompt token is the
-  input of the next batched step, like every other row's last sampled token, so all rows advance together.
-- A finished row is removed from the batch (`index_select` on the batch dimension), and leading columns that no row
-  uses any more are cut, so the cache stays as long as the longest request in flight, not the whole run.
+  prompt token; its keys and values are then copied into a free row of the buffers, ending on the end column. Its last
+  prompt token is the input of the next batched step, like every other row's last sampled token.
+- A finished row's slot is refilled by moving the last row in flight into it, and leading columns no row uses any
+  more are dropped from the views. When the end column reaches the capacity, the columns in use move back to the
+  start, or into larger buffers when they would leave less than an eighth free: memory is set by the slots and the
+  longest request in flight (the first buffers already hold the first prompts plus `max_new_tokens`), never by the
+  number of requests in the run, and no step copies the cache.
 
 Per step: repetition penalty (a per-row "seen tokens" mask), the grammar mask (xgrammar's bitmask, unpacked on the
-device), transformers' temperature/top-k/top-p/typical-p warpers, then sampling with the Gumbel-max trick on noise
+device), the top-k candidates (`topk`; the same set as transformers' top-k warper but for ties at the k-th score),
+transformers' temperature/top-p/typical-p warpers on those candidates only (the rest of the vocabulary has
+probability 0 after top-k, so they give the same distribution), then sampling with the Gumbel-max trick on noise
 drawn from the request's own `torch.Generator`: a request's tokens depend only on its own seed and logits, not on
 the rows that share its batch. Everything stays on the model's device; the one host synchronisation per step copies
 the sampled token ids, which the grammar matchers need and which tell which rows have finished.
@@ -25,6 +34,8 @@ the sampled token ids, which the grammar matchers need and which tell which rows
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import inspect
 import math
 from collections.abc import Callable, Iterator
@@ -97,9 +108,19 @@ class ContinuousBatcher:
         vocab_size: Size of the model's logits (the grammar bitmask's width).
         slots: How many requests decode at once.
         sampling: Decoding settings shared by every request; temperature 0 (or None treated as 1) as in `generate`.
+        initial_headroom: Columns the first buffers hold beyond the first prompts (default `max_new_tokens`); they
+            grow when full, so a small value only costs a few more moves.
     """
 
-    def __init__(self, model: Any, eos_token_id: int, vocab_size: int, slots: int, sampling: SamplingParams) -> None:
+    def __init__(
+        self,
+        model: Any,
+        eos_token_id: int,
+        vocab_size: int,
+        slots: int,
+        sampling: SamplingParams,
+        initial_headroom: int | None = None,
+    ) -> None:
         import torch
 
         self.model = model
@@ -108,8 +129,14 @@ class ContinuousBatcher:
         self.vocab_size = vocab_size
         self.slots = max(1, int(slots))
         self.sampling = sampling
+        self.initial_headroom = sampling.max_new_tokens if initial_headroom is None else max(0, int(initial_headroom))
         self.temperature = 1.0 if sampling.temperature is None else sampling.temperature
-        self.warpers = sampling_warpers(sampling, self.temperature) if self.temperature > 0 else []
+        # With a top-k cut-off the other warpers and the noise only need the k best tokens of each row: picking them
+        # with `topk` first spares the two full-vocabulary sorts of top-p and typical-p and the noise for every token.
+        top_k = sampling.top_k if sampling.top_k is not None and 0 < sampling.top_k < vocab_size else None
+        self.top_k = top_k if self.temperature > 0 else None
+        rest = dataclasses.replace(sampling, top_k=None) if self.top_k is not None else sampling
+        self.warpers = sampling_warpers(rest, self.temperature) if self.temperature > 0 else []
         penalty = sampling.repetition_penalty
         self.penalty = None if penalty is None or penalty == 1.0 else float(penalty)
         self._bit_shifts = torch.arange(32, dtype=torch.int32, device=self.device)
@@ -119,12 +146,14 @@ class ContinuousBatcher:
         self._reset()
 
     def _reset(self) -> None:
+        """Forgets every request in flight and frees the buffers."""
         self.rows: list[_Row] = []
-        self.cache: Any = None
-        self.mask: Any = None  # [rows, cached length] 1 for real tokens, 0 for padding
-        self.next_input: Any = None  # [rows] the token each row feeds at the next step
-        self.positions: Any = None  # [rows] that token's position
-        self.seen: Any = None  # [rows, vocab] tokens seen so far (repetition penalty only)
+        self.cache: Any = None  # a DynamicCache of `_slab_layer`s, allocated by the first admission
+        self.start = self.end = 0  # the columns in use: [start, end); every row's last real token is at end - 1
+        self.mask: Any = None  # [slots, capacity] 1 for real tokens, 0 for padding
+        self.next_input: Any = None  # [slots] the token each row feeds at the next step
+        self.positions: Any = None  # [slots] that token's position
+        self.seen: Any = None  # [slots, vocab] tokens seen so far (repetition penalty only)
 
     # -- the loop -------------------------------------------------------------------------------------------
 
@@ -180,7 +209,7 @@ class ContinuousBatcher:
     # -- batch membership -----------------------------------------------------------------------------------
 
     def _admit(self, group: list[PreparedRequest]) -> None:
-        """Prefills `group` (all prompt tokens but the last) and appends its rows to the batch."""
+        """Prefills `group` (all prompt tokens but the last) and copies its rows into free rows of the buffers."""
         import torch
         from transformers import DynamicCache
 
@@ -190,7 +219,7 @@ class ContinuousBatcher:
         heads = [p.prompt_ids[:-1] for p in group]
         width = max(len(h) for h in heads)
         group_mask = torch.zeros(len(group), width, dtype=torch.long, device=device)
-        cache = DynamicCache(config=self.model.config)
+        prefilled = DynamicCache(config=self.model.config)
         if width > 0:
             ids = torch.zeros(len(group), width, dtype=torch.long, device=device)
             for i, head in enumerate(heads):
@@ -204,16 +233,32 @@ class ContinuousBatcher:
                 position_ids=positions,
                 use_cache=True,
                 logits_to_keep=1,
-                **{self._cache_argument: cache},
+                **{self._cache_argument: prefilled},
             )
-        layers = self._layers_of(cache, len(group), width)
-        next_input = torch.tensor([p.prompt_ids[-1] for p in group], dtype=torch.long, device=device)
-        positions = torch.tensor([len(h) for h in heads], dtype=torch.long, device=device)
-        seen = None
-        if self.penalty is not None:
-            seen = torch.zeros(len(group), self.vocab_size, dtype=torch.bool, device=device)
+        if self.cache is None:
+            if width == 0:
+                raise ValueError("The first prompts of a batch must have at least two tokens.")
+            self._allocate(prefilled, capacity=width + 1 + self.initial_headroom)
+        if not self.rows:
+            self.start = self.end = 0
+        if self.end + 1 > self.capacity:
+            self._make_room()
+        if self.end < width:  # the group's prompts reach further left than the columns before the end
+            self._place(self.start + width - self.end, max(self.capacity, width + 1))
+        first, last = len(self.rows), len(self.rows) + len(group)
+        self.mask[first:last] = 0
+        if width > 0:
+            for layer, source in zip(self.cache.layers, prefilled.layers, strict=True):
+                layer.buffers[0][first:last, :, self.end - width : self.end] = source.keys
+                layer.buffers[1][first:last, :, self.end - width : self.end] = source.values
+            self.mask[first:last, self.end - width : self.end] = group_mask
+        self.start = min(self.start, self.end - width) if self.rows else self.end - width
+        self.next_input[first:last] = torch.tensor([p.prompt_ids[-1] for p in group], dtype=torch.long, device=device)
+        self.positions[first:last] = torch.tensor([len(h) for h in heads], dtype=torch.long, device=device)
+        if self.seen is not None:
+            self.seen[first:last] = False
             for i, p in enumerate(group):
-                seen[i, torch.tensor(p.prompt_ids[:-1], dtype=torch.long, device=device)] = True
+                self.seen[first + i, torch.tensor(p.prompt_ids[:-1], dtype=torch.long, device=device)] = True
         self.rows.extend(
             _Row(
                 prepared=p,
@@ -222,64 +267,91 @@ class ContinuousBatcher:
             )
             for p in group
         )
-        if self.cache is None:
-            self.cache, self.mask, self.next_input, self.positions, self.seen = (
-                cache,
-                group_mask,
-                next_input,
-                positions,
-                seen,
-            )
-            return
-        length = self.mask.shape[1]
-        total = max(length, width)
-        for layer, (keys, values) in zip(self.cache.layers, layers, strict=True):
-            layer.keys = torch.cat([_pad_left(layer.keys, total), _pad_left(keys, total)], dim=0)
-            layer.values = torch.cat([_pad_left(layer.values, total), _pad_left(values, total)], dim=0)
-        self.mask = torch.cat([_pad_left(self.mask, total), _pad_left(group_mask, total)], dim=0)
-        self.next_input = torch.cat([self.next_input, next_input])
-        self.positions = torch.cat([self.positions, positions])
-        if seen is not None:
-            self.seen = torch.cat([self.seen, seen])
 
-    def _layers_of(self, cache: Any, rows: int, width: int) -> list[tuple[Any, Any]]:
-        """Each layer's (keys, values) of a prefilled group; empty tensors of the batch's layout when nothing was
-        prefilled (one-token prompts)."""
+    @property
+    def capacity(self) -> int:
+        """How many columns the buffers hold."""
+        return self.mask.shape[1]
+
+    def _allocate(self, prefilled: Any, capacity: int) -> None:
+        """The buffers, shaped after a prefilled cache's layers (heads, head dim, dtype), with `capacity` columns."""
+        import torch
+        from transformers import DynamicCache
+
+        self.cache = DynamicCache(config=self.model.config)
+        self.cache.layers = [
+            _slab_layer(self, source.keys.new_zeros(shape), source.values.new_zeros(shape))
+            for source in prefilled.layers
+            for shape in [(self.slots, source.keys.shape[1], capacity, source.keys.shape[3])]
+        ]
+        self.mask = torch.zeros(self.slots, capacity, dtype=torch.long, device=self.device)
+        self.next_input = torch.zeros(self.slots, dtype=torch.long, device=self.device)
+        self.positions = torch.zeros(self.slots, dtype=torch.long, device=self.device)
+        if self.penalty is not None:
+            self.seen = torch.zeros(self.slots, self.vocab_size, dtype=torch.bool, device=self.device)
+
+    def _make_room(self) -> None:
+        """Frees the column after the end: moves the columns in use back to the start, into larger buffers when they
+        would leave less than an eighth of the capacity free."""
+        used = self.end - self.start
+        # Keep an eighth free after the move, so that moves stay rare (one per eighth of the capacity in steps).
+        self._place(0, max(self.capacity, (used + 1) * 8 // 7 + 1))
+
+    def _place(self, start: int, capacity: int) -> None:
+        """Moves the columns in use of the rows in flight to begin at `start`, in buffers of `capacity` columns."""
         import torch
 
-        if width > 0:
-            return [(layer.keys, layer.values) for layer in cache.layers]
-        if self.cache is None:
-            raise ValueError("The first prompts of a batch must have at least two tokens.")
-        result = []
-        for layer in self.cache.layers:
-            shape = (rows, layer.keys.shape[1], 0, layer.keys.shape[3])
-            empty = torch.zeros(shape, dtype=layer.keys.dtype, device=layer.keys.device)
-            result.append((empty, empty.clone()))
-        return result
+        rows, used = len(self.rows), self.end - self.start
+        old, new = slice(self.start, self.end), slice(start, start + used)
+        if capacity != self.capacity:
+            mask = torch.zeros(self.slots, capacity, dtype=self.mask.dtype, device=self.device)
+            mask[:rows, new] = self.mask[:rows, old]
+            for layer in self.cache.layers:
+                moved = []
+                for buffer in layer.buffers:
+                    shape = (buffer.shape[0], buffer.shape[1], capacity, buffer.shape[3])
+                    target = buffer.new_zeros(shape)
+                    target[:rows, :, new] = buffer[:rows, :, old]
+                    moved.append(target)
+                # Drop the views of the old buffers too, so each is freed before the next layer's are allocated.
+                layer.buffers, layer.keys, layer.values = tuple(moved), None, None
+            self.mask = mask
+        else:
+            region = self.mask[:rows, old].clone()
+            self.mask[:rows] = 0
+            self.mask[:rows, new] = region
+            for layer in self.cache.layers:
+                for buffer in layer.buffers:
+                    buffer[:rows, :, new] = buffer[:rows, :, old].clone()
+        self.start, self.end = start, start + used
 
     def _remove(self, finished: list[int]) -> None:
-        """Drops the finished rows and the leading columns that no remaining row uses."""
+        """Moves the last rows in flight into the finished rows' slots and drops the leading columns no row uses."""
         import torch
 
         gone = set(finished)
-        keep = [i for i in range(len(self.rows)) if i not in gone]
-        self.rows = [self.rows[i] for i in keep]
-        if not keep:
-            self._reset()
+        count = len(self.rows) - len(gone)
+        sources = [i for i in range(count, len(self.rows)) if i not in gone]
+        targets = [i for i in sorted(gone) if i < count]
+        if sources:
+            source = torch.tensor(sources, dtype=torch.long, device=self.device)
+            target = torch.tensor(targets, dtype=torch.long, device=self.device)
+            columns = slice(self.start, self.end)
+            for layer in self.cache.layers:
+                for buffer in layer.buffers:
+                    buffer[target, :, columns] = buffer[source, :, columns]
+            for name in ("mask", "next_input", "positions", "seen"):
+                tensor = getattr(self, name)
+                if tensor is not None:
+                    tensor[target] = tensor[source]
+            for s, t in zip(sources, targets, strict=True):
+                self.rows[t] = self.rows[s]
+        del self.rows[count:]
+        if not self.rows:
+            self.start = self.end = 0
             return
-        index = torch.tensor(keep, dtype=torch.long, device=self.device)
-        mask = self.mask.index_select(0, index)
-        used = mask.any(dim=0)
-        first = int(used.to(torch.int8).argmax()) if bool(used.any()) else mask.shape[1]
-        for layer in self.cache.layers:
-            layer.keys = layer.keys.index_select(0, index)[:, :, first:]
-            layer.values = layer.values.index_select(0, index)[:, :, first:]
-        self.mask = mask[:, first:]
-        self.next_input = self.next_input.index_select(0, index)
-        self.positions = self.positions.index_select(0, index)
-        if self.seen is not None:
-            self.seen = self.seen.index_select(0, index)
+        used = self.mask[:count, self.start : self.end].any(dim=0)
+        self.start += int(used.to(torch.int8).argmax())
 
     # -- one decoding step ----------------------------------------------------------------------------------
 
@@ -288,23 +360,25 @@ class ContinuousBatcher:
         import torch
 
         rows = len(self.rows)
-        mask = torch.cat([self.mask, torch.ones(rows, 1, dtype=self.mask.dtype, device=self.device)], dim=1)
+        if self.end + 1 > self.capacity:
+            self._make_room()
+        self.mask[:rows, self.end] = 1
+        next_input = self.next_input[:rows]
         output = self.model(
-            input_ids=self.next_input[:, None],
-            attention_mask=mask,
-            position_ids=self.positions[:, None],
+            input_ids=next_input[:, None],
+            attention_mask=self.mask[:rows, self.start : self.end + 1],
+            position_ids=self.positions[:rows, None],
             use_cache=True,
             **{self._cache_argument: self.cache},
         )
-        self.mask = mask
+        self.end += 1
         scores = output.logits[:, -1, :].float()
         if self.penalty is not None:
-            self.seen[torch.arange(rows, device=self.device), self.next_input] = True
+            seen = self.seen[:rows]
+            seen[torch.arange(rows, device=self.device), next_input] = True
             penalised = torch.where(scores < 0, scores * self.penalty, scores / self.penalty)
-            scores = torch.where(self.seen, penalised, scores)
-        scores = self._apply_grammar(scores)
-        for warper in self.warpers:
-            scores = warper(None, scores)
+            scores = torch.where(seen, penalised, scores)
+        scores, candidates = self._warp(self._apply_grammar(scores))
         if self.temperature > 0:
             noise = torch.stack(
                 [
@@ -316,8 +390,10 @@ class ContinuousBatcher:
             sampled = torch.argmax(torch.log_softmax(scores, dim=-1) + gumbel, dim=-1)
         else:
             sampled = torch.argmax(scores, dim=-1)
-        self.next_input = sampled
-        self.positions = self.positions + 1
+        if candidates is not None:
+            sampled = candidates.gather(1, sampled[:, None]).squeeze(1)
+        self.next_input[:rows] = sampled
+        self.positions[:rows] += 1
         finished = []
         for index, (row, token) in enumerate(zip(self.rows, sampled.tolist(), strict=True)):
             row.tokens.append(token)
@@ -327,6 +403,16 @@ class ContinuousBatcher:
             if token == self.eos_token_id or len(row.tokens) >= self.sampling.max_new_tokens:
                 finished.append(index)
         return finished
+
+    def _warp(self, scores: Any) -> tuple[Any, Any]:
+        """The sampling warpers applied to `scores` [rows, vocab]: with a top-k cut-off, `(scores of the k
+        candidates, their token ids)`, else `(warped scores of the whole vocabulary, None)`."""
+        candidates = None
+        if self.top_k is not None:
+            scores, candidates = scores.topk(self.top_k, dim=-1)
+        for warper in self.warpers:
+            scores = warper(None, scores)
+        return scores, candidates
 
     def _apply_grammar(self, scores: Any) -> Any:
         """Masks, for each row with a live grammar, every token its grammar does not allow next."""
@@ -360,15 +446,34 @@ def _matcher(grammar: Any) -> Any:
     return xgr.GrammarMatcher(grammar)
 
 
-def _pad_left(tensor: Any, length: int) -> Any:
-    """`tensor` with zeros added on the left of its sequence dimension (the last of a mask, the third of a cache
-    tensor) up to `length`."""
-    import torch
+def _slab_layer(batcher: ContinuousBatcher, keys: Any, values: Any) -> Any:
+    """A cache layer over one layer's preallocated buffers of `batcher` (see the module docstring)."""
+    return _slab_layer_class()(batcher, keys, values)
 
-    dim = 1 if tensor.dim() == 2 else 2
-    missing = length - tensor.shape[dim]
-    if missing <= 0:
-        return tensor
-    shape = list(tensor.shape)
-    shape[dim] = missing
-    return torch.cat([torch.zeros(shape, dtype=tensor.dtype, device=tensor.device), tensor], dim=dim)
+
+@functools.cache
+def _slab_layer_class() -> type:
+    """`DynamicLayer` writing in place: built on first use, so importing this module does not import transformers."""
+    from transformers.cache_utils import DynamicLayer
+
+    class SlabLayer(DynamicLayer):
+        def __init__(self, batcher: ContinuousBatcher, keys: Any, values: Any) -> None:
+            super().__init__()
+            self.batcher = batcher
+            self.buffers = (keys, values)
+            self.device = keys.device
+            self.is_initialized = True
+
+        def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+            rows, start, end = len(self.batcher.rows), self.batcher.start, self.batcher.end
+            stop = end + key_states.shape[-2]
+            keys, values = self.buffers
+            keys[:rows, :, end:stop] = key_states
+            values[:rows, :, end:stop] = value_states
+            self.keys, self.values = keys[:rows, :, start:stop], values[:rows, :, start:stop]
+            return self.keys, self.values
+
+        def get_seq_length(self) -> int:
+            return self.batcher.end - self.batcher.start
+
+    return SlabLayer
