@@ -198,7 +198,13 @@ class GenerationConfig(FilterSettings):
             "the next prompt of the plan."
         },
     )
-    batch_size: int = field(default=8, metadata={"help": "Requests sent to the backend at once."})
+    batch_size: int = field(
+        default=8,
+        metadata={
+            "help": "transformers backend: requests decoding at once (continuous-batching slots; 32 is the measured "
+            "setting on 2 CPU cores, about 2.5 GiB of cache for SmolLM2 at 1536 new tokens)."
+        },
+    )
     device: str | None = field(default=None, metadata={"help": "transformers device; default cuda if available."})
     dtype: str | None = field(
         default=None,
