@@ -92,9 +92,11 @@ def _worker(args: argparse.Namespace) -> dict:
             from generation.backends.transformers_backend import TransformersBackend
 
             continuous = args.worker == "continuous"
-            backend = TransformersBackend(num_threads=args.num_threads, continuous_batching=continuous)
+            backend = TransformersBackend(
+                num_threads=args.num_threads, continuous_batching=continuous, dtype=args.dtype
+            )
             slots = args.slots if continuous else args.batch_size
-            config = _config(args, output, dialogues, batch_size=slots, num_threads=args.num_threads)
+            config = _config(args, output, dialogues, batch_size=slots, num_threads=args.num_threads, dtype=args.dtype)
         backend.load()
         backend.max_in_flight = slots
         try:
@@ -125,7 +127,8 @@ def _worker(args: argparse.Namespace) -> dict:
 
 def _run_path(args: argparse.Namespace, path: str, dialogues: int) -> dict:
     command = [sys.executable, __file__, "--worker", path, "--worker-dialogues", str(dialogues)]
-    for name in ("benchmark", "mode", "seed", "batch_size", "slots", "server_slots", "num_threads", *_SETTINGS):
+    names = ("benchmark", "mode", "seed", "batch_size", "slots", "server_slots", "num_threads", "dtype", *_SETTINGS)
+    for name in names:
         value = getattr(args, name)
         if value is not None:
             command += [f"--{name.replace('_', '-')}", str(value)]
@@ -145,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slots", type=int, default=32, help="Continuous-batching slots of the transformers path.")
     parser.add_argument("--server-slots", type=int, default=16, help="llama-server's parallel slots.")
     parser.add_argument("--num-threads", type=int, default=None, help="CPU threads (torch and llama-server).")
+    parser.add_argument(
+        "--dtype", default=None, help="dtype of both transformers paths (default: the backend's, float32 on CPU)."
+    )
     parser.add_argument("--max-new-tokens", type=int, default=None, help="Reduced runs only (default: 1536).")
     parser.add_argument("--max-turns", type=int, default=None, help="Reduced runs only (default: 12).")
     parser.add_argument("--max-utterance-chars", type=int, default=None, help="Reduced runs only.")
@@ -177,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     threads = args.num_threads or "default"
     changed = {name: getattr(args, name) for name in _SETTINGS if getattr(args, name) is not None}
     settings = f"REDUCED settings {changed}" if changed else "default settings (GenerationConfig's defaults)"
+    if args.dtype is not None:
+        settings += f", transformers dtype {args.dtype}"
     print(f"SmolLM2-135M-Instruct, {args.benchmark} {args.mode}, {settings}, constrained JSON, seed {args.seed}, "
           f"CPU cores {os.cpu_count()}, threads {threads}")  # fmt: skip
     print(f"{'path':<14}{'slots':>6}{'prompts':>8}{'tokens':>8}{'s':>8}{'tok/s':>8}{'outputs/min':>12}"
