@@ -7,13 +7,13 @@ must accept each sampled token and fill the next mask), and it drops the typical
 So the refill is built on the model's own cache API instead:
 
 - The batch lives in preallocated buffers, one keys and one values buffer per layer of shape [slots, heads, capacity,
-  head dim], handed to the model as a `DynamicCache` whose layers (`_slab_layer`) write each step's keys and values in
-  place and return views of the rows in flight and the columns in use. transformers' `DynamicLayer` concatenates the
-  whole cache onto the new token at every step instead, a copy that grows with the cache (docs/generation.md,
-  "Measurements", has runs before and after). Rows of different lengths are right-aligned on one end column and
-  left-padded, with a 2-D attention mask marking the real tokens and per-row position ids (the count of a row's real
-  tokens), so every row shares every forward pass. Rotary positions are baked into the cached keys, so moving a
-  row's columns never changes its attention.
+  head dim], handed to the model as a `DynamicCache` whose layers (`_slab_layer_class`) write each step's keys and
+  values in place and return views of the rows in flight and the columns in use. transformers' `DynamicLayer`
+  concatenates the whole cache onto the new token at every step instead, a copy that grows with the cache
+  (docs/generation.md, "Measurements", has runs before and after). Rows of different lengths are right-aligned on one
+  end column and left-padded, with a 2-D attention mask marking the real tokens and per-row position ids (the count of
+  a row's real tokens), so every row shares every forward pass. Rotary positions are baked into the cached keys, so
+  moving a row's columns never changes its attention.
 - A new request is prefilled on its own (with other new requests, left-padded among themselves) on all but its last
   prompt token; its keys and values are then copied into a free row of the buffers, ending on the end column. Its last
   prompt token is the input of the next batched step, like every other row's last sampled token.
@@ -148,7 +148,7 @@ class ContinuousBatcher:
     def _reset(self) -> None:
         """Forgets every request in flight and frees the buffers."""
         self.rows: list[_Row] = []
-        self.cache: Any = None  # a DynamicCache of `_slab_layer`s, allocated by the first admission
+        self.cache: Any = None  # a DynamicCache of slab layers, allocated by the first admission
         self.start = self.end = 0  # the columns in use: [start, end); every row's last real token is at end - 1
         self.mask: Any = None  # [slots, capacity] 1 for real tokens, 0 for padding
         self.next_input: Any = None  # [slots] the token each row feeds at the next step
@@ -280,7 +280,7 @@ class ContinuousBatcher:
 
         self.cache = DynamicCache(config=self.model.config)
         self.cache.layers = [
-            _slab_layer(self, source.keys.new_zeros(shape), source.values.new_zeros(shape))
+            _slab_layer_class()(self, source.keys.new_zeros(shape), source.values.new_zeros(shape))
             for source in prefilled.layers
             for shape in [(self.slots, source.keys.shape[1], capacity, source.keys.shape[3])]
         ]
@@ -446,14 +446,10 @@ def _matcher(grammar: Any) -> Any:
     return xgr.GrammarMatcher(grammar)
 
 
-def _slab_layer(batcher: ContinuousBatcher, keys: Any, values: Any) -> Any:
-    """A cache layer over one layer's preallocated buffers of `batcher` (see the module docstring)."""
-    return _slab_layer_class()(batcher, keys, values)
-
-
 @functools.cache
 def _slab_layer_class() -> type:
-    """`DynamicLayer` writing in place: built on first use, so importing this module does not import transformers."""
+    """The cache layer over one layer's preallocated buffers of a batcher (see the module docstring): a
+    `DynamicLayer` writing in place, built on first use so that importing this module does not import transformers."""
     from transformers.cache_utils import DynamicLayer
 
     class SlabLayer(DynamicLayer):
