@@ -1,22 +1,21 @@
-"""What synthetic data is worth: the source paper's Org / Nat / Bal protocol at CPU scale, in one command.
+"""What synthetic data is worth, fairly measured, in one command: every lever against a converged and a
+steps-matched Org (`trainers.utility`).
 
-1. Generation: MELD `natural` and `balanced` runs with the default model (SmolLM2-135M-Instruct, every default
+1. Generation: `<benchmark>_natural` and `_balanced` runs with the default model (SmolLM2-135M-Instruct, every default
    setting), `--num-dialogues` accepted dialogues each; an existing run folder is resumed or reused as it is
    (`--run natural=DIR --run balanced=DIR` points at runs made earlier).
-2. Build: one dataset folder with the configs `meld_natural` and `meld_balanced` (`build_dataset`).
-3. Training: `erc-synth experiment` with `context` on all-MiniLM-L6-v2 (`configs/train/minilm_meld.yaml`: one epoch,
-   lr 5e-5, batch 16, max length 64), the variants Org (real MELD train only), Nat and Bal (stage 1 on the
-   synthetic train split, stage 2 on real MELD train), `--seeds` seeds; every run is scored on the whole real MELD
-   test split and on both synthetic test splits, beside the majority and TF-IDF + LR baselines.
-4. Significance: Friedman ranks over (test set, seed) blocks with exact p-values of the rank-sum differences
-   Nat - Org and Bal - Org (Eisinga et al. 2017), Bonferroni-corrected, as `erc-synth significance` prints them.
+2. Build: one dataset folder with both configs.
+3. `trainers.utility.run_utility`: the teacher (the converged Org of the first seed, trained on the same real
+   dialogues as Org), relabelling, cleanlab curation and the utility curve's configs, then `context` on
+   all-MiniLM-L6-v2 (`configs/train/minilm_meld.yaml`: lr 5e-5, batch 16, max length 64) for every variant and seed,
+   every stage trained to convergence on its validation split (`--max-epochs`, `--patience`), and the exact
+   Friedman p-values of every variant against both Orgs (Bonferroni).
 
-Everything is written under `--work` (resumable: finished generation and training runs are not redone). Prints the
-table, the significance report and the wall time of each step.
+Everything is written under `--work` and resumable (finished generation, teacher, derived configs and training runs
+are reused). Prints the table with the floors, the significance report, the curve and the wall time of each step.
 
-    python benchmarks/bench_utility.py --data-dir ../shared/data/meld --work runs/bench_utility
-    python benchmarks/bench_utility.py --data-dir ../shared/data/meld --run natural=RUN --run balanced=RUN \\
-        --max-train-dialogues 300 --work /tmp/utility          # a smaller fine-tuning budget
+    python benchmarks/bench_utility.py --data-dir ../shared/data/meld --max-train-dialogues 300 --work runs/utility
+    python benchmarks/bench_utility.py --benchmark emorynlp --data-dir ../shared/data/emorynlp --work runs/utility-e
 """
 
 from __future__ import annotations
@@ -39,18 +38,18 @@ def _runs(args: argparse.Namespace) -> dict[str, Path]:
     from generation.runner import run_generation
 
     given = dict(item.split("=", 1) for item in args.run)
-    unknown = sorted(set(given) - set(MODES))
+    unknown = sorted(set(given) - set(args.modes))
     if unknown:
-        raise SystemExit(f"--run takes natural=DIR or balanced=DIR, but got {unknown}.")
+        raise SystemExit(f"--run takes MODE=DIR with MODE in {list(args.modes)}, but got {unknown}.")
     runs = {}
-    for mode in MODES:
+    for mode in args.modes:
         if mode in given:
             runs[mode] = Path(given[mode])
             continue
-        runs[mode] = args.work / "runs" / f"meld_{mode}"
+        runs[mode] = args.work / "runs" / f"{args.benchmark}_{mode}"
         summary = run_generation(
             GenerationConfig(
-                benchmark="meld",
+                benchmark=args.benchmark,
                 mode=mode,
                 num_dialogues=args.num_dialogues,
                 seed=args.seed,
@@ -58,49 +57,28 @@ def _runs(args: argparse.Namespace) -> dict[str, Path]:
                 **{name: getattr(args, name) for name in ("batch_size", "num_threads") if getattr(args, name)},
             )
         )
-        print(f"meld_{mode}: {summary.status}, {summary.accepted} accepted, {summary.rejected} rejected", flush=True)
+        print(f"{args.benchmark}_{mode}: {summary.status}, {summary.accepted} accepted, {summary.rejected} rejected")
     return runs
-
-
-def _experiment(args: argparse.Namespace, dataset: Path):
-    from trainers.experiment import ExperimentConfig
-
-    overrides = {
-        # No validation during training: the model after the last step is tested (as bench_classifiers.py).
-        "eval_strategy": "no",
-        "save_strategy": "no",
-        "load_best_model_at_end": False,
-        "save_final_model": False,
-        "report_to": [],
-        "disable_tqdm": True,
-    }
-    if args.max_train_dialogues is not None:
-        overrides["max_train_dialogues"] = args.max_train_dialogues
-    return ExperimentConfig(
-        name="utility",
-        output_dir=str(args.work / "experiment"),
-        architectures=["context"],
-        variants=["org", "natural", "balanced"],
-        benchmarks=["meld"],
-        seeds=args.seeds,
-        data_dirs={"meld": str(args.data_dir)},
-        synthetic_dataset=str(dataset),
-        test_modes=list(MODES),
-        train_config=str(args.train_config),
-        train_overrides=overrides,
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data" / "meld", help="Real MELD.")
+    parser.add_argument("--benchmark", default="meld", help="Benchmark (name or custom YAML).")
+    parser.add_argument("--data-dir", type=Path, default=None, help="Real benchmark files (default: shared/data).")
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench_utility", help="Output folder.")
     parser.add_argument("--run", action="append", default=[], metavar="MODE=DIR", help="Reuse this run folder.")
-    parser.add_argument("--num-dialogues", type=int, default=300, help="Accepted dialogues per generated run.")
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES, help="Synthetic modes.")
+    parser.add_argument("--num-dialogues", type=int, default=150, help="Accepted dialogues per generated run.")
     parser.add_argument("--seed", type=int, default=1, help="Seed of the generation runs.")
     parser.add_argument("--batch-size", type=int, default=None, help="Slots decoding together (generation).")
     parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (generation).")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="Training seeds.")
+    parser.add_argument("--variants", nargs="+", default=None, help="Variants (default: every lever).")
+    parser.add_argument("--curve", type=int, nargs="+", default=[25, 50, 75, 100], help="Shares kept (percent).")
+    parser.add_argument("--max-epochs", type=float, default=6, help="Maximum epochs of every stage.")
+    parser.add_argument("--patience", type=int, default=2, help="Early-stopping patience (evaluations).")
+    parser.add_argument("--synthetic-weight", type=float, default=1.0, help="Joint protocol: synthetic rows' weight.")
+    parser.add_argument("--test-modes", nargs="*", default=[], help="Synthetic test splits scored too (TSTR).")
     parser.add_argument(
         "--train-config",
         type=Path,
@@ -108,18 +86,18 @@ def main(argv: list[str] | None = None) -> int:
         help="The training settings of every run (a configs/train YAML).",
     )
     parser.add_argument(
-        "--max-train-dialogues",
-        type=int,
-        default=None,
-        help="Cut every train split (synthetic and real) to its first N dialogues; default: all. Test splits are "
-        "never cut.",
+        "--max-train-dialogues", type=int, default=300, help="Real (and synthetic) train dialogues: the real budget."
     )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from erc_synth_datasets.benchmarks import get_benchmark
+
+    args.benchmark_name = get_benchmark(args.benchmark).name
+    if args.data_dir is None:
+        args.data_dir = REPO.parent / "shared" / "data" / args.benchmark_name
 
     from erc_synth_datasets.build import BuildConfig, build_dataset
-    from trainers.experiment import run_experiment
-    from trainers.stats import analyse, read_table, render_markdown
+    from trainers.utility import UtilityConfig, run_utility
 
     timings = {}
     started = time.perf_counter()
@@ -128,25 +106,34 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     dataset = args.work / "erc-synth"
-    result = build_dataset(list(runs.values()), BuildConfig(output=str(dataset), allow_incomplete=True))
-    for built in result.configs:
-        print(f"built {built.name}: dialogues per split {built.num_dialogues}", flush=True)
+    if not all((dataset / f"{args.benchmark_name}_{mode}" / "build_info.json").is_file() for mode in args.modes):
+        result = build_dataset(list(runs.values()), BuildConfig(output=str(dataset), allow_incomplete=True))
+        for built in result.configs:
+            print(f"built {built.name}: dialogues per split {built.num_dialogues}", flush=True)
     timings["build"] = time.perf_counter() - started
 
-    started = time.perf_counter()
-    config = _experiment(args, dataset)
-    failures = run_experiment(config)
-    timings["training"] = time.perf_counter() - started
-    if failures:
-        print(f"{failures} training run(s) failed; see the train.log files under {config.output_dir}")
-        return 1
-
-    out = Path(config.output_dir)
+    config = UtilityConfig(
+        dataset=str(dataset),
+        work=str(args.work / "utility"),
+        benchmark=args.benchmark,
+        data_dir=str(args.data_dir),
+        modes=list(args.modes),
+        variants=args.variants,
+        curve=args.curve,
+        seeds=args.seeds,
+        teacher_seed=args.seeds[0],
+        train_config=str(args.train_config),
+        max_train_dialogues=args.max_train_dialogues,
+        max_epochs=args.max_epochs,
+        patience=args.patience,
+        synthetic_weight=args.synthetic_weight,
+        test_modes=args.test_modes,
+    )
+    result = run_utility(config)
+    timings.update(result.timings)
     print("\nMean weighted F1 over seeds (table.csv):\n")
-    print((out / "table.csv").read_text(encoding="utf-8"))
-    report = analyse(read_table(out / "table_per_seed.csv", seeds="blocks"))
-    print("Friedman ranks over (test set, seed) blocks, exact p-values (table_per_seed.csv):\n")
-    print(render_markdown(report))
+    print((result.table.parent / "table.csv").read_text(encoding="utf-8"))
+    print((result.work / "utility.md").read_text(encoding="utf-8"))
     print("wall time: " + ", ".join(f"{step} {seconds:.0f} s" for step, seconds in timings.items()))
     return 0
 

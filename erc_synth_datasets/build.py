@@ -23,7 +23,7 @@ import hashlib
 import json
 import shutil
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,10 @@ __all__ = [
     "ConfigBuild",
     "RunInput",
     "build_dataset",
+    "read_config_build",
     "read_run",
+    "update_dataset_folder",
+    "write_splits",
 ]
 
 BUILD_INFO_NAME = "build_info.json"
@@ -167,6 +170,18 @@ class ConfigBuild:
     file_sha256: dict[str, str] = field(default_factory=dict)
     # The quality block of the card section (`quality.outputs.card_quality_section`); not part of build_info.json.
     quality: str | None = None
+    # A config derived from a built one (`erc_synth_datasets.derived`): where its labels came from (source, teacher,
+    # its revision and real-test score) and the curation applied (policy, counts before and after); None when built.
+    label_source: dict[str, Any] | None = None
+    curation: dict[str, Any] | None = None
+
+    @property
+    def features(self):  # -> datasets.Features
+        """The config's `datasets.Features`: the dialogue schema, plus the label columns of a derived config."""
+        from .schema import derived_features, dialogue_features
+
+        derived = self.label_source is not None or self.curation is not None
+        return derived_features(self.benchmark) if derived else dialogue_features(self.benchmark)
 
     @property
     def accepted(self) -> int:
@@ -197,6 +212,8 @@ class ConfigBuild:
             "num_bytes": self.num_bytes,
             "plot": self.plot,
             "file_sha256": self.file_sha256,
+            "label_source": self.label_source,
+            "curation": self.curation,
         }
 
     @classmethod
@@ -374,9 +391,50 @@ def _group_runs(runs: Sequence[RunInput]) -> dict[str, list[RunInput]]:
     return groups
 
 
-def _write_config(name: str, runs: list[RunInput], folder: Path, config: BuildConfig) -> ConfigBuild:
+def write_splits(
+    name: str, splits: dict[str, list[dict[str, Any]]], folder: Path, features: Any, benchmark: Benchmark
+) -> dict[str, Any]:
+    """Writes one Parquet file per split and the label plot into `folder` (the config's folder).
+
+    Utterances whose `label_weights` entry is 0 (dropped by curation) are not counted per label.
+
+    Returns:
+        The `ConfigBuild` fields that describe the files: files, sizes, sha256, bytes, dialogue, utterance and
+        label counts.
+    """
     from .parquet_io import rows_to_table, shard_filename, write_parquet
     from .plots import plot_label_distribution
+
+    out: dict[str, dict[str, Any]] = {
+        key: {} for key in ("files", "file_sizes", "file_sha256", "num_bytes", "num_dialogues", "num_utterances")
+    }
+    out["label_counts"] = {}
+    for split in SPLIT_NAMES:
+        rows = splits[split]
+        table = rows_to_table(rows, features)
+        filename = shard_filename(split)
+        out["file_sizes"][split] = write_parquet(table, folder / filename)
+        out["file_sha256"][split] = hashlib.sha256((folder / filename).read_bytes()).hexdigest()
+        out["files"][split] = f"{name}/{filename}"
+        out["num_bytes"][split] = table.nbytes
+        out["num_dialogues"][split] = len(rows)
+        out["num_utterances"][split] = sum(len(row["utterances"]) for row in rows)
+        counter: Counter = Counter()
+        for row in rows:
+            weights = row.get("label_weights") or [1.0] * len(row["emotions"])
+            counter.update(label for label, weight in zip(row["emotions"], weights, strict=True) if weight > 0)
+        out["label_counts"][split] = [counter.get(label, 0) for label in benchmark.labels]
+    plot_label_distribution(
+        out["label_counts"],
+        benchmark.labels,
+        folder / PLOT_NAME,
+        title=f"{name}: utterances per label",
+        log_scale=True,
+    )
+    return out
+
+
+def _write_config(name: str, runs: list[RunInput], folder: Path, config: BuildConfig) -> ConfigBuild:
     from .schema import dialogue_features
 
     benchmark = runs[0].benchmark
@@ -385,25 +443,9 @@ def _write_config(name: str, runs: list[RunInput], folder: Path, config: BuildCo
         splits = split_dialogues(records, config.ratios, seed=config.split_seed, min_per_split=config.min_per_split)
     except SplitError as err:
         raise BuildError(f"Config {name!r} (runs {[str(run.run_dir) for run in runs]}): {err}") from None
-    features = dialogue_features(benchmark)
     folder.mkdir(parents=True)
-    files, sizes, digests, num_bytes, dialogues, utterances, label_counts = {}, {}, {}, {}, {}, {}, {}
-    for split in SPLIT_NAMES:
-        rows = splits[split]
-        table = rows_to_table(rows, features)
-        filename = shard_filename(split)
-        sizes[split] = write_parquet(table, folder / filename)
-        digests[split] = hashlib.sha256((folder / filename).read_bytes()).hexdigest()
-        files[split] = f"{name}/{filename}"
-        num_bytes[split] = table.nbytes
-        dialogues[split] = len(rows)
-        utterances[split] = sum(len(row["utterances"]) for row in rows)
-        counter = Counter(label for row in rows for label in row["emotions"])
-        label_counts[split] = [counter.get(label, 0) for label in benchmark.labels]
+    written = write_splits(name, splits, folder, dialogue_features(benchmark), benchmark)
     targets = Counter(record["target_emotion"] for record in records if record["target_emotion"] is not None)
-    plot_label_distribution(
-        label_counts, benchmark.labels, folder / PLOT_NAME, title=f"{name}: utterances per label", log_scale=True
-    )
     built = ConfigBuild(
         name=name,
         benchmark=benchmark,
@@ -411,22 +453,19 @@ def _write_config(name: str, runs: list[RunInput], folder: Path, config: BuildCo
         runs=[_run_summary(run) for run in sorted(runs, key=lambda r: r.manifest.get("settings_hash") or "")],
         split_seed=config.split_seed,
         split_ratios=config.ratios.as_dict(),
-        num_dialogues=dialogues,
-        num_utterances=utterances,
-        label_counts=label_counts,
         target_counts={label: targets.get(label, 0) for label in benchmark.labels if label in targets},
-        files=files,
-        file_sizes=sizes,
-        file_sha256=digests,
-        num_bytes=num_bytes,
         plot=f"{name}/{PLOT_NAME}",
+        **written,
     )
     from .quality.outputs import card_quality_section, report_config
 
     if config.quality:
         report_config(folder.parent, name, benchmark, records, encoder=config.quality_encoder, attempts=built.attempts)
     built.quality = card_quality_section(
-        folder.parent, name, dialogues=sum(dialogues.values()), utterances=sum(utterances.values())
+        folder.parent,
+        name,
+        dialogues=sum(built.num_dialogues.values()),
+        utterances=sum(built.num_utterances.values()),
     )
     write_json_atomic(folder / BUILD_INFO_NAME, built.to_dict(), sort_keys=True)
     return built
@@ -465,7 +504,7 @@ def build_dataset(run_dirs: Sequence[str | Path], config: BuildConfig | None = N
         BuildError: a run is refused (see `read_run`), a config has too few dialogues for its splits, or the
             output is not a dataset folder. Nothing in the output folder changes in that case.
     """
-    from .card import load_card_data, render_card
+    from .card import load_card_data
 
     config = config or BuildConfig()
     if not run_dirs:
@@ -480,14 +519,40 @@ def build_dataset(run_dirs: Sequence[str | Path], config: BuildConfig | None = N
     runs = [read_run(run_dir, allow_incomplete=config.allow_incomplete) for run_dir in run_dirs]
     groups = _group_runs(runs)
 
+    built, kept = update_dataset_folder(
+        output,
+        sorted(groups),
+        lambda staging: [_write_config(name, groups[name], staging / name, config) for name in sorted(groups)],
+        load_card_data(config),
+    )
+    return BuildResult(output=output, configs=built, kept_configs=kept)
+
+
+def update_dataset_folder(
+    output: Path,
+    names: Sequence[str],
+    write: Callable[[Path], list[ConfigBuild]],
+    card_settings: Any,
+) -> tuple[list[ConfigBuild], list[str]]:
+    """Rewrites the configs `names` of the dataset folder `output` all-or-nothing, keeping every other config.
+
+    The folder is assembled in a staging folder beside `output` (the kept configs copied, then `write(staging)`
+    writes the new configs' folders and returns their `ConfigBuild`s), the card is re-rendered (its prose kept) and
+    the staging folder is swapped into place; on any error `output` is left as it was.
+
+    Returns:
+        The configs written and the names of the configs kept.
+    """
+    from .card import render_card
+
     staging = make_staging_folder(output)
     try:
         kept: list[str] = []
         existing_card = None
         if output.is_dir():
             for entry in sorted(output.iterdir()):
-                if entry.name in groups:
-                    continue  # rebuilt below
+                if entry.name in names:
+                    continue  # rewritten below
                 if entry.name == "README.md":
                     existing_card = entry.read_text(encoding="utf-8")
                     continue
@@ -495,17 +560,14 @@ def build_dataset(run_dirs: Sequence[str | Path], config: BuildConfig | None = N
                     shutil.copytree(entry, staging / entry.name)
                 else:
                     shutil.copy2(entry, staging / entry.name)
-            kept = [name for name in _existing_configs(output) if name not in groups]
-        built = [_write_config(name, groups[name], staging / name, config) for name in sorted(groups)]
-        kept_builds = [
-            ConfigBuild.from_dict(json.loads((staging / name / BUILD_INFO_NAME).read_text(encoding="utf-8")))
-            for name in kept
-        ]
+            kept = [name for name in _existing_configs(output) if name not in names]
+        built = write(staging)
+        kept_builds = [read_config_build(staging, name) for name in kept]
         card = render_card(
             built,
             all_configs=sorted([*built, *kept_builds], key=lambda c: c.name),
             existing=existing_card,
-            data=load_card_data(config),
+            data=card_settings,
         )
         write_text_atomic(staging / "README.md", str(card))
         swap_into_place(staging, output)
@@ -514,4 +576,20 @@ def build_dataset(run_dirs: Sequence[str | Path], config: BuildConfig | None = N
         if is_disk_full(err):  # named by the output's folder, not the staging folder that is gone now
             raise DiskFullError(output.parent, f"the dataset folder {output.name!r}") from err
         raise
-    return BuildResult(output=output, configs=built, kept_configs=kept)
+    return built, kept
+
+
+def read_config_build(folder: str | Path, name: str) -> ConfigBuild:
+    """The `ConfigBuild` recorded in `<folder>/<name>/build_info.json`.
+
+    Raises:
+        BuildError: the config has no build_info.json (it was not built by erc-synth).
+    """
+    path = Path(folder) / name / BUILD_INFO_NAME
+    if not path.is_file():
+        configs = _existing_configs(Path(folder))
+        raise BuildError(
+            f"{str(Path(folder))!r} has no config {name!r} built by erc-synth (no {name}/{BUILD_INFO_NAME}); its "
+            f"configs are {configs}."
+        )
+    return ConfigBuild.from_dict(json.loads(path.read_text(encoding="utf-8")))

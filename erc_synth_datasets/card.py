@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CONFIGS_END",
     "CardSettings",
+    "card_settings_of",
     "CardError",
     "card_metadata",
     "load_card_data",
@@ -111,13 +112,11 @@ def _config_entry(build: ConfigBuild) -> dict[str, Any]:
 def _dataset_info_entry(build: ConfigBuild) -> dict[str, Any]:
     from datasets import DatasetInfo, SplitDict, SplitInfo
 
-    from .schema import dialogue_features
-
     splits = SplitDict()
     for split, count in build.num_dialogues.items():
         splits.add(SplitInfo(name=split, num_bytes=build.num_bytes[split], num_examples=count))
     info = DatasetInfo(
-        features=dialogue_features(build.benchmark),
+        features=build.features,
         splits=splits,
         download_size=sum(build.file_sizes.values()),
         dataset_size=sum(build.num_bytes.values()),
@@ -222,9 +221,34 @@ def render_config_section(build: ConfigBuild) -> str:
         acceptance_rate=_percent(build.accepted, build.attempts),
         prompts=[{"version": version, "text": text} for version, text in prompts],
         quality=build.quality,
+        label_source=build.label_source,
+        curation=_curation_rows(build.curation, labels) if build.curation else None,
     )
     body = re.sub(r"\n{3,}", "\n\n", body).strip()
     return f"<!-- erc-synth:config {build.name} start -->\n{body}\n<!-- erc-synth:config {build.name} end -->\n"
+
+
+def _curation_rows(curation: dict[str, Any], labels: Sequence[str]) -> dict[str, Any]:
+    """The curation record with one row per label: utterances kept as targets before and after, per split."""
+    before, after = curation["label_counts_before"], curation["label_counts_after"]
+    splits = list(before)
+    rows = [
+        {"name": label, "cells": [f"{before[s][i]} → {after[s][i]}" for s in splits]} for i, label in enumerate(labels)
+    ]
+    return {**curation, "splits": splits, "rows": rows}
+
+
+def card_settings_of(text: str | None) -> CardSettings:
+    """The card settings an existing card was rendered with (license, name, language), for re-rendering it."""
+    if not text:
+        return CardSettings()
+    data = DatasetCard(text, ignore_metadata_errors=True).data.to_dict()
+    language = data.get("language") or ["en"]
+    return CardSettings(
+        license=data.get("license") or CardSettings.license,
+        pretty_name=data.get("pretty_name") or CardSettings.pretty_name,
+        language=[language] if isinstance(language, str) else list(language),
+    )
 
 
 def section_names(text: str) -> list[str]:

@@ -31,6 +31,8 @@ COMMANDS: Registry = Registry(
         "experiment": "trainers.experiment:main",
         "significance": "trainers.significance_cli:main",
         "predict": "trainers.predict:main",
+        "relabel": "erc_synth.commands.relabel:main",
+        "curate": "erc_synth.commands.curate:main",
     },
     hint="Run `erc-synth --help` for what each one does.",
 )
@@ -46,6 +48,8 @@ COMMAND_HELP: dict[str, str] = {
     "experiment": "Run an experiment matrix of training runs (resumable).",
     "significance": "Friedman ranks and exact pairwise p-values for a scores table.",
     "predict": "Label the utterances of a dialogue file with a saved classifier.",
+    "relabel": "Relabel a synthetic config with a teacher trained on the real data.",
+    "curate": "Keep the synthetic labels a teacher supports (cleanlab curation).",
 }
 
 

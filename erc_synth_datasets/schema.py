@@ -9,8 +9,10 @@ from datasets import ClassLabel, Dataset, Features, List, Value
 from .benchmarks import Benchmark, get_benchmark
 
 __all__ = [
+    "LABEL_COLUMNS",
     "PROVENANCE_COLUMNS",
     "SAMPLING_FEATURES",
+    "derived_features",
     "dialogue_features",
     "empty_provenance",
     "flatten_dialogues",
@@ -55,6 +57,31 @@ def dialogue_features(benchmark: str | Benchmark) -> Features:
     )
 
 
+def derived_features(benchmark: str | Benchmark) -> Features:
+    """Features of a config derived from a built one by relabelling or curation (`erc-synth relabel` / `curate`).
+
+    `emotions` holds the labels the config trains on (hard labels); the columns added keep what they came from:
+    `generator_emotions` the generator's own labels (never overwritten), `label_probs` per utterance the probability
+    of every label in canonical order (the soft target; one-hot where the labels are hard), `label_weights` per
+    utterance 1.0 or 0.0 (kept or dropped by curation: a dropped utterance stays in the dialogue as context of the
+    others but is no training target) and `label_source` (`generator`, `teacher`, `resampled`).
+    """
+    benchmark = get_benchmark(benchmark)
+    return Features(
+        {
+            **dialogue_features(benchmark),
+            "generator_emotions": List(ClassLabel(names=list(benchmark.labels))),
+            "label_probs": List(List(Value("float32"))),
+            "label_weights": List(Value("float32")),
+            "label_source": Value("string"),
+        }
+    )
+
+
+#: The per-utterance columns of a derived config and the name each takes in the utterance view.
+LABEL_COLUMNS = {"label_probs": "label_probs", "label_weights": "label_weight"}
+
+
 def utterance_features(benchmark: str | Benchmark | list[str]) -> Features:
     """Features of the utterance-level view: one row per utterance with the dialogue before it.
 
@@ -83,8 +110,11 @@ def empty_provenance() -> dict[str, Any]:
 def _flatten_batch(batch: dict[str, list], max_context: int | None) -> dict[str, list]:
     out: dict[str, list] = {name: [] for name in ("dialogue_id", "turn", "speaker", "utterance", "emotion")}
     out["context_speakers"], out["context_utterances"] = [], []
-    for dialogue_id, speakers, utterances, emotions in zip(
-        batch["dialogue_id"], batch["speakers"], batch["utterances"], batch["emotions"], strict=True
+    carried = [(column, LABEL_COLUMNS[column]) for column in LABEL_COLUMNS if column in batch]
+    for _, name in carried:
+        out[name] = []
+    for index, (dialogue_id, speakers, utterances, emotions) in enumerate(
+        zip(batch["dialogue_id"], batch["speakers"], batch["utterances"], batch["emotions"], strict=True)
     ):
         for turn, (speaker, utterance, emotion) in enumerate(zip(speakers, utterances, emotions, strict=True)):
             start = 0 if max_context is None else max(0, turn - max_context)
@@ -95,6 +125,8 @@ def _flatten_batch(batch: dict[str, list], max_context: int | None) -> dict[str,
             out["emotion"].append(emotion)
             out["context_speakers"].append(speakers[start:turn])
             out["context_utterances"].append(utterances[start:turn])
+            for column, name in carried:
+                out[name].append(batch[column][index][turn])
     return out
 
 
@@ -107,7 +139,8 @@ def flatten_dialogues(dialogues: Dataset, *, max_context: int | None = None, num
         num_proc: Worker processes for `Dataset.map`.
 
     Returns:
-        A `Dataset` with `utterance_features`, in dialogue order then turn order.
+        A `Dataset` with `utterance_features`, in dialogue order then turn order; a derived config's rows also
+        carry `label_probs` (the utterance's soft label) and `label_weight` (`derived_features`).
     """
     if max_context is not None and max_context < 0:
         raise ValueError(f"max_context must be None or >= 0, but got max_context={max_context}.")
@@ -122,7 +155,12 @@ def flatten_dialogues(dialogues: Dataset, *, max_context: int | None = None, num
         batched=True,
         fn_kwargs={"max_context": max_context},
         remove_columns=dialogues.column_names,
-        features=utterance_features(list(emotions.feature.names)),
+        features=_with_label_columns(utterance_features(list(emotions.feature.names)), dialogues.column_names),
         num_proc=num_proc,
         desc="Flattening dialogues",
     )
+
+
+def _with_label_columns(features: Features, columns: list[str]) -> Features:
+    extra = {"label_probs": List(Value("float32")), "label_weight": Value("float32")}
+    return Features({**features, **{LABEL_COLUMNS[c]: extra[LABEL_COLUMNS[c]] for c in LABEL_COLUMNS if c in columns}})

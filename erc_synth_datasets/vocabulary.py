@@ -16,8 +16,10 @@ SystemName.parse("compm_org").variant is Variant.ORG   # True
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
+from typing import ClassVar
 
 from .errors import ErcSynthError
 
@@ -28,8 +30,10 @@ __all__ = [
     "SPLITS",
     "TEST_SET_COLUMN",
     "ConfigName",
+    "LabelSource",
     "Mode",
     "VocabularyError",
+    "check_curation",
     "Split",
     "SystemName",
     "TestSetName",
@@ -85,18 +89,166 @@ class Split(_Vocabulary):
     TEST = "test"
 
 
-class Variant(_Vocabulary):
-    """A training protocol: `org` fine-tunes on the real benchmark only; `natural`/`balanced` pretrain on that
-    synthetic config first."""
+class LabelSource(_Vocabulary):
+    """Where the labels a config trains on come from: the `generator` that wrote the dialogue (the paper), a
+    `teacher` classifier trained on the real data (hard label and per-label probabilities), or the generator
+    `resampled` k times on the fixed text (vote shares as the soft label)."""
 
-    ORG = "org"
-    NATURAL = "natural"
-    BALANCED = "balanced"
+    GENERATOR = "generator"
+    TEACHER = "teacher"
+    RESAMPLED = "resampled"
+
+
+_CURATION_RE = re.compile(r"^(clean|top(?:[1-9]\d?|100))$")
+
+
+def check_curation(policy: str | None) -> str | None:
+    """`policy` when it is a curation policy name (`clean`, or `top<q>` with q a percentage 1-100), else an error.
+
+    Raises:
+        VocabularyError: naming the valid forms.
+    """
+    if policy is None or _CURATION_RE.match(str(policy)):
+        return policy
+    raise VocabularyError(
+        f"A curation policy is 'clean' (drop the utterances flagged as label issues) or 'top<q>' (keep the q% with "
+        f"the best label-quality scores, e.g. top50), but got {policy!r}."
+    )
+
+
+_VARIANT_SEPARATOR = "-"
+_JOINT = "joint"
+_STEPS = "steps"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A training protocol, written `org`, `org-steps`, or `[joint-]<mode>[-<labels>][-<curation>]`.
+
+    - `org`: the real train split only (trained to convergence on the real validation split);
+    - `org-steps`: the same, for as many optimiser steps as the pretrained variants of its seed took;
+    - `natural`, `balanced` (the paper): stage 1 on that synthetic config, then stage 2 on the real train split;
+    - `natural-teacher`, `natural-clean`, `balanced-teacher-top50`: stage 1 on a derived config
+      (`meld_natural_teacher`, ...: relabelled by a teacher and/or curated);
+    - `joint-natural-teacher`: the synthetic and the real train split in one stage.
+
+    Args:
+        mode: The synthetic mode trained on; None for the Org variants.
+        labels: Whose labels the synthetic config carries.
+        curation: The curation policy applied to it (`clean`, `top<q>`), or None.
+        joint: One stage over real and synthetic data instead of two.
+        steps_matched: `org-steps` (only with `mode=None`).
+    """
+
+    mode: Mode | None = None
+    labels: LabelSource = LabelSource.GENERATOR
+    curation: str | None = None
+    joint: bool = False
+    steps_matched: bool = False
+
+    ORG: ClassVar[Variant]
+    ORG_STEPS: ClassVar[Variant]
+    NATURAL: ClassVar[Variant]
+    BALANCED: ClassVar[Variant]
+
+    def __post_init__(self) -> None:
+        if self.mode is not None:
+            object.__setattr__(self, "mode", Mode.parse(self.mode, what="mode"))
+        object.__setattr__(self, "labels", LabelSource.parse(self.labels, what="label source"))
+        check_curation(self.curation)
+        if self.mode is None and (self.labels is not LabelSource.GENERATOR or self.curation or self.joint):
+            raise VocabularyError("An Org variant trains on real data only: it has no labels, curation or joint.")
+        if self.steps_matched and self.mode is not None:
+            raise VocabularyError("Only the Org variant can be steps-matched ('org-steps').")
 
     @property
-    def mode(self) -> Mode | None:
-        """The synthetic mode pretrained on, or None for `org`."""
-        return None if self is Variant.ORG else Mode(self.value)
+    def is_org(self) -> bool:
+        """Whether this variant trains on the real data only (`org` or `org-steps`)."""
+        return self.mode is None
+
+    @property
+    def value(self) -> str:
+        return str(self)
+
+    def __str__(self) -> str:
+        if self.mode is None:
+            return Variant._ORG_NAME + (_VARIANT_SEPARATOR + _STEPS if self.steps_matched else "")
+        parts = [_JOINT] if self.joint else []
+        parts.append(self.mode.value)
+        if self.labels is not LabelSource.GENERATOR:
+            parts.append(self.labels.value)
+        if self.curation:
+            parts.append(self.curation)
+        return _VARIANT_SEPARATOR.join(parts)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return str(self) == other
+        if isinstance(other, Variant):
+            return str(self) == str(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    def config_name(self, benchmark: str) -> ConfigName | None:
+        """The synthetic config this variant trains on for `benchmark` (None for the Org variants)."""
+        if self.mode is None:
+            return None
+        return ConfigName(benchmark, self.mode, labels=self.labels, curation=self.curation)
+
+    @classmethod
+    def values(cls) -> tuple[str, ...]:
+        """The source paper's variants (`org`, `natural`, `balanced`), the default of an experiment."""
+        return (str(cls.ORG), str(cls.NATURAL), str(cls.BALANCED))
+
+    @classmethod
+    def parse(cls, value: object, *, what: str | None = None) -> Variant:
+        """Reads `org`, `org-steps`, `natural`, `joint-balanced-teacher-top50`, ... back into its parts.
+
+        Raises:
+            VocabularyError: `value` does not follow the grammar (the message gives it).
+        """
+        if isinstance(value, Variant):
+            return value
+        text = str(value)
+        label = what or "variant"
+        error = VocabularyError(
+            f"A {label} is 'org', 'org-steps' or '[joint-]<mode>[-<labels>][-<curation>]' with mode in "
+            f"{list(Mode.values())}, labels in {[s.value for s in LabelSource if s is not LabelSource.GENERATOR]} "
+            f"and curation 'clean' or 'top<q>' (e.g. natural, natural-teacher, joint-balanced-teacher-top50), but "
+            f"got {value!r}."
+        )
+        parts = text.split(_VARIANT_SEPARATOR)
+        if parts == [cls._ORG_NAME]:
+            return cls()
+        if parts == [cls._ORG_NAME, _STEPS]:
+            return cls(steps_matched=True)
+        joint = parts[0] == _JOINT
+        parts = parts[1:] if joint else parts
+        if not parts or parts[0] not in Mode.values() or len(parts) > 3:
+            raise error
+        mode, rest = Mode(parts[0]), parts[1:]
+        labels = LabelSource.GENERATOR
+        if rest and rest[0] in LabelSource.values() and rest[0] != LabelSource.GENERATOR.value:
+            labels, rest = LabelSource(rest[0]), rest[1:]
+        curation = None
+        if rest and _CURATION_RE.match(rest[0]):
+            curation, rest = rest[0], rest[1:]
+        if rest:
+            raise error
+        return cls(mode, labels, curation, joint=joint)
+
+    _ORG_NAME: ClassVar[str] = "org"
+
+
+Variant.ORG = Variant()
+Variant.ORG_STEPS = Variant(steps_matched=True)
+Variant.NATURAL = Variant(Mode.NATURAL)
+Variant.BALANCED = Variant(Mode.BALANCED)
 
 
 SPLITS: tuple[str, ...] = Split.values()
@@ -119,44 +271,71 @@ def _split_suffix(text: str, suffixes: tuple[str, ...], what: str, example: str)
 @dataclass(frozen=True)
 class ConfigName:
     """The name of one config of a synthetic dataset: `<benchmark>_<mode>`, plus `_persona` for persona runs (which
-    are never pooled with plain runs of the same mode).
+    are never pooled with plain runs of the same mode), then, for a config derived from another one, the label source
+    (`_teacher`, `_resampled`) and the curation policy (`_clean`, `_top50`).
 
     Args:
         benchmark: The benchmark's registry name.
         mode: The generation mode.
         persona: Whether the dialogues were conditioned on personas.
+        labels: Whose labels the config carries (the generator's for a built config).
+        curation: The curation policy applied to it, or None.
     """
 
     benchmark: str
     mode: Mode
     persona: bool = False
+    labels: LabelSource = LabelSource.GENERATOR
+    curation: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", Mode.parse(self.mode, what="mode"))
+        object.__setattr__(self, "labels", LabelSource.parse(self.labels, what="label source"))
+        check_curation(self.curation)
         if not self.benchmark:
             raise VocabularyError("A config name needs a benchmark name, but got an empty one.")
 
     def __str__(self) -> str:
         parts = [self.benchmark, self.mode.value] + ([PERSONA_SUFFIX] if self.persona else [])
+        if self.labels is not LabelSource.GENERATOR:
+            parts.append(self.labels.value)
+        if self.curation:
+            parts.append(self.curation)
         return _SEPARATOR.join(parts)
+
+    @property
+    def base(self) -> ConfigName:
+        """The built config this one derives from (itself for a built config)."""
+        return ConfigName(self.benchmark, self.mode, persona=self.persona)
+
+    @property
+    def is_derived(self) -> bool:
+        """Whether the config was relabelled or curated from a built config."""
+        return self.labels is not LabelSource.GENERATOR or self.curation is not None
 
     @classmethod
     def parse(cls, text: str) -> ConfigName:
-        """Reads `meld_balanced` or `meld_balanced_persona` back into its parts.
+        """Reads `meld_balanced`, `meld_balanced_persona` or `meld_natural_teacher_top50` back into its parts.
 
         Raises:
-            VocabularyError: `text` does not end with a mode (and optionally `_persona`).
+            VocabularyError: `text` does not end with a mode (and optionally `_persona`, a label source, a curation).
         """
-        head, tail = text, ""
-        if text.endswith(_SEPARATOR + PERSONA_SUFFIX):
-            head, tail = text[: -len(_SEPARATOR + PERSONA_SUFFIX)], PERSONA_SUFFIX
+        head, curation, labels, persona = text, None, LabelSource.GENERATOR, False
+        stem, sep, tail = head.rpartition(_SEPARATOR)
+        if sep and stem and _CURATION_RE.match(tail):
+            head, curation = stem, tail
+        stem, sep, tail = head.rpartition(_SEPARATOR)
+        if sep and stem and tail in LabelSource.values() and tail != LabelSource.GENERATOR.value:
+            head, labels = stem, LabelSource(tail)
+        if head.endswith(_SEPARATOR + PERSONA_SUFFIX):
+            head, persona = head[: -len(_SEPARATOR + PERSONA_SUFFIX)], True
         benchmark, mode = _split_suffix(head, Mode.values(), "dataset config name", "meld_balanced")
-        return cls(benchmark, Mode(mode), persona=bool(tail))
+        return cls(benchmark, Mode(mode), persona=persona, labels=labels, curation=curation)
 
 
 @dataclass(frozen=True)
 class SystemName:
-    """A column of a results table: `<architecture>_<variant>`, e.g. `compm_natural`."""
+    """A column of a results table: `<architecture>_<variant>`, e.g. `compm_natural` or `context_natural-teacher`."""
 
     architecture: str
     variant: Variant
@@ -165,7 +344,7 @@ class SystemName:
         object.__setattr__(self, "variant", Variant.parse(self.variant, what="variant"))
 
     def __str__(self) -> str:
-        return f"{self.architecture}{_SEPARATOR}{self.variant.value}"
+        return f"{self.architecture}{_SEPARATOR}{self.variant}"
 
     @property
     def baseline(self) -> SystemName:
@@ -179,8 +358,12 @@ class SystemName:
         Raises:
             VocabularyError: `text` does not end with a variant.
         """
-        architecture, variant = _split_suffix(text, Variant.values(), "system name", "compm_natural")
-        return cls(architecture, Variant(variant))
+        architecture, sep, variant = text.rpartition(_SEPARATOR)
+        if not sep or not architecture:
+            raise VocabularyError(
+                f"A system name is written <architecture>_<variant> (e.g. compm_natural), but got {text!r}."
+            )
+        return cls(architecture, Variant.parse(variant))
 
     @classmethod
     def try_parse(cls, text: str) -> SystemName | None:

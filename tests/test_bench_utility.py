@@ -5,6 +5,7 @@ exact Friedman report with the baselines as the floor."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -27,8 +28,8 @@ def _bench():
 
 @pytest.mark.slow
 @pytest.mark.real_data
-def test_org_nat_bal_with_exact_pvalues_and_the_floor(tmp_path, shared_data, capsys):
-    runs = {mode: write_run(tmp_path / mode, mode=mode, num_dialogues=12) for mode in ("natural", "balanced")}
+def test_every_lever_against_both_orgs_with_exact_pvalues_and_the_floor(tmp_path, shared_data, capsys):
+    runs = {mode: write_run(tmp_path / mode, mode=mode, num_dialogues=12) for mode in ("natural",)}
     encoder = make_tiny_encoder(tmp_path / "encoder")
     train_config = tmp_path / "train.yaml"
     train_config.write_text(
@@ -36,26 +37,42 @@ def test_org_nat_bal_with_exact_pvalues_and_the_floor(tmp_path, shared_data, cap
             {
                 "model_name_or_path": str(encoder),
                 "max_length": 32,
-                "num_train_epochs": 1,
                 "per_device_train_batch_size": 16,
                 "per_device_eval_batch_size": 256,
+                "learning_rate": 1e-3,
                 "use_cpu": True,
+                "max_eval_dialogues": 10,
             }
         )
     )
     argv = ["--data-dir", str(shared_data / "meld"), "--work", str(tmp_path / "work"), "--seeds", "1", "2"]
-    argv += ["--run", f"natural={runs['natural']}", "--run", f"balanced={runs['balanced']}"]
-    argv += ["--train-config", str(train_config), "--max-train-dialogues", "4"]
+    argv += ["--run", f"natural={runs['natural']}", "--modes", "natural", "--curve", "50", "100"]
+    argv += ["--train-config", str(train_config), "--max-train-dialogues", "4", "--max-epochs", "2", "--patience", "1"]
     assert _bench().main(argv) == 0
     out = capsys.readouterr().out
-    table = (tmp_path / "work" / "experiment" / "table.csv").read_text().splitlines()
-    assert table[0] == "test_set,context_org,context_natural,context_balanced,majority,tfidf_lr"
-    assert [line.split(",")[0] for line in table[1:]] == ["meld_real", "meld_natural", "meld_balanced"]
-    # Ranked over 3 test sets x 2 seeds; Nat and Bal each compared with Org; the floor shown, not ranked.
-    assert "k = 3 systems, n = 6 blocks" in out
-    assert "| context_natural | context_org |" in out and "| context_balanced | context_org |" in out
+    table = (tmp_path / "work" / "utility" / "experiment" / "table.csv").read_text().splitlines()
+    systems = ["org", "natural", "natural-teacher", "natural-clean", "joint-natural-teacher", "natural-teacher-top50"]
+    assert table[0] == ",".join(["test_set", *(f"context_{s}" for s in [*systems, "org-steps"]), "majority,tfidf_lr"])
+    assert [line.split(",")[0] for line in table[1:]] == ["meld_real"]
+    # Ranked over 1 test set x 2 seeds; every variant compared with both Orgs; the floor shown, not ranked.
+    assert "k = 7 systems, n = 2 blocks" in out
+    assert (
+        "| context_natural-teacher | context_org |" in out and "| context_natural-teacher | context_org-steps |" in out
+    )
     assert "majority (floor)" in out and "tfidf_lr (floor)" in out
-    results = tmp_path / "work" / "experiment" / "runs" / "meld" / "context_org" / "seed-1" / "results.json"
-    import json
-
+    report = json.loads((tmp_path / "work" / "utility" / "utility.json").read_text())
+    assert report["stronger_org"] in ("context_org", "context_org-steps")
+    assert [c["kept_percent"] for c in report["curve"]] == [50, 100]
+    epochs = report["variants"]["context_natural"]["epochs"]["1"]
+    assert [stage["stage"] for stage in epochs] == ["pretrain", "finetune"]
+    assert all(stage["epochs_run"] <= 2 for stage in epochs)
+    # The teacher saw the same real dialogues as Org, and its identity is in the relabelled config's record.
+    info = json.loads((tmp_path / "work" / "erc-synth" / "meld_natural_teacher" / "build_info.json").read_text())
+    assert info["label_source"]["teacher"]["real_train_dialogues"] == 4
+    results = (
+        tmp_path / "work" / "utility" / "experiment" / "runs" / "meld" / "context_org" / "seed-1" / "results.json"
+    )
     assert json.loads(results.read_text())["test"]["meld_real"]["num_utterances"] == 2610
+    # Resumable: a second call reuses everything (no run, no relabel) and reports the same table.
+    assert _bench().main(argv) == 0
+    assert "skipped, already finished" in capsys.readouterr().out

@@ -181,7 +181,27 @@ class DataArguments:
     )
     pretrain_config: str | None = field(
         default=None,
-        metadata={"help": "Synthetic config for stage 1 (e.g. meld_balanced); None skips stage 1 (the Org variant)."},
+        metadata={
+            "help": "Synthetic config for stage 1 (e.g. meld_balanced, or a derived one: meld_natural_teacher, "
+            "meld_natural_clean); None skips stage 1 (the Org variant)."
+        },
+    )
+    joint_config: str | None = field(
+        default=None,
+        metadata={
+            "help": "The joint protocol: this synthetic config's train split is trained together with the real one "
+            "in a single stage (instead of stage 1 then stage 2); its rows' loss is weighted by synthetic_weight."
+        },
+    )
+    synthetic_weight: float = field(
+        default=1.0, metadata={"help": "Joint protocol: the loss weight of every synthetic row (real rows: 1)."}
+    )
+    soft_targets: bool = field(
+        default=True,
+        metadata={
+            "help": "Train on a derived config's label probabilities (cross-entropy against the teacher's or the "
+            "vote shares' distribution); false: on its hard labels."
+        },
     )
     test_configs: list[str] = field(
         default_factory=list,
@@ -208,6 +228,15 @@ class DataArguments:
 
     def __post_init__(self) -> None:
         self.test_configs = list(self.test_configs or [])
+        if self.pretrain_config is not None and self.joint_config is not None:
+            raise TrainingConfigError(
+                f"pretrain_config={self.pretrain_config!r} and joint_config={self.joint_config!r} are two protocols; "
+                "set one of them (sequential: pretrain_config; joint: joint_config)."
+            )
+        if self.joint_config is not None and self.synthetic_dataset is None:
+            raise TrainingConfigError(f"joint_config={self.joint_config!r} needs synthetic_dataset.")
+        if not (0.0 < self.synthetic_weight < float("inf")):
+            raise TrainingConfigError(f"synthetic_weight must be a positive number, but got {self.synthetic_weight}.")
         if self.pretrain_config is not None and self.synthetic_dataset is None:
             raise TrainingConfigError(
                 f"pretrain_config={self.pretrain_config!r} needs synthetic_dataset (a Hub id or a local folder); "
@@ -266,6 +295,21 @@ class ErcTrainingFields:
     pretrain_learning_rate: float | None = field(
         default=None, metadata={"help": "Learning rate of stage 1; None: learning_rate."}
     )
+    early_stopping_patience: int | None = field(
+        default=None,
+        metadata={
+            "help": "Stop a stage when the validation metric has not improved for this many evaluations (the best "
+            "checkpoint is then selected); None: train every epoch. With a patience, num_train_epochs is the "
+            "maximum: a stage trains to convergence on its validation split."
+        },
+    )
+    match_steps_of: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "The steps-matched Org: finished run folders (with results.json) whose optimiser steps, all "
+            "stages together, this real-data-only run takes as its max_steps (the largest of them)."
+        },
+    )
     max_train_seconds: float | None = field(
         default=None,
         metadata={
@@ -281,18 +325,24 @@ class ErcTrainingFields:
     )
 
 
-def variant_of(data_args: DataArguments) -> str:
-    """The protocol variant of a run: `org` without stage 1, else the mode of the stage-1 config (`natural`...).
+def variant_of(data_args: DataArguments, match_steps: bool = False) -> str:
+    """The protocol variant of a run: `org` (or `org-steps`) without synthetic data, else the variant its synthetic
+    config and protocol name (`natural`, `natural-teacher`, `joint-balanced-clean`, ...).
 
     Raises:
-        TrainingConfigError: `pretrain_config` is not named `<benchmark>_<natural|balanced>`.
+        TrainingConfigError: the synthetic config is not named `<benchmark>_<mode>[_<labels>][_<curation>]`, or a
+            steps-matched run trains on synthetic data.
     """
-    if data_args.pretrain_config is None:
-        return Variant.ORG.value
+    config = data_args.pretrain_config or data_args.joint_config
+    if config is None:
+        return str(Variant.ORG_STEPS if match_steps else Variant.ORG)
+    if match_steps:
+        raise TrainingConfigError("match_steps_of is for the real-data-only (Org) run; remove the synthetic config.")
     try:
-        return ConfigName.parse(data_args.pretrain_config).mode.value
+        name = ConfigName.parse(config)
+        return str(Variant(name.mode, name.labels, name.curation, joint=data_args.joint_config is not None))
     except VocabularyError as err:
-        raise TrainingConfigError(f"pretrain_config: {err}") from None
+        raise TrainingConfigError(f"{'pretrain' if data_args.pretrain_config else 'joint'}_config: {err}") from None
 
 
 def __getattr__(name: str) -> Any:

@@ -230,6 +230,11 @@ def _encode_batch(batch: dict[str, list], tokenizer: Any, args: ModelArguments, 
     out: dict[str, list] = {key: [row[key] for row in encoded] for key in encoded[0]}
     out["labels"] = list(batch["emotion"])
     out["length"] = [len(ids) for ids in out["input_ids"]]
+    # A derived config (relabelled or curated): soft targets and curation weights per utterance.
+    if "label_probs" in batch:
+        out["target_probs"] = list(batch["label_probs"])
+    if "label_weight" in batch:
+        out["sample_weight"] = list(batch["label_weight"])
     if with_memory:
         out["memory_input_ids"] = []
         for speaker, speakers, utterances in zip(
@@ -247,7 +252,8 @@ def encode_dialogues(
     dialogues: Dataset, tokenizer: Any, args: ModelArguments, *, with_memory: bool = False
 ) -> Dataset:
     """One encoded row per utterance: `input_ids`, `attention_mask` (+ `token_type_ids`), `target_mask` (1 at the
-    target utterance's tokens), `labels`, `length`.
+    target utterance's tokens), `labels`, `length`; for a derived config also `target_probs` (its soft label) and
+    `sample_weight` (0 for an utterance curation dropped).
 
     Args:
         dialogues: A split in the dialogue schema.
@@ -299,6 +305,9 @@ class ErcDataCollator:
             if key in features[0]:
                 batch[key] = torch.tensor([f[key] + [pad] * (width - len(f[key])) for f in features])
         batch["labels"] = torch.tensor([f["labels"] for f in features], dtype=torch.long)
+        for key in ("target_probs", "sample_weight"):  # derived configs and the joint protocol
+            if key in features[0]:
+                batch[key] = torch.tensor([f[key] for f in features], dtype=torch.float)
         if "soft_labels" in features[0]:
             batch["soft_labels"] = torch.tensor([f["soft_labels"] for f in features], dtype=torch.float)
         # Lists of token sequences per row: the speaker memory (compm), the knowledge sentences (todkat).

@@ -38,6 +38,7 @@ from erc_synth_datasets.vocabulary import (
     SystemName,
     TestSetName,
     Variant,
+    VocabularyError,
 )
 
 from .baselines import BASELINES
@@ -69,7 +70,12 @@ class ExperimentConfig:
     )
     variants: list[str] = field(
         default_factory=lambda: list(_VARIANTS),
-        metadata={"help": "org (real data only), natural, balanced (pretrain on that synthetic config first)."},
+        metadata={
+            "help": "org (real data only), natural, balanced (pretrain on that synthetic config first; the paper), "
+            "and the levers: org-steps (real data only, as many optimiser steps as the pretrained variants of its "
+            "seed), natural-teacher (a derived config: relabelled, curated: natural-clean, natural-teacher-top50), "
+            "joint-natural-teacher (real and synthetic in one stage)."
+        },
     )
     benchmarks: list[str] = field(
         default_factory=lambda: ["meld"],
@@ -107,10 +113,15 @@ class ExperimentConfig:
     def __post_init__(self) -> None:
         from .errors import TrainingConfigError
 
-        bad = [v for v in self.variants if v not in _VARIANTS]
-        if bad:
-            raise TrainingConfigError(f"variants must be among {list(_VARIANTS)}, but got {bad}.")
-        needs_synthetic = any(v != "org" for v in self.variants) or bool(self.test_modes)
+        try:
+            parsed = [Variant.parse(v) for v in self.variants]
+        except VocabularyError as err:
+            raise TrainingConfigError(f"variants: {err}") from None
+        # The steps-matched Org takes its step count from the other variants of its seed: it runs after them.
+        self.variants = [str(v) for v in sorted(parsed, key=lambda v: v.steps_matched)]
+        if Variant.ORG_STEPS in parsed and all(v.is_org for v in parsed):
+            raise TrainingConfigError("variants: org-steps matches the steps of pretrained variants; list some.")
+        needs_synthetic = any(not v.is_org for v in parsed) or bool(self.test_modes)
         if needs_synthetic and not self.synthetic_dataset:
             raise TrainingConfigError(
                 "Variants natural/balanced and synthetic test sets need synthetic_dataset (a Hub id or a local "
@@ -186,14 +197,31 @@ def _run_settings(config: ExperimentConfig, run: Run) -> dict[str, Any]:
             "data_dir": data_dir,
             "seed": run.seed,
             "output_dir": str(run.output_dir),
-            "pretrain_config": None if run.variant == Variant.ORG else str(ConfigName(run.benchmark, run.variant)),
             "test_configs": [str(ConfigName(run.benchmark, mode)) for mode in config.test_modes],
+            **_variant_settings(config, run),
         }
     )
     if config.synthetic_dataset:
         settings["synthetic_dataset"] = config.synthetic_dataset
         settings["synthetic_revision"] = config.synthetic_revision
     return settings
+
+
+def _variant_settings(config: ExperimentConfig, run: Run) -> dict[str, Any]:
+    """The keys that make a run its variant: the synthetic config and protocol, or the steps to match."""
+    variant = Variant.parse(run.variant)
+    if variant.steps_matched:
+        siblings = [
+            r.output_dir
+            for r in plan_runs(config)
+            if (r.benchmark, r.architecture, r.seed) == (run.benchmark, run.architecture, run.seed)
+            and not Variant.parse(r.variant).is_org
+        ]
+        return {"pretrain_config": None, "joint_config": None, "match_steps_of": [str(d) for d in siblings]}
+    synthetic = variant.config_name(run.benchmark)
+    key = "joint_config" if variant.joint else "pretrain_config"
+    other = "pretrain_config" if variant.joint else "joint_config"
+    return {key: None if synthetic is None else str(synthetic), other: None}
 
 
 def _launch(config: ExperimentConfig, run: Run) -> int:

@@ -1,9 +1,16 @@
 """The protocol of one run: optional stage 1 on a synthetic train split, stage 2 on the real train split, then every
 configured test split, each stage selecting its best checkpoint on its own validation split.
 
-Org variant: stage 2 only. Nat/Bal variants: stage 1 on `<benchmark>_natural` / `<benchmark>_balanced`, then stage 2.
-For `emoone` every stage first trains a teacher from the stage's starting weights, then the student on grayscale
-labels from it.
+Org variant: stage 2 only. Nat/Bal variants (sequential, the paper's): stage 1 on `<benchmark>_natural` /
+`<benchmark>_balanced` (or a config derived from one: relabelled by a teacher, curated), then stage 2. Joint variants
+(`joint_config`): one stage over the real and the synthetic train splits together, the synthetic rows' loss weighted
+by `synthetic_weight`, selected on the real validation split. For `emoone` every stage first trains a teacher from
+the stage's starting weights, then the student on grayscale labels from it.
+
+A fair comparison trains every stage to convergence: evaluation every epoch, the best checkpoint by validation
+weighted F1, early stopping with `early_stopping_patience`, the same maximum epochs for all variants; the
+steps-matched Org (`match_steps_of`) trains on the real data for as many optimiser steps as the pretrained variants
+took in both stages together. Each stage records the epochs it ran and the epoch of the checkpoint it kept.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from datasets import Dataset
+from datasets import Dataset, concatenate_datasets
 from transformers import Trainer
 
 from erc_synth_datasets.benchmarks import get_benchmark
@@ -35,7 +42,7 @@ from .models.card import write_model_card
 from .models.emoone import grayscale_labels
 from .results import RESULTS_NAME, environment_versions, write_json_atomic
 
-__all__ = ["ErcTrainer", "Stage", "encode_for_model", "run_protocol", "test_set_name"]
+__all__ = ["ErcTrainer", "Stage", "encode_for_model", "matched_steps", "run_protocol", "test_set_name"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +54,10 @@ def test_set_name(benchmark: str, source: str) -> str:
 
 @dataclass
 class Stage:
-    """One training stage: its train and validation splits (dialogue schema) and its schedule."""
+    """One training stage: its train and validation splits (dialogue schema) and its schedule.
+
+    `extra_train` (the joint protocol) is trained together with `train`, each of its rows weighted `extra_weight`.
+    """
 
     name: str
     source: str
@@ -55,6 +65,10 @@ class Stage:
     validation: Dataset
     num_train_epochs: float
     learning_rate: float
+    extra_train: Dataset | None = None
+    extra_source: str | None = None
+    extra_weight: float = 1.0
+    max_steps: int | None = None
 
 
 def encode_for_model(
@@ -74,8 +88,78 @@ def _head(dataset: Dataset, n: int | None) -> Dataset:
     return dataset if n is None or n >= len(dataset) else dataset.select(range(n))
 
 
-def _stage_args(args: ErcTrainingArguments, output_dir: Path, epochs: float, lr: float) -> ErcTrainingArguments:
-    return dataclasses.replace(args, output_dir=str(output_dir), num_train_epochs=epochs, learning_rate=lr)
+def _stage_args(args: ErcTrainingArguments, output_dir: Path, stage: Stage) -> ErcTrainingArguments:
+    return dataclasses.replace(
+        args,
+        output_dir=str(output_dir),
+        num_train_epochs=stage.num_train_epochs,
+        learning_rate=stage.learning_rate,
+        max_steps=stage.max_steps if stage.max_steps is not None else args.max_steps,
+    )
+
+
+def _with_targets(encoded: Dataset, num_labels: int, weight: float) -> Dataset:
+    """`encoded` with `target_probs` (one-hot from the labels where the data has none) and `sample_weight` (times
+    `weight`) on every row, so that real and synthetic rows can share a batch."""
+
+    def add(batch: dict[str, list]) -> dict[str, list]:
+        if "target_probs" not in batch:
+            batch["target_probs"] = [[float(i == label) for i in range(num_labels)] for label in batch["labels"]]
+        weights = batch.get("sample_weight") or [1.0] * len(batch["labels"])
+        batch["sample_weight"] = [float(w) * weight for w in weights]
+        return batch
+
+    return encoded.map(add, batched=True, desc="Adding targets and weights")
+
+
+def _drop_dropped(encoded: Dataset, soft_targets: bool) -> Dataset:
+    """Training rows of a derived config: without the utterances curation dropped (weight 0), and without its soft
+    targets when `soft_targets` is off."""
+    if "sample_weight" in encoded.column_names:
+        encoded = encoded.filter(lambda w: w > 0, input_columns="sample_weight", desc="Dropping curated-out rows")
+    if not soft_targets and "target_probs" in encoded.column_names:
+        encoded = encoded.remove_columns("target_probs")
+    return encoded
+
+
+def _epochs_record(trainer) -> dict[str, Any]:
+    """The epochs a stage ran and the epoch of the checkpoint it kept (from the evaluation log)."""
+    evaluations = [e for e in trainer.state.log_history if "eval_weighted_f1" in e]
+    best_epoch = None
+    if evaluations and trainer.state.best_metric is not None:
+        best = [e for e in evaluations if e["eval_weighted_f1"] == trainer.state.best_metric]
+        best_epoch = best[0].get("epoch") if best else None
+    return {
+        "epochs_run": trainer.state.epoch,
+        "best_epoch": best_epoch,
+        "validation_weighted_f1_by_epoch": [
+            {"epoch": e.get("epoch"), "weighted_f1": e["eval_weighted_f1"]} for e in evaluations
+        ],
+    }
+
+
+def matched_steps(run_dirs: list[str]) -> int:
+    """The most optimiser steps, all stages together, that any of the finished runs in `run_dirs` took.
+
+    Raises:
+        TrainingConfigError: a run has not finished (no complete results.json).
+    """
+    from .errors import TrainingConfigError
+    from .results import read_results
+
+    totals = []
+    for run_dir in run_dirs:
+        try:
+            results = read_results(Path(run_dir))
+        except (OSError, ValueError) as err:
+            raise TrainingConfigError(
+                f"match_steps_of: {run_dir!r} has no finished results.json to take the step count from ({err}); "
+                "run the pretrained variants first."
+            ) from None
+        totals.append(sum(int(stage.get("global_step") or 0) for stage in results.get("stages", [])))
+    if not totals or max(totals) < 1:
+        raise TrainingConfigError(f"match_steps_of: no optimiser steps recorded in {run_dirs}.")
+    return max(totals)
 
 
 class ErcTrainer(Trainer):
@@ -112,7 +196,7 @@ class _TimeBudget:
             control.should_evaluate = control.should_save = args.eval_strategy != "no"
 
 
-def _make_trainer(model, args, train, validation, collator, tokenizer, labels):
+def _make_trainer(model, args, train, validation, collator, tokenizer, labels, *, early_stopping: bool = True):
     trainer = ErcTrainer(
         model=model,
         args=args,
@@ -124,6 +208,10 @@ def _make_trainer(model, args, train, validation, collator, tokenizer, labels):
     )
     if args.max_train_seconds is not None:
         trainer.add_callback(_TimeBudget(args.max_train_seconds))
+    if early_stopping and args.early_stopping_patience is not None and args.eval_strategy != "no":
+        from transformers import EarlyStoppingCallback
+
+        trainer.add_callback(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
     return trainer
 
 
@@ -195,13 +283,14 @@ def run_protocol(
     started = time.time()
     benchmark = get_benchmark(data_args.benchmark)
     labels = list(benchmark.labels)
-    variant = variant_of(data_args)
+    variant = variant_of(data_args, match_steps=bool(training_args.match_steps_of))
     output_dir = Path(training_args.output_dir)
     model_class = get_model_class(model_args.architecture)
 
     real, real_revision = load_real(data_args, benchmark)
     synthetic, synthetic_revisions = {}, {}
-    for config in dict.fromkeys([c for c in [data_args.pretrain_config, *data_args.test_configs] if c]):
+    trained_on = [data_args.pretrain_config, data_args.joint_config]
+    for config in dict.fromkeys([c for c in [*trained_on, *data_args.test_configs] if c]):
         synthetic[config], synthetic_revisions[config] = load_synthetic(data_args, config, benchmark)
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_backbone(model_args.model_name_or_path), truncation_side="left")
@@ -225,14 +314,19 @@ def run_protocol(
                 training_args.pretrain_learning_rate or training_args.learning_rate,
             )
         )
+    joint = synthetic[data_args.joint_config] if data_args.joint_config else None
     stages.append(
         Stage(
-            "finetune",
+            "joint" if joint is not None else "finetune",
             "real",
             real["train"],
             real["validation"],
             training_args.num_train_epochs,
             training_args.learning_rate,
+            extra_train=joint["train"] if joint is not None else None,
+            extra_source=data_args.joint_config,
+            extra_weight=data_args.synthetic_weight,
+            max_steps=matched_steps(training_args.match_steps_of) if training_args.match_steps_of else None,
         )
     )
 
@@ -241,25 +335,39 @@ def run_protocol(
     stage_records, trainer = [], None
     for stage in stages:
         stage_dir = output_dir / stage.name
-        args = _stage_args(training_args, stage_dir, stage.num_train_epochs, stage.learning_rate)
-        train = encode(_head(stage.train, data_args.max_train_dialogues))
-        validation = encode(_head(stage.validation, data_args.max_eval_dialogues))
+        args = _stage_args(training_args, stage_dir, stage)
+        train = _drop_dropped(encode(_head(stage.train, data_args.max_train_dialogues)), data_args.soft_targets)
+        validation = _drop_dropped(encode(_head(stage.validation, data_args.max_eval_dialogues)), False)
+        if stage.extra_train is not None:
+            extra = _drop_dropped(
+                encode(_head(stage.extra_train, data_args.max_train_dialogues)), data_args.soft_targets
+            )
+            train = _with_targets(train, len(labels), 1.0)
+            extra = _with_targets(extra, len(labels), stage.extra_weight).cast(train.features)
+            train = concatenate_datasets([train, extra])
         if model_class.needs_teacher:
             train = _add_teacher_labels(model, args, train, validation, collator, tokenizer, labels, model_args)
-        trainer = _make_trainer(model, args, train, validation, collator, tokenizer, labels)
+        # The steps-matched Org trains for its step count: no early stop.
+        trainer = _make_trainer(
+            model, args, train, validation, collator, tokenizer, labels, early_stopping=stage.max_steps is None
+        )
         output = trainer.train()
         stage_records.append(
             {
                 "name": stage.name,
-                "train_split": f"{stage.source}/train",
+                "train_split": f"{stage.source}/train"
+                + (f" + {stage.extra_source}/train (weight {stage.extra_weight:g})" if stage.extra_source else ""),
                 "validation_split": f"{stage.source}/validation",
                 "train_utterances": len(train),
                 "validation_utterances": len(validation),
                 "num_train_epochs": stage.num_train_epochs,
+                "max_steps": stage.max_steps,
                 "learning_rate": stage.learning_rate,
                 "global_step": output.global_step,
                 "best_metric": trainer.state.best_metric,
                 "best_checkpoint": trainer.state.best_model_checkpoint,
+                **_epochs_record(trainer),
+                "soft_targets": "target_probs" in train.column_names,
                 "train_runtime_s": output.metrics.get("train_runtime"),
                 "train_samples_per_second": output.metrics.get("train_samples_per_second"),
                 "teacher": model_class.needs_teacher,

@@ -262,8 +262,23 @@ class ErcClassifier(PreTrainedModel):
         """The pooled representation of each row (see `pool`), shape `(batch, hidden)`."""
         return self.pool(self.hidden_states(input_ids, attention_mask, token_type_ids), attention_mask, target_mask)
 
-    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return nn.functional.cross_entropy(logits.float(), labels)
+    def loss(
+        self,
+        logits: torch.Tensor,
+        labels: torch.Tensor,
+        target_probs: torch.Tensor | None = None,
+        sample_weight: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Cross-entropy against the gold labels, or against `target_probs` (soft targets: a teacher's or the vote
+        shares' probability of every label; one-hot rows give exactly the cross-entropy of the labels), each row
+        weighted by `sample_weight` (the joint protocol's weight of synthetic rows) before the mean."""
+        if target_probs is None:
+            per_row = nn.functional.cross_entropy(logits.float(), labels, reduction="none")
+        else:
+            per_row = -(target_probs.float() * nn.functional.log_softmax(logits.float(), dim=-1)).sum(dim=-1)
+        if sample_weight is not None:
+            per_row = per_row * sample_weight.float()
+        return per_row.mean()
 
     def logits(
         self,
@@ -282,9 +297,12 @@ class ErcClassifier(PreTrainedModel):
         token_type_ids: torch.Tensor | None = None,
         target_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        target_probs: torch.Tensor | None = None,
+        sample_weight: torch.Tensor | None = None,
     ) -> SequenceClassifierOutput:
         logits = self.logits(input_ids, attention_mask, token_type_ids, target_mask)
-        return SequenceClassifierOutput(loss=None if labels is None else self.loss(logits, labels), logits=logits)
+        loss = None if labels is None else self.loss(logits, labels, target_probs, sample_weight)
+        return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
 def register_auto_classes() -> None:

@@ -108,10 +108,13 @@ class CoMPMClassifier(ErcClassifier):
         memory_input_ids: torch.Tensor | None = None,
         memory_attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        target_probs: torch.Tensor | None = None,
+        sample_weight: torch.Tensor | None = None,
     ) -> SequenceClassifierOutput:
         context = self.encode(input_ids, attention_mask, token_type_ids, target_mask)
         if memory_input_ids is None:
             memory_input_ids = torch.zeros(input_ids.shape[0], 0, 1, dtype=torch.long, device=input_ids.device)
         tracked = self.track_memory(memory_input_ids, memory_attention_mask)
         logits = self.classifier(self.dropout(context + tracked.to(context.dtype)))
-        return SequenceClassifierOutput(loss=None if labels is None else self.loss(logits, labels), logits=logits)
+        loss = None if labels is None else self.loss(logits, labels, target_probs, sample_weight)
+        return SequenceClassifierOutput(loss=loss, logits=logits)

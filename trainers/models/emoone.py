@@ -63,13 +63,17 @@ class EmoOneClassifier(ErcClassifier):
         target_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         soft_labels: torch.Tensor | None = None,
+        target_probs: torch.Tensor | None = None,
+        sample_weight: torch.Tensor | None = None,
     ) -> SequenceClassifierOutput:
         logits = self.logits(input_ids, attention_mask, token_type_ids, target_mask)
         loss = None
         if labels is not None:
-            loss = self.loss(logits, labels)
+            # The "one-hot" term is against the row's soft targets when the data carries them.
+            loss = self.loss(logits, labels, target_probs, sample_weight)
             if soft_labels is not None:
                 log_probs = nn.functional.log_softmax(logits.float(), dim=-1)
-                grayscale = -(soft_labels.float() * log_probs).sum(dim=-1).mean()
+                grayscale = -(soft_labels.float() * log_probs).sum(dim=-1)
+                grayscale = (grayscale if sample_weight is None else grayscale * sample_weight.float()).mean()
                 loss = self.args.onehot_weight * loss + self.args.grayscale_weight * grayscale
         return SequenceClassifierOutput(loss=loss, logits=logits)

@@ -103,6 +103,8 @@ class TodKatClassifier(ErcClassifier):
         knowledge_input_ids: torch.Tensor | None = None,
         knowledge_attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        target_probs: torch.Tensor | None = None,
+        sample_weight: torch.Tensor | None = None,
     ) -> SequenceClassifierOutput:
         hidden = self.hidden_states(input_ids, attention_mask, token_type_ids)
         utterance = self.pool(hidden, attention_mask, target_mask)
@@ -116,5 +118,5 @@ class TodKatClassifier(ErcClassifier):
         logits = self.classifier(self.dropout(fused[:, 0]))
         loss = None
         if labels is not None:
-            loss = self.loss(logits, labels) + self.args.topic_loss_weight * topic.loss
+            loss = self.loss(logits, labels, target_probs, sample_weight) + self.args.topic_loss_weight * topic.loss
         return SequenceClassifierOutput(loss=loss, logits=logits)

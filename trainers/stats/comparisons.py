@@ -33,7 +33,7 @@ __all__ = [
 
 CORRECTIONS = ("bonferroni", "holm", "none")
 BASELINE_SUFFIX = Variant.ORG.value
-VARIANT_SUFFIXES = tuple(variant.value for variant in Variant if variant is not Variant.ORG)
+VARIANT_SUFFIXES = tuple(v for v in Variant.values() if v != BASELINE_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -117,18 +117,20 @@ def control_comparisons(systems: Sequence[str], control: str, *, source: str | N
 
 
 def default_comparisons(systems: Sequence[str]) -> list[tuple[str, str]]:
-    """Each `<arch>_natural` and `<arch>_balanced` against its `<arch>_org` when every name follows that pattern.
+    """Each pretrained `<arch>_<variant>` against every Org of its architecture in the table (`<arch>_org`, and
+    `<arch>_org-steps` when present: a variant helps only when it beats the stronger Org), when every name follows
+    that pattern.
 
     Otherwise (or when the pattern yields no pair) every pair of systems.
     """
     names = [SystemName.try_parse(name) for name in systems]
     if all(names):
-        present = set(systems)
+        orgs = [(system, name) for system, name in zip(systems, names, strict=True) if name.variant.is_org]
         pairs = []
         for system, name in zip(systems, names, strict=True):
-            baseline = str(name.baseline)
-            if name.variant is not Variant.ORG and baseline in present:
-                pairs.append((system, baseline))
+            if name.variant.is_org:
+                continue
+            pairs += [(system, org) for org, org_name in orgs if org_name.architecture == name.architecture]
         if pairs:
             return pairs
     return all_pairs(systems)

@@ -1,0 +1,318 @@
+"""What synthetic data is worth, measured fairly: the utility protocol as library code.
+
+One call of `run_utility` takes a dataset folder with `<benchmark>_<mode>` configs and the real benchmark, and runs
+(resumably: every finished step is reused):
+
+1. **Teacher**: the Org model of `teacher_seed`, trained on exactly the real dialogues the Org baseline trains on
+   (`max_train_dialogues`: in a low-resource comparison the teacher never sees more real data than Org), saved.
+2. **Relabel** every mode's config with it (`<config>_teacher`: hard labels and probabilities).
+3. **Curate**: the generator's labels, cleanlab-cleaned with the teacher's probabilities (`<config>_clean`), and the
+   teacher's most confident labels at each share of `curve` (`<config>_teacher_top<q>`).
+4. **Train** every variant (`erc-synth experiment`), every stage to convergence on its validation split (evaluation
+   each epoch, best checkpoint, early stopping with a patience, the same maximum epochs for all), with the
+   steps-matched Org beside the converged one: a variant helps only when it beats the stronger of the two.
+5. **Test**: Friedman ranks over (test set, seed) blocks with exact p-values (Eisinga et al. 2017) of each variant
+   against each Org, Bonferroni-corrected; the utility curve (real-test weighted F1 against the share kept).
+
+`benchmarks/bench_utility.py` runs it at CPU scale; a release runs it per benchmark.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from erc_synth_datasets.files import write_json_atomic, write_text_atomic
+from erc_synth_datasets.vocabulary import ConfigName, LabelSource, Mode, SystemName, TestSetName, Variant
+
+from .errors import TrainingConfigError
+
+__all__ = ["UtilityConfig", "UtilityResult", "lever_variants", "run_utility"]
+
+
+def lever_variants(modes: list[str], curve: list[int]) -> list[str]:
+    """Org, the steps-matched Org, and per mode: the generator's labels (the paper), the teacher's soft labels, the
+    cleaned generator labels, the joint protocol on the teacher's labels, and the curve's curated teacher configs."""
+    variants = [Variant.ORG]
+    for mode in modes:
+        teacher = Variant(Mode(mode), LabelSource.TEACHER)
+        variants += [Variant(Mode(mode)), teacher, Variant(Mode(mode), curation="clean")]
+        variants.append(Variant(Mode(mode), LabelSource.TEACHER, joint=True))
+        variants += [Variant(Mode(mode), LabelSource.TEACHER, f"top{q}") for q in curve if q != 100]
+    variants.append(Variant.ORG_STEPS)
+    return [str(v) for v in variants]
+
+
+@dataclass
+class UtilityConfig:
+    """Settings of one utility measurement (one benchmark)."""
+
+    dataset: str = field(metadata={"help": "Dataset folder with the <benchmark>_<mode> configs."})
+    work: str = field(default="runs/utility", metadata={"help": "Where the teacher, runs and tables go."})
+    benchmark: str = field(default="meld", metadata={"help": "Benchmark (name or custom YAML)."})
+    data_dir: str | None = field(default=None, metadata={"help": "Folder of the real benchmark's files."})
+    modes: list[str] = field(default_factory=lambda: list(Mode.values()), metadata={"help": "Synthetic modes."})
+    variants: list[str] | None = field(
+        default=None, metadata={"help": "Variants to train (default: every lever, `lever_variants`)."}
+    )
+    curve: list[int] = field(
+        default_factory=lambda: [25, 50, 75, 100],
+        metadata={"help": "Shares (percent) of the teacher's most confident synthetic utterances kept."},
+    )
+    seeds: list[int] = field(default_factory=lambda: [1, 2, 3], metadata={"help": "Training seeds."})
+    teacher_seed: int = field(default=1, metadata={"help": "Seed of the Org run that serves as the teacher."})
+    train_config: str | None = field(default=None, metadata={"help": "A configs/train YAML for every run."})
+    max_train_dialogues: int | None = field(
+        default=None, metadata={"help": "Real (and synthetic) train dialogues per run: the real-data budget."}
+    )
+    max_epochs: float = field(default=6, metadata={"help": "The maximum epochs of every stage, every variant."})
+    patience: int = field(default=2, metadata={"help": "Early stopping: evaluations without improvement."})
+    synthetic_weight: float = field(default=1.0, metadata={"help": "Joint protocol: loss weight of synthetic rows."})
+    test_modes: list[str] = field(
+        default_factory=list, metadata={"help": "Synthetic test splits scored besides the real one (TSTR)."}
+    )
+    train_overrides: dict = field(default_factory=dict, metadata={"help": "More training settings for every run."})
+
+    def __post_init__(self) -> None:
+        bad = [q for q in self.curve if not isinstance(q, int) or not 1 <= q <= 100]
+        if bad:
+            raise TrainingConfigError(f"curve must list percentages 1-100, but got {bad}.")
+        if self.max_epochs <= 0 or self.patience < 1:
+            raise TrainingConfigError(
+                f"max_epochs must be > 0 and patience >= 1, got {self.max_epochs}, {self.patience}."
+            )
+        if self.variants is None:
+            self.variants = lever_variants(self.modes, self.curve)
+
+
+@dataclass
+class UtilityResult:
+    """Where the outcome is, and the headline: each variant's mean real-test score and its p-values against the
+    Orgs, the stronger Org's name, and the curve."""
+
+    work: Path
+    table: Path
+    report: dict[str, Any]
+    timings: dict[str, float]
+
+
+def _converged(config: UtilityConfig) -> dict[str, Any]:
+    return {
+        "eval_strategy": "epoch",
+        "save_strategy": "epoch",
+        "load_best_model_at_end": True,
+        "metric_for_best_model": "weighted_f1",
+        "num_train_epochs": config.max_epochs,
+        "pretrain_num_train_epochs": config.max_epochs,
+        "early_stopping_patience": config.patience,
+        "save_final_model": False,
+        "report_to": [],
+        "disable_tqdm": True,
+        **({"max_train_dialogues": config.max_train_dialogues} if config.max_train_dialogues else {}),
+        **config.train_overrides,
+    }
+
+
+def _teacher(config: UtilityConfig, benchmark: str) -> Path:
+    """Trains (or reuses) the teacher: the converged Org of `teacher_seed`, saved."""
+    from .experiment import ExperimentConfig, run_experiment
+
+    experiment = ExperimentConfig(
+        name="teacher",
+        output_dir=str(Path(config.work) / "teacher"),
+        architectures=["context"],
+        variants=[str(Variant.ORG)],
+        benchmarks=[config.benchmark],
+        seeds=[config.teacher_seed],
+        data_dirs={benchmark: config.data_dir} if config.data_dir else {},
+        test_modes=[],
+        train_config=config.train_config,
+        train_overrides={**_converged(config), "save_final_model": True},
+    )
+    if run_experiment(experiment):
+        raise TrainingConfigError(f"The teacher's training failed; see the train.log under {experiment.output_dir}.")
+    return Path(experiment.output_dir) / "runs" / benchmark / f"context_{Variant.ORG}" / f"seed-{config.teacher_seed}"
+
+
+def _derived_configs(config: UtilityConfig, benchmark: str, teacher: Path) -> None:
+    """Relabels and curates what the variants need; a config made by the same teacher is reused."""
+    from erc_synth_datasets.build import BuildError, read_config_build
+    from erc_synth_datasets.curation import CurationOptions, curate_config
+
+    from .relabel import RelabelOptions, relabel_with_teacher, teacher_record
+
+    weights = teacher_record(teacher / "model", benchmark)["weights_sha256"]
+    needed = {Variant.parse(v).config_name(benchmark) for v in config.variants} - {None}
+    for mode in config.modes:
+        base = ConfigName(benchmark, Mode(mode))
+        relabelled = ConfigName(benchmark, Mode(mode), labels=LabelSource.TEACHER)
+        try:
+            fresh = read_config_build(config.dataset, str(relabelled)).label_source["teacher"]["weights_sha256"]
+        except (BuildError, KeyError, TypeError):
+            fresh = None
+        made_now = fresh != weights
+        if made_now:
+            relabel_with_teacher(RelabelOptions(config.dataset, str(base), str(teacher / "model")))
+        for name in sorted((n for n in needed if n.base == base and n.curation), key=str):
+            folder = Path(config.dataset) / str(name)
+            if folder.is_dir() and not made_now:
+                continue
+            generator = name.labels is LabelSource.GENERATOR
+            curate_config(
+                CurationOptions(
+                    config.dataset,
+                    str(relabelled),
+                    policy=name.curation,
+                    labels="generator" if generator else "source",
+                )
+            )
+
+
+def run_utility(config: UtilityConfig) -> UtilityResult:
+    """Runs the whole measurement (resumable); writes `<work>/utility.json` and `<work>/utility.md`."""
+    from erc_synth_datasets.benchmarks import get_benchmark
+
+    from .experiment import ExperimentConfig, run_experiment
+    from .stats import analyse, read_table, render_markdown
+
+    benchmark = get_benchmark(config.benchmark).name
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    teacher = _teacher(config, benchmark)
+    timings["teacher"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    _derived_configs(config, benchmark, teacher)
+    timings["relabel_and_curate"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    experiment = ExperimentConfig(
+        name="utility",
+        output_dir=str(Path(config.work) / "experiment"),
+        architectures=["context"],
+        variants=list(config.variants),
+        benchmarks=[config.benchmark],
+        seeds=config.seeds,
+        data_dirs={benchmark: config.data_dir} if config.data_dir else {},
+        synthetic_dataset=config.dataset,
+        test_modes=config.test_modes,
+        train_config=config.train_config,
+        train_overrides={**_converged(config), "synthetic_weight": config.synthetic_weight},
+    )
+    failures = run_experiment(experiment)
+    timings["training"] = time.perf_counter() - started
+    if failures:
+        raise TrainingConfigError(
+            f"{failures} training run(s) failed; see the train.log files under {experiment.output_dir}."
+        )
+
+    table = Path(experiment.output_dir) / "table_per_seed.csv"
+    analysis = analyse(read_table(table, seeds="blocks"))
+    report = _headline(config, benchmark, table, analysis)
+    report["timings_s"] = timings
+    report["settings"] = asdict(config)
+    report["teacher"] = str(teacher)
+    work = Path(config.work)
+    write_json_atomic(work / "utility.json", report)
+    write_text_atomic(work / "utility.md", render_markdown(analysis) + "\n" + _curve_markdown(report))
+    return UtilityResult(work=work, table=table, report=report, timings=timings)
+
+
+def _headline(config: UtilityConfig, benchmark: str, table: Path, analysis: Any) -> dict[str, Any]:
+    """Per variant: the real-test mean and per-seed scores, the epochs its stages ran, and its p-values."""
+    import csv
+
+    real = str(TestSetName(benchmark, "real"))
+    rows = [r for r in csv.DictReader(table.open(encoding="utf-8")) if r["test_set"] == real]
+    scores: dict[str, dict[int, float]] = {}
+    for row in rows:
+        scores.setdefault(row["variant"], {})[int(row["seed"])] = float(row["score"])
+    means = {name: sum(s.values()) / len(s) for name, s in scores.items()}
+    orgs = [
+        str(SystemName("context", v))
+        for v in (Variant.ORG, Variant.ORG_STEPS)
+        if str(SystemName("context", v)) in means
+    ]
+    stronger = max(orgs, key=lambda name: means[name]) if orgs else None
+    comparisons = [c.to_dict() for c in analysis.comparisons]
+    variants = {}
+    for name, per_seed in scores.items():
+        parsed = SystemName.try_parse(name)
+        if parsed is None:
+            continue  # the floors
+        wins = None
+        if stronger and not parsed.variant.is_org:
+            wins = sum(per_seed[s] > scores[stronger].get(s, float("inf")) for s in per_seed)
+        variants[name] = {
+            "mean": means[name],
+            "per_seed": per_seed,
+            "beats_stronger_org": bool(stronger and means[name] > means[stronger] and not parsed.variant.is_org),
+            "seeds_won_against_stronger_org": wins,
+            "epochs": _epochs(config, benchmark, str(parsed.variant)),
+        }
+    curve = []
+    for mode in config.modes:
+        for q in config.curve:
+            variant = Variant(Mode(mode), LabelSource.TEACHER, None if q == 100 else f"top{q}")
+            name = str(SystemName("context", variant))
+            if name in means:
+                curve.append({"mode": mode, "kept_percent": q, "mean": means[name]})
+    floors = {name: sum(s.values()) / len(s) for name, s in scores.items() if SystemName.try_parse(name) is None}
+    return {
+        "test_set": real,
+        "stronger_org": stronger,
+        "variants": variants,
+        "floors": floors,
+        "comparisons": comparisons,
+        "curve": curve,
+    }
+
+
+def _epochs(config: UtilityConfig, benchmark: str, variant: str) -> dict[int, list[dict[str, Any]]]:
+    """Per seed, each stage's epochs run and the epoch of the checkpoint kept."""
+    out = {}
+    for seed in config.seeds:
+        path = (
+            Path(config.work)
+            / "experiment"
+            / "runs"
+            / benchmark
+            / f"context_{variant}"
+            / f"seed-{seed}"
+            / "results.json"
+        )
+        if path.is_file():
+            stages = json.loads(path.read_text(encoding="utf-8")).get("stages", [])
+            out[seed] = [
+                {
+                    "stage": s["name"],
+                    "epochs_run": s.get("epochs_run"),
+                    "best_epoch": s.get("best_epoch"),
+                    "steps": s.get("global_step"),
+                }
+                for s in stages
+            ]
+    return out
+
+
+def _curve_markdown(report: dict[str, Any]) -> str:
+    lines = [f"Real-test weighted F1 (mean over seeds); stronger Org: `{report['stronger_org']}`.", ""]
+    lines += ["| variant | mean | seeds won vs stronger Org |", "|---|---:|---:|"]
+    for name, v in sorted(report["variants"].items(), key=lambda kv: -kv[1]["mean"]):
+        won = "" if v["seeds_won_against_stronger_org"] is None else str(v["seeds_won_against_stronger_org"])
+        lines.append(f"| {name} | {v['mean']:.2f} | {won} |")
+    for name, mean in report["floors"].items():
+        lines.append(f"| {name} (floor) | {mean:.2f} | |")
+    if report["curve"]:
+        lines += [
+            "",
+            "Utility curve (teacher labels, most confident share kept):",
+            "",
+            "| mode | kept % | mean |",
+            "|---|---:|---:|",
+        ]
+        lines += [f"| {c['mode']} | {c['kept_percent']} | {c['mean']:.2f} |" for c in report["curve"]]
+    return "\n".join(lines) + "\n"
