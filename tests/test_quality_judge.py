@@ -7,7 +7,7 @@ import json
 import pytest
 from run_fixtures import write_run
 
-from erc_synth_datasets import cli
+from erc_synth import cli
 from erc_synth_datasets.benchmarks import get_benchmark
 from erc_synth_datasets.quality.judge import (
     JUDGE_CACHE_NAME,

@@ -104,8 +104,8 @@ class ModelArguments:
     knowledge_model_name_or_path: str | None = field(
         default=None,
         metadata={
-            "help": "todkat: COMET-style seq2seq knowledge generator (Hub id or folder; `python -m trainers.knowledge "
-            "make-standin FOLDER` writes an offline stand-in)."
+            "help": "todkat: COMET-style seq2seq knowledge generator (Hub id or folder; `erc-synth knowledge "
+            "make-standin --output-dir FOLDER` writes an offline stand-in)."
         },
     )
     knowledge_relations: list[str] = field(

@@ -26,9 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from erc_synth_datasets.errors import reports_errors
 from erc_synth_datasets.files import write_text_atomic
-from erc_synth_datasets.options import OptionParser
 from erc_synth_datasets.vocabulary import (
     LONG_TABLE_COLUMNS,
     REAL_SOURCE,
@@ -46,8 +44,6 @@ __all__ = [
     "ExperimentConfig",
     "Run",
     "collect_table",
-    "main",
-    "make_parser",
     "plan_runs",
     "run_experiment",
 ]
@@ -293,28 +289,3 @@ def run_experiment(config: ExperimentConfig, *, dry_run: bool = False) -> int:
     write_text_atomic(out / "table.csv", _csv(wide_rows, columns))
     print(f"tables: {out / 'table.csv'} and {out / 'table_per_seed.csv'} ({len(long_rows)} scores)", flush=True)
     return failures
-
-
-def make_parser() -> OptionParser:
-    parser = OptionParser(
-        ExperimentConfig,
-        prog="erc-synth experiment",
-        description="Run an experiment matrix of training runs (resumable) and write its scores table. The matrix "
-        "comes from an experiment YAML (see configs/experiments/); flags override its keys.",
-        epilog="Example: erc-synth experiment configs/experiments/paper.yaml --seeds 1 2 3",
-        config_positional=True,
-    )
-    parser.add_argument("--dry-run", action="store_true", help="List the runs left to do and rebuild the tables only.")
-    parser.add_argument("--table-only", action="store_true", help="Same as --dry-run.")
-    return parser
-
-
-@reports_errors("erc-synth experiment")
-def main(argv: list[str] | None = None) -> int:
-    config, extras = make_parser().parse_with_extras(argv)
-    # A dry run lists the runs left to do and rebuilds the tables from the finished ones.
-    return 1 if run_experiment(config, dry_run=extras.dry_run or extras.table_only) else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,16 +9,13 @@ utterance with the predicted label and the probability of every label.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from erc_synth_datasets.configuration import ConfigError
-from erc_synth_datasets.errors import reports_errors
 from erc_synth_datasets.files import atomic_path
-from erc_synth_datasets.options import OptionParser
 
 if TYPE_CHECKING:
     import torch
@@ -31,13 +28,10 @@ __all__ = [
     "PredictArguments",
     "SavedClassifier",
     "dialogues_dataset",
-    "main",
-    "make_parser",
     "predict",
     "read_dialogues_jsonl",
 ]
 
-PROG = "erc-synth predict"
 PREDICTIONS_NAME = "predictions.jsonl"
 
 
@@ -314,25 +308,3 @@ def predict(args: PredictArguments) -> int:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
             count += len(rows)
     return count
-
-
-def make_parser() -> OptionParser:
-    return OptionParser(
-        PredictArguments,
-        prog=PROG,
-        description="Label every utterance of a file of dialogues with a saved classifier: one JSON line per "
-        "utterance with the predicted label and the probability of every label.",
-        epilog="Example: erc-synth predict runs/meld-context/model dialogues.jsonl --output-dir predictions.jsonl",
-    )
-
-
-@reports_errors(PROG)
-def main(argv: list[str] | None = None) -> int:
-    (args,) = make_parser().parse(argv)
-    count = predict(args)
-    print(f"{PROG}: {count} utterances labelled, written to {args.output}.", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

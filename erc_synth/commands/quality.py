@@ -25,13 +25,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..configuration import ConfigError
-from ..errors import reports_errors
+from erc_synth_datasets.configuration import ConfigError
+from erc_synth_datasets.errors import reports_errors
 
 if TYPE_CHECKING:
-    from ..benchmarks import Benchmark
-    from ..quality.models import DialogueClassifier
-    from ..quality.sources import SyntheticSource
+    from erc_synth_datasets.benchmarks import Benchmark
+    from erc_synth_datasets.quality.models import DialogueClassifier
+    from erc_synth_datasets.quality.sources import SyntheticSource
 
 __all__ = ["ClassifierOptions", "main", "make_parser"]
 
@@ -90,7 +90,7 @@ def _add_dataclass_flags(parser: argparse.ArgumentParser | argparse._ArgumentGro
 
 
 def make_parser() -> argparse.ArgumentParser:
-    from ..quality.report import QualitySettings
+    from erc_synth_datasets.quality.report import QualitySettings
 
     parser = argparse.ArgumentParser(
         prog="erc-synth quality",
@@ -137,7 +137,12 @@ def _judge(args: argparse.Namespace, source: SyntheticSource, output: Path) -> d
     """The judge section of the report, or None when no --judge-model is given."""
     if not args.judge_model:
         return None
-    from ..quality.judge import JUDGE_CACHE_NAME, build_judge_backend, judge_dialogues, summarize_judgements
+    from erc_synth_datasets.quality.judge import (
+        JUDGE_CACHE_NAME,
+        build_judge_backend,
+        judge_dialogues,
+        summarize_judgements,
+    )
 
     backend = build_judge_backend(
         args.judge_backend,
@@ -165,12 +170,12 @@ def _judge(args: argparse.Namespace, source: SyntheticSource, output: Path) -> d
 @reports_errors("erc-synth quality")
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
-    from ..benchmarks import get_benchmark
-    from ..quality.outputs import config_report_folder, write_report
-    from ..quality.reference import load_reference
-    from ..quality.report import QualitySettings, compute_report
-    from ..quality.sources import load_dataset_config, load_real_split, load_run
-    from ..stats import default_data_dir
+    from erc_synth_datasets.benchmarks import get_benchmark
+    from erc_synth_datasets.quality.outputs import config_report_folder, write_report
+    from erc_synth_datasets.quality.reference import load_reference
+    from erc_synth_datasets.quality.report import QualitySettings, compute_report
+    from erc_synth_datasets.quality.sources import load_dataset_config, load_real_split, load_run
+    from erc_synth_datasets.stats import default_data_dir
 
     settings = QualitySettings(**{spec.name: getattr(args, spec.name) for spec in fields(QualitySettings)})
     classifier_options = ClassifierOptions(
