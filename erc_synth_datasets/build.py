@@ -33,7 +33,7 @@ from .errors import ErcSynthError
 from .files import DiskFullError, is_disk_full, write_json_atomic, write_text_atomic
 from .splitting import SPLIT_NAMES, SplitError, SplitRatios, split_dialogues
 from .swap import make_staging_folder, recover_swap, swap_into_place
-from .vocabulary import ConfigName
+from .vocabulary import BUILD_INFO_NAME, ConfigName
 
 __all__ = [
     "BUILD_INFO_NAME",
@@ -46,7 +46,6 @@ __all__ = [
     "read_run",
 ]
 
-BUILD_INFO_NAME = "build_info.json"
 PLOT_NAME = "label_distribution.png"
 _LOCAL_SETTINGS = ("output",)
 _RECORD_COLUMNS = (

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ErcSynthError
+from .vocabulary import BUILD_INFO_NAME
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -50,7 +51,7 @@ def benchmark_stats(benchmark: Any, data_dir: str | Path | None = None, *, forma
         benchmark: A registry name, a custom benchmark YAML, or a `Benchmark`.
         data_dir: The benchmark's folder (default: `$ERC_SYNTH_DATA_DIR/<benchmark>`, or for a custom benchmark whose
             YAML has a `data:` section, the files it names).
-        format: The file format to read (`auto` picks per split; `generic`: erc_synth_datasets.generic_format).
+        format: The file format to read (`auto` picks per split; `generic`: erc_synth_datasets.loaders.generic).
 
     Returns:
         The `stats --json` object (`benchmark`, `labels`, `splits`, `report`) and the `LoadReport`.
@@ -93,8 +94,6 @@ def synthetic_stats(folder: str | Path, config: str, dataset: Any = None) -> dic
     Raises:
         StatsError: the folder has no such config (the message lists those it has).
     """
-    from .build import BUILD_INFO_NAME
-
     folder = Path(folder)
     available = dataset_folder_configs(folder)
     if config not in available:

@@ -6,25 +6,20 @@ configs do), so every `Trainer` option is available from the YAML file and the c
 This module imports no transformers (nor torch): `erc-synth train --help` reads `ModelArguments`, `DataArguments`
 and `ErcTrainingFields` from it. The fields `ErcTrainingArguments` adds or changes are declared in the plain
 dataclass `ErcTrainingFields`; `ErcTrainingArguments` itself (`ErcTrainingFields` + `TrainingArguments`) lives in
-`trainers.training_args` and is imported from here on first use (`from trainers.config import ErcTrainingArguments`
-works as before).
+`trainers.training_args` (import it from there; this module never imports that one, so the two form no cycle).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Literal
 
 from erc_synth_datasets.vocabulary import ConfigName, Variant, VocabularyError
 
 from .errors import TrainingConfigError
 
-if TYPE_CHECKING:
-    from .training_args import ErcTrainingArguments
-
 __all__ = [
     "DataArguments",
-    "ErcTrainingArguments",
     "ErcTrainingFields",
     "ModelArguments",
     "POOLINGS",
@@ -293,12 +288,3 @@ def variant_of(data_args: DataArguments) -> str:
         return ConfigName.parse(data_args.pretrain_config).mode.value
     except VocabularyError as err:
         raise TrainingConfigError(f"pretrain_config: {err}") from None
-
-
-def __getattr__(name: str) -> Any:
-    # PEP 562: the one class that needs transformers is imported when it is first asked for.
-    if name == "ErcTrainingArguments":
-        from .training_args import ErcTrainingArguments
-
-        return ErcTrainingArguments
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -122,7 +122,7 @@ def load_real(data_args: DataArguments, benchmark: Benchmark) -> tuple[DatasetDi
     """
     from erc_synth_datasets import load_benchmark
     from erc_synth_datasets.benchmarks import BUILTIN_BENCHMARKS
-    from erc_synth_datasets.generic_format import GENERIC_FORMAT, data_files
+    from erc_synth_datasets.loaders.generic import GENERIC_FORMAT, data_files
 
     if data_args.data_dir is None and benchmark.data is not None:
         source = benchmark.data.base_dir

@@ -197,7 +197,8 @@ def _launch(config: ExperimentConfig, run: Run) -> int:
 
     from erc_synth_datasets.configuration import load_config_yaml
 
-    from .config import DataArguments, ErcTrainingArguments, ModelArguments
+    from .config import DataArguments, ModelArguments
+    from .training_args import ErcTrainingArguments
 
     run.output_dir.mkdir(parents=True, exist_ok=True)
     run_config = run.output_dir / "train_config.yaml"

@@ -97,8 +97,8 @@ def read_dialogues_jsonl(path: str | Path) -> list[dict[str, Any]]:
         DataFileError: a line is not a JSON object with equally long `speakers` and `utterances` string lists
             (the message names the file and line), or the file holds no dialogue.
     """
-    from erc_synth_datasets.generic_format import iter_jsonl_objects
     from erc_synth_datasets.loaders import DataFileError
+    from erc_synth_datasets.loaders.generic import iter_jsonl_objects
 
     path = Path(path)
     if not path.is_file():

@@ -25,7 +25,7 @@ from transformers import Trainer
 from erc_synth_datasets.benchmarks import get_benchmark
 
 from .baselines import fit_baselines, score_baselines
-from .config import DataArguments, ErcTrainingArguments, ModelArguments, variant_of
+from .config import DataArguments, ModelArguments, variant_of
 from .data import ErcDataCollator, count_utterances, encode_dialogues, load_real, load_synthetic
 from .errors import EvaluationCountError, EvaluationOrderError
 from .metrics import compute_scores, make_compute_metrics
@@ -34,6 +34,7 @@ from .models.base import ErcClassifier, resolve_backbone
 from .models.card import write_model_card
 from .models.emoone import grayscale_labels
 from .results import RESULTS_NAME, environment_versions, write_json_atomic
+from .training_args import ErcTrainingArguments
 
 __all__ = ["ErcTrainer", "Stage", "encode_for_model", "run_protocol", "test_set_name"]
 

@@ -33,7 +33,7 @@ def make_parser(*, for_help: bool = False) -> OptionParser:
 
         training = help_training_arguments()
     if training is None:
-        from trainers.config import ErcTrainingArguments as training
+        from trainers.training_args import ErcTrainingArguments as training
 
     return OptionParser(
         [ModelArguments, DataArguments, training],
