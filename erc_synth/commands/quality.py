@@ -3,37 +3,71 @@
 Examples:
 
     erc-synth quality runs/meld_natural --data-dir ../shared/data/meld
-    erc-synth quality erc-synth --dataset-config meld_balanced --output reports/meld_balanced
+    erc-synth quality erc-synth --dataset-config meld_balanced --output-dir reports/meld_balanced
     erc-synth quality runs/meld_natural --no-embeddings          # stored real figures, no encoder
     erc-synth quality runs/meld_natural --data-dir ../shared/data/meld --classifier runs/meld-context/model
 
-Writes `quality.json` (the contract is in docs/quality.md), `quality.md` and `quality.png` into --output (default:
+Writes `quality.json` (the contract is in docs/quality.md), `quality.md` and `quality.png` into --output-dir (default:
 `<run>/quality`, or `<dataset folder>/quality/<config>`), and prints the Markdown.
 Exit status: 0 done, 1 unreadable input or a classifier for other labels (one line on stderr; --debug shows the
 traceback).
 
-This is the one module of the report that reaches into `trainers/` (for `--classifier`), and only inside a function:
-the report library takes any `quality.models.DialogueClassifier`.
+The command joins three libraries: the report (`erc_synth_datasets.quality`), the judge (`generation.judge`, with
+`--judge-model`) and a saved classifier (`trainers.predict`, with `--classifier`); the report library takes any
+`quality.models.DialogueClassifier` and the judge's summary, and imports neither.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from erc_synth_datasets.configuration import ConfigError
 from erc_synth_datasets.errors import reports_errors
+from erc_synth_datasets.options import OptionParser
 
 if TYPE_CHECKING:
     from erc_synth_datasets.benchmarks import Benchmark
     from erc_synth_datasets.quality.models import DialogueClassifier
     from erc_synth_datasets.quality.sources import SyntheticSource
+    from generation.judge import JudgeOptions
 
-__all__ = ["ClassifierOptions", "main", "make_parser"]
+__all__ = ["ClassifierOptions", "QualityOptions", "main", "make_parser"]
+
+PROG = "erc-synth quality"
+
+
+@dataclass
+class QualityOptions:
+    """What to report on and where the report goes."""
+
+    source: Path = field(
+        metadata={"help": "A generation run folder, or a dataset folder built by build.", "positional": True}
+    )
+    dataset_config: str | None = field(
+        default=None, metadata={"help": "With a dataset folder: the config to report on.", "metavar": "NAME"}
+    )
+    benchmark: str | None = field(
+        default=None, metadata={"help": "The benchmark the data follows (default: from the run or the labels)."}
+    )
+    data_dir: Path | None = field(
+        default=None,
+        metadata={
+            "help": "The real benchmark's files (default: $ERC_SYNTH_DATA_DIR/<benchmark> when set; else stored "
+            "figures)."
+        },
+    )
+    output_dir: Path | None = field(
+        default=None,
+        metadata={
+            "help": "Folder for quality.json, quality.md and quality.png (default: <run>/quality, or <dataset "
+            "folder>/quality/<config>)."
+        },
+    )
+    json: bool = field(default=False, metadata={"help": "Print the JSON report instead of the Markdown."})
 
 
 @dataclass
@@ -74,83 +108,29 @@ class ClassifierOptions:
         )
 
 
-def _add_dataclass_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, options: type) -> None:
-    """One flag per field of an options dataclass: `--x/--no-x` for booleans, the default's type for the others."""
-    for spec in fields(options):
-        flag = "--" + spec.name.replace("_", "-")
-        help_text = spec.metadata.get("help", "")
-        if spec.default is not None:  # a None default is described by the help text itself
-            help_text += f" (default: {spec.default})"
-        if isinstance(spec.default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=spec.default, help=help_text)
-        else:
-            kind = type(spec.default) if spec.default is not None else str
-            metavar = spec.metadata.get("metavar")
-            parser.add_argument(flag, type=kind, default=spec.default, dest=spec.name, metavar=metavar, help=help_text)
-
-
-def make_parser() -> argparse.ArgumentParser:
+def make_parser() -> OptionParser:
     from erc_synth_datasets.quality.report import QualitySettings
+    from generation.judge import JudgeOptions
 
-    parser = argparse.ArgumentParser(
-        prog="erc-synth quality",
+    return OptionParser(
+        [QualityOptions, QualitySettings, ClassifierOptions, JudgeOptions],
+        prog=PROG,
         description="Degeneracy, diversity, realism and label fidelity of synthetic dialogues, every figure beside "
-        "the same figure of the real benchmark (from --data-dir, else stored reference figures).",
+        "the same figure of the real benchmark (from --data-dir, else stored reference figures). With "
+        "--classifier, label fidelity is also measured against a classifier trained with `erc-synth train`; with "
+        "--judge-model, a generation backend scores every dialogue 1-5 for naturalness and label correctness "
+        "(judgements cached in <output-dir>/judge.jsonl, only missing ones judged on a later call).",
         epilog="Example: erc-synth quality runs/meld_natural --data-dir ../shared/data/meld",
     )
-    parser.add_argument("source", type=Path, help="A generation run folder, or a dataset folder built by build.")
-    parser.add_argument("--dataset-config", metavar="NAME", help="With a dataset folder: the config to report on.")
-    parser.add_argument("--benchmark", help="The benchmark the data follows (default: from the run or the labels).")
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        help="The real benchmark's files (default: $ERC_SYNTH_DATA_DIR/<benchmark> when set; else stored figures).",
-    )
-    parser.add_argument("--output", type=Path, help="Folder for quality.json, quality.md and quality.png.")
-    parser.add_argument("--json", action="store_true", help="Print the JSON report instead of the Markdown.")
-    _add_dataclass_flags(parser, QualitySettings)
-    _add_dataclass_flags(
-        parser.add_argument_group(
-            "Trained reference classifier",
-            "Label fidelity against a classifier trained with `erc-synth train`, reported beside the TF-IDF + "
-            "logistic regression reference (label_fidelity.references.classifier in quality.json).",
-        ),
-        ClassifierOptions,
-    )
-    judge = parser.add_argument_group(
-        "LLM judge",
-        "Score every dialogue 1-5 for naturalness and label correctness with a generation backend; "
-        "judgements are cached in <output>/judge.jsonl and only missing ones are judged on a later call.",
-    )
-    judge.add_argument("--judge-model", metavar="MODEL", help="Enable the judge with this model (e.g. smollm2).")
-    judge.add_argument("--judge-backend", default="transformers", help="Backend of the judge (default: transformers).")
-    judge.add_argument("--judge-device", help="Device of a local judge (transformers backend).")
-    judge.add_argument("--judge-base-url", help="Server of an openai-compatible judge (openai backend).")
-    judge.add_argument("--judge-batch-size", type=int, default=4, help="Dialogues judged at once (default: 4).")
-    judge.add_argument(
-        "--judge-max-new-tokens", type=int, default=96, help="Longest judge answer in tokens (default: 96)."
-    )
-    return parser
 
 
-def _judge(args: argparse.Namespace, source: SyntheticSource, output: Path) -> dict | None:
+def _judge(options: JudgeOptions, source: SyntheticSource, output: Path, seed: int) -> dict | None:
     """The judge section of the report, or None when no --judge-model is given."""
-    if not args.judge_model:
+    if not options.judge_model:
         return None
-    from erc_synth_datasets.quality.judge import (
-        JUDGE_CACHE_NAME,
-        build_judge_backend,
-        judge_dialogues,
-        summarize_judgements,
-    )
+    from generation.judge import JUDGE_CACHE_NAME, judge_dialogues, summarize_judgements
 
-    backend = build_judge_backend(
-        args.judge_backend,
-        args.judge_model,
-        device=args.judge_device,
-        base_url=args.judge_base_url,
-        batch_size=args.judge_batch_size,
-    )
+    backend = options.build_backend()
     ids = source.dialogue_ids or [f"dialogue-{index}" for index in range(len(source.dialogues))]
     try:
         judgements = judge_dialogues(
@@ -159,36 +139,32 @@ def _judge(args: argparse.Namespace, source: SyntheticSource, output: Path) -> d
             ids,
             source.benchmark,
             output / JUDGE_CACHE_NAME,
-            max_new_tokens=args.judge_max_new_tokens,
-            seed=args.seed,
+            max_new_tokens=options.judge_max_new_tokens,
+            seed=seed,
         )
     finally:
         backend.close()
     return summarize_judgements(judgements, backend.model_name)
 
 
-@reports_errors("erc-synth quality")
+@reports_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    args, settings, classifier_options, judge_options = make_parser().parse(argv)
     from erc_synth_datasets.benchmarks import get_benchmark
     from erc_synth_datasets.quality.outputs import config_report_folder, write_report
     from erc_synth_datasets.quality.reference import load_reference
-    from erc_synth_datasets.quality.report import QualitySettings, compute_report
+    from erc_synth_datasets.quality.report import compute_report
     from erc_synth_datasets.quality.sources import load_dataset_config, load_real_split, load_run
     from erc_synth_datasets.stats import default_data_dir
 
-    settings = QualitySettings(**{spec.name: getattr(args, spec.name) for spec in fields(QualitySettings)})
-    classifier_options = ClassifierOptions(
-        **{spec.name: getattr(args, spec.name) for spec in fields(ClassifierOptions)}
-    )
     if args.dataset_config:
         source = load_dataset_config(args.source, args.dataset_config, args.benchmark)
-        output = args.output or config_report_folder(args.source, args.dataset_config)
+        output = args.output_dir or config_report_folder(args.source, args.dataset_config)
     else:
         source = load_run(args.source)
         if args.benchmark:
             source.benchmark = get_benchmark(args.benchmark)
-        output = args.output or args.source / "quality"
+        output = args.output_dir or args.source / "quality"
     data_dir = args.data_dir or default_data_dir(source.benchmark.name)
     real = real_test = None
     if data_dir is not None:
@@ -196,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         real_test = load_real_split(source.benchmark, data_dir, "test")
     reference = load_reference(source.benchmark) if real is None else None
     classifier = classifier_options.build(source.benchmark)  # a classifier for other labels fails before the judge
-    judge = _judge(args, source, output)
+    judge = _judge(judge_options, source, output, settings.seed)
     report = compute_report(
         source,
         real=real,
