@@ -31,6 +31,9 @@ from typing import Any
 from .benchmarks import Benchmark, BenchmarkError, get_benchmark
 from .errors import ErcSynthError
 from .files import DiskFullError, is_disk_full, write_json_atomic, write_text_atomic
+from .plots import plot_label_distribution
+from .quality.outputs import card_quality_section, report_config
+from .runs import RunFormatError, count_records, iter_jsonl, list_accepted_files, read_manifest
 from .splitting import SPLIT_NAMES, SplitError, SplitRatios, split_dialogues
 from .swap import make_staging_folder, recover_swap, swap_into_place
 from .vocabulary import BUILD_INFO_NAME, ConfigName
@@ -263,7 +266,6 @@ def read_run(run_dir: str | Path, *, allow_incomplete: bool = False) -> RunInput
         BuildError: the run is missing, incomplete, corrupt, uses labels outside its benchmark, or its manifest's
             record counts differ from its files.
     """
-    from .runs import RunFormatError, count_records, iter_jsonl, list_accepted_files, read_manifest
 
     run_dir = Path(run_dir)
     try:
@@ -375,7 +377,6 @@ def _group_runs(runs: Sequence[RunInput]) -> dict[str, list[RunInput]]:
 
 def _write_config(name: str, runs: list[RunInput], folder: Path, config: BuildConfig) -> ConfigBuild:
     from .parquet_io import rows_to_table, shard_filename, write_parquet
-    from .plots import plot_label_distribution
     from .schema import dialogue_features
 
     benchmark = runs[0].benchmark
@@ -420,7 +421,6 @@ def _write_config(name: str, runs: list[RunInput], folder: Path, config: BuildCo
         num_bytes=num_bytes,
         plot=f"{name}/{PLOT_NAME}",
     )
-    from .quality.outputs import card_quality_section, report_config
 
     if config.quality:
         report_config(folder.parent, name, benchmark, records, encoder=config.quality_encoder, attempts=built.attempts)

@@ -8,7 +8,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from .benchmarks import get_benchmark
 from .errors import ErcSynthError
+from .plots import plot_label_distribution as plot_counts
+from .swap import recover_swap
 from .vocabulary import BUILD_INFO_NAME
 
 __all__ = [
@@ -60,7 +63,6 @@ def benchmark_stats(benchmark: Any, data_dir: str | Path | None = None, *, forma
         StatsError: no folder given and `$ERC_SYNTH_DATA_DIR` unset.
         BenchmarkError, DataFileError: an unknown benchmark or a malformed file.
     """
-    from .benchmarks import get_benchmark
     from .loaders import load_benchmark
 
     benchmark = get_benchmark(benchmark)
@@ -75,8 +77,6 @@ def benchmark_stats(benchmark: Any, data_dir: str | Path | None = None, *, forma
 def dataset_folder_configs(folder: str | Path) -> list[str]:
     """The config names a built dataset folder's card lists."""
     from huggingface_hub import DatasetCard
-
-    from .swap import recover_swap
 
     recover_swap(folder)  # a build killed between its renames leaves the folder aside: put it back first
     card_configs = DatasetCard.load(Path(folder) / "README.md").data.to_dict().get("configs") or []
@@ -184,7 +184,6 @@ def format_stats(stats: dict[str, Any], title: str = "") -> str:
 
 def plot_label_distribution(stats: dict[str, Any], path: str | Path, title: str = "") -> Path:
     """Grouped bars of `compute_stats` label counts per split on a log-scaled count axis, saved as PNG."""
-    from .plots import plot_label_distribution as plot_counts
 
     counts = {split: list(values["labels"].values()) for split, values in stats["splits"].items()}
     path = Path(path)

@@ -37,6 +37,7 @@ from erc_synth_datasets.runs import (
     write_manifest,
 )
 
+from .config import settings_hash
 from .validation import dialogue_fingerprint
 
 __all__ = ["MergeError", "MergeOptions", "merge_runs"]
@@ -162,8 +163,6 @@ def merge_runs(shard_dirs: list[str | Path], output: str | Path, *, allow_incomp
 def _merged_manifest(
     paths: list[Path], manifests: list[RunManifest], counts: RunCounts, *, partial: bool
 ) -> RunManifest:
-    from .config import settings_hash
-
     settings = dict(manifests[0].settings, shard_index=0, num_shards=1)
     counts.requested = sum(m.counts.requested for m in manifests)
     return dataclasses.replace(

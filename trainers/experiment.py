@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from erc_synth_datasets.benchmarks import get_benchmark
+from erc_synth_datasets.configuration import load_config_yaml
 from erc_synth_datasets.files import write_text_atomic
 from erc_synth_datasets.vocabulary import (
     LONG_TABLE_COLUMNS,
@@ -39,6 +41,9 @@ from erc_synth_datasets.vocabulary import (
 )
 
 from .baselines import BASELINES
+from .config import DataArguments, ModelArguments
+from .errors import TrainingConfigError
+from .results import read_results, results_complete, table_row_name
 
 __all__ = [
     "ExperimentConfig",
@@ -101,8 +106,6 @@ class ExperimentConfig:
     )
 
     def __post_init__(self) -> None:
-        from .errors import TrainingConfigError
-
         bad = [v for v in self.variants if v not in _VARIANTS]
         if bad:
             raise TrainingConfigError(f"variants must be among {list(_VARIANTS)}, but got {bad}.")
@@ -149,7 +152,6 @@ def plan_runs(config: ExperimentConfig) -> list[Run]:
 
 def _benchmark_names(config: ExperimentConfig) -> dict[str, str]:
     """Each entry of `benchmarks` (a name or a custom benchmark YAML) -> the benchmark's name."""
-    from erc_synth_datasets.benchmarks import get_benchmark
 
     return {b: get_benchmark(b).name for b in config.benchmarks}
 
@@ -161,8 +163,6 @@ def test_sets_of(config: ExperimentConfig, benchmark: str) -> list[str]:
 
 def _run_settings(config: ExperimentConfig, run: Run) -> dict[str, Any]:
     import yaml
-
-    from erc_synth_datasets.benchmarks import get_benchmark
 
     settings: dict[str, Any] = {}
     if config.train_config:
@@ -195,9 +195,6 @@ def _run_settings(config: ExperimentConfig, run: Run) -> dict[str, Any]:
 def _launch(config: ExperimentConfig, run: Run) -> int:
     import yaml
 
-    from erc_synth_datasets.configuration import load_config_yaml
-
-    from .config import DataArguments, ModelArguments
     from .training_args import ErcTrainingArguments
 
     run.output_dir.mkdir(parents=True, exist_ok=True)
@@ -219,7 +216,6 @@ def collect_table(config: ExperimentConfig, runs: list[Run]) -> tuple[list[dict]
     Both carry the floor: every run fits the same baselines on its real train split (`results.json` `baselines`),
     each counted once per test set and seed, as the variants `majority` and `tfidf_lr`.
     """
-    from .results import read_results, results_complete, table_row_name
 
     long_rows: list[dict[str, Any]] = []
     floors: dict[tuple[str, str, int], float] = {}  # (test set row, baseline, seed) -> score
@@ -259,7 +255,6 @@ def _csv(rows: list[dict], columns: list[str]) -> str:
 
 def run_experiment(config: ExperimentConfig, *, dry_run: bool = False) -> int:
     """Runs the missing runs of the matrix, then writes `table.csv` and `table_per_seed.csv`; returns the failures."""
-    from .results import results_complete
 
     runs = plan_runs(config)
     failures = 0

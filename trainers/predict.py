@@ -14,8 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from erc_synth_datasets.benchmarks import Benchmark, get_benchmark
 from erc_synth_datasets.configuration import ConfigError
 from erc_synth_datasets.files import atomic_path
+
+from .errors import TrainingConfigError
+from .models import load_classifier, load_classifier_config
 
 if TYPE_CHECKING:
     import torch
@@ -201,10 +205,6 @@ class SavedClassifier:
         import torch
         from transformers import AutoTokenizer
 
-        from erc_synth_datasets.benchmarks import Benchmark, get_benchmark
-
-        from .errors import TrainingConfigError
-        from .models import load_classifier, load_classifier_config
         from .models.base import check_label_order
 
         if batch_size < 1:
@@ -282,7 +282,6 @@ def predict(args: PredictArguments) -> int:
     """
     from erc_synth_datasets.schema import flatten_dialogues
 
-    from .models import load_classifier_config
     from .models.base import check_label_order
 
     config = load_classifier_config(args.model)

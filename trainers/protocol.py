@@ -28,6 +28,7 @@ from .baselines import fit_baselines, score_baselines
 from .config import DataArguments, ModelArguments, variant_of
 from .data import ErcDataCollator, count_utterances, encode_dialogues, load_real, load_synthetic
 from .errors import EvaluationCountError, EvaluationOrderError
+from .knowledge import add_knowledge
 from .metrics import compute_scores, make_compute_metrics
 from .models import build_model, get_model_class
 from .models.base import ErcClassifier, resolve_backbone
@@ -65,8 +66,6 @@ def encode_for_model(
     the selected knowledge sentences (todkat) when it needs them."""
     encoded = encode_dialogues(dialogues, tokenizer, model_args, with_memory=model_class.needs_memory)
     if model_class.needs_knowledge:
-        from .knowledge import add_knowledge
-
         encoded = add_knowledge(encoded, dialogues, tokenizer, model_args)
     return encoded
 

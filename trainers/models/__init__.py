@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from erc_synth_datasets.benchmarks import get_benchmark
 from erc_synth_datasets.registry import Registry
 
 from ..errors import TrainingConfigError, UnknownModelError
@@ -108,7 +109,6 @@ def load_classifier(path: str | Path, *, benchmark: str | None = None) -> tuple[
     Raises:
         TrainingConfigError: `path` is not a saved classifier, or its labels are not the benchmark's.
     """
-    from erc_synth_datasets.benchmarks import get_benchmark
 
     from .base import ErcClassifier, check_label_order
 
