@@ -321,6 +321,7 @@ def read_run(run_dir: str | Path, *, allow_incomplete: bool = False) -> RunInput
 
 
 def _run_summary(run: RunInput) -> dict[str, Any]:
+    # the schema's Features import datasets: loaded only when dialogues are flattened or built.
     from .schema import SAMPLING_FEATURES
 
     manifest = run.manifest
@@ -376,6 +377,7 @@ def _group_runs(runs: Sequence[RunInput]) -> dict[str, list[RunInput]]:
 
 
 def _write_config(name: str, runs: list[RunInput], folder: Path, config: BuildConfig) -> ConfigBuild:
+    # pyarrow: loaded only when a dataset is written.
     from .parquet_io import rows_to_table, shard_filename, write_parquet
     from .schema import dialogue_features
 
@@ -464,6 +466,7 @@ def build_dataset(run_dirs: Sequence[str | Path], config: BuildConfig | None = N
         BuildError: a run is refused (see `read_run`), a config has too few dialogues for its splits, or the
             output is not a dataset folder. Nothing in the output folder changes in that case.
     """
+    # huggingface_hub's DatasetCard: loaded only when a card is written.
     from .card import load_card_data, render_card
 
     config = config or BuildConfig()

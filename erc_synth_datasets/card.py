@@ -111,6 +111,7 @@ def _config_entry(build: ConfigBuild) -> dict[str, Any]:
 def _dataset_info_entry(build: ConfigBuild) -> dict[str, Any]:
     from datasets import DatasetInfo, SplitDict, SplitInfo
 
+    # the schema's Features import datasets: loaded only when dialogues are flattened or built.
     from .schema import dialogue_features
 
     splits = SplitDict()

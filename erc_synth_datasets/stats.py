@@ -63,6 +63,7 @@ def benchmark_stats(benchmark: Any, data_dir: str | Path | None = None, *, forma
         StatsError: no folder given and `$ERC_SYNTH_DATA_DIR` unset.
         BenchmarkError, DataFileError: an unknown benchmark or a malformed file.
     """
+    # the loaders import datasets (through the schema): loaded only when a data file is read.
     from .loaders import load_benchmark
 
     benchmark = get_benchmark(benchmark)

@@ -25,6 +25,7 @@ BASELINES = ("majority", "tfidf_lr")
 
 
 def _utterances(dialogues: Dataset) -> tuple[list[str], np.ndarray]:
+    # the schema's Features import datasets: loaded only when dialogues are flattened or built.
     from erc_synth_datasets.schema import flatten_dialogues
 
     rows = flatten_dialogues(dialogues, max_context=0)

@@ -195,6 +195,7 @@ def _run_settings(config: ExperimentConfig, run: Run) -> dict[str, Any]:
 def _launch(config: ExperimentConfig, run: Run) -> int:
     import yaml
 
+    # transformers: loaded only when a run's settings are checked (the parser stays light).
     from .training_args import ErcTrainingArguments
 
     run.output_dir.mkdir(parents=True, exist_ok=True)

@@ -228,6 +228,7 @@ class KnowledgeGenerator:
         from sentence_transformers import SentenceTransformer
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
+        # torch and transformers: loaded only when a model is built or loaded.
         from .models.base import resolve_backbone
 
         self._device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -336,6 +337,7 @@ def add_knowledge(encoded: Dataset, dialogues: Dataset, tokenizer: Any, args: Mo
         tokenizer: The classifier's tokenizer.
         args: The model settings (`knowledge_*`, `max_context_turns`).
     """
+    # the schema's Features import datasets: loaded only when dialogues are flattened or built.
     from erc_synth_datasets.schema import flatten_dialogues
 
     texts = flatten_dialogues(dialogues, max_context=args.max_context_turns)["utterance"]
@@ -377,6 +379,7 @@ def make_standin_generator(folder: str | Path, tokenizer_name_or_path: str | Non
     import torch
     from transformers import AutoTokenizer, BartConfig, BartForConditionalGeneration
 
+    # torch and transformers: loaded only when a model is built or loaded.
     from .models.base import resolve_backbone
 
     folder = Path(folder)

@@ -87,6 +87,7 @@ class PredictArguments:
 
 
 def _string_list(value: Any, key: str, where: str) -> list[str]:
+    # the loaders import datasets (through the schema): loaded only when a data file is read.
     from erc_synth_datasets.loaders import DataFileError
 
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
@@ -101,6 +102,7 @@ def read_dialogues_jsonl(path: str | Path) -> list[dict[str, Any]]:
         DataFileError: a line is not a JSON object with equally long `speakers` and `utterances` string lists
             (the message names the file and line), or the file holds no dialogue.
     """
+    # the loaders import datasets (through the schema): loaded only when a data file is read.
     from erc_synth_datasets.loaders import DataFileError
     from erc_synth_datasets.loaders.generic import iter_jsonl_objects
 
@@ -157,6 +159,7 @@ def _load_dialogues(args: PredictArguments, labels: list[str]) -> tuple[Dataset,
     gold labels (a dataset split does, a JSONL file does not)."""
     from datasets import load_dataset
 
+    # the loaders import datasets (through the schema): loaded only when a data file is read.
     from erc_synth_datasets.loaders import DataFileError
 
     if Path(args.dialogues).is_dir():
@@ -205,6 +208,7 @@ class SavedClassifier:
         import torch
         from transformers import AutoTokenizer
 
+        # torch and transformers: loaded only when a model is built or loaded.
         from .models.base import check_label_order
 
         if batch_size < 1:
@@ -235,6 +239,7 @@ class SavedClassifier:
         """
         import torch
 
+        # torch, datasets and transformers: loaded only when a classifier runs.
         from .data import ErcDataCollator
         from .protocol import encode_for_model
 
@@ -280,8 +285,10 @@ def predict(args: PredictArguments) -> int:
         TrainingConfigError: the folder is not a saved classifier, or a dataset's labels are not its labels.
         DataFileError: the dialogues cannot be read.
     """
+    # the schema's Features import datasets: loaded only when dialogues are flattened or built.
     from erc_synth_datasets.schema import flatten_dialogues
 
+    # torch and transformers: loaded only when a model is built or loaded.
     from .models.base import check_label_order
 
     config = load_classifier_config(args.model)

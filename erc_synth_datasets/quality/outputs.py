@@ -45,6 +45,7 @@ def config_report_folder(dataset_folder: str | Path, config: str) -> Path:
 
 def write_report(report: dict[str, Any], output: str | Path) -> dict[str, Path]:
     """Writes the JSON, Markdown and plot of a report into `output`; returns their paths by kind."""
+    # numpy: loaded only when a report is rendered (build imports this module).
     from .render import render_markdown
 
     output = Path(output)
@@ -84,6 +85,7 @@ def report_config(
     Returns:
         The report.
     """
+    # numpy: loaded only when a report is computed (build imports this module).
     from .reference import load_reference
     from .report import QualitySettings, compute_report
 
@@ -114,6 +116,7 @@ def card_quality_section(dataset_folder: str | Path, config: str, *, dialogues: 
 
     The plot is linked relative to the card at the folder's root.
     """
+    # numpy: loaded only when a report is rendered (build imports this module).
     from .render import render_card_section
 
     folder = config_report_folder(dataset_folder, config)

@@ -179,6 +179,7 @@ def load_real_split(benchmark: Benchmark, data_dir: str | Path, split: str) -> l
     Raises:
         QualitySourceError: the files are missing or malformed (the loader's message names file and line).
     """
+    # the loaders import datasets (through the schema): loaded only when a data file is read.
     from ..loaders import DataFileError, load_benchmark
 
     try:
