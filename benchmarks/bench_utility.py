@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from erc_synth_datasets.build import BuildConfig, build_dataset
     from trainers.experiment import run_experiment
-    from trainers.stats import analyse, read_table, render_markdown
+    from trainers.significance import analyse, read_table, render_markdown
 
     timings = {}
     started = time.perf_counter()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from erc_synth.commands.significance import main
-from trainers.stats import exact_pvalue_fraction
+from trainers.significance import exact_pvalue_fraction
 
 FIXTURES = Path(__file__).parent / "fixtures" / "significance"
 SMALL = FIXTURES / "small.csv"
