@@ -23,6 +23,7 @@ from datasets import Dataset
 from transformers import Trainer
 
 from erc_synth_datasets.benchmarks import get_benchmark
+from erc_synth_datasets.vocabulary import REAL_SOURCE, TestSetName
 
 from .baselines import fit_baselines, score_baselines
 from .config import DataArguments, ModelArguments, variant_of
@@ -44,7 +45,7 @@ logger = logging.getLogger(__name__)
 
 def test_set_name(benchmark: str, source: str) -> str:
     """`meld_real` for the real test split, the config name (`meld_balanced`) for a synthetic one."""
-    return f"{benchmark}_real" if source == "real" else source
+    return str(TestSetName(benchmark, REAL_SOURCE)) if source == REAL_SOURCE else source
 
 
 @dataclass
