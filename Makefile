@@ -13,7 +13,7 @@ help:
 	@echo "make demo          generate a small dataset with the default model, build it, load it, show it"
 	@echo "make test          install with the dev extras and run the whole test suite"
 	@echo "make test-fast     the suite without the tests marked slow"
-	@echo "make lint          ruff check and format check"
+	@echo "make lint          ruff check, format check and the import layering (lint-imports)"
 	@echo "make bench         the speed and memory benchmarks (prints ratios against baselines)"
 	@echo "make install-llama-server  build llama.cpp's llama-server once (cached in ~/.cache/erc-synth)"
 
@@ -62,6 +62,7 @@ test-fast: install-dev
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install-dev
 	$(BIN)/ruff check --fix .

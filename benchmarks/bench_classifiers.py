@@ -108,8 +108,9 @@ def _plain(train, test, labels, args, *, pair: bool) -> dict:
 
 
 def _ours(architecture: str, n_dialogues: int, args, *, max_context_turns: int | None = None) -> dict:
-    from trainers.config import DataArguments, ErcTrainingArguments, ModelArguments
+    from trainers.config import DataArguments, ModelArguments
     from trainers.protocol import run_protocol
+    from trainers.training_args import ErcTrainingArguments
 
     with tempfile.TemporaryDirectory() as out:
         results = run_protocol(

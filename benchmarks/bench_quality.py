@@ -95,7 +95,7 @@ def generate(
 ) -> dict[str, Path]:
     """Runs `erc-synth generate` once per (setting, mode) into `work/<setting>-<mode>` (an existing run folder is
     resumed or extended)."""
-    from generation.cli import main as generate_main
+    from erc_synth.commands.generate import main as generate_main
 
     runs = {}
     for setting in settings:

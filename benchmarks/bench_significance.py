@@ -24,8 +24,8 @@ import random
 import time
 from fractions import Fraction
 
-from trainers.stats import ScoreTable, analyse, exact_pvalue_fraction, exact_pvalues
-from trainers.stats import exact as exact_module
+from trainers.significance import ScoreTable, analyse, exact_pvalue_fraction, exact_pvalues
+from trainers.significance import exact as exact_module
 
 
 def clear_caches() -> None:

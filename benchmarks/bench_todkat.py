@@ -78,10 +78,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from erc_synth_datasets import get_benchmark, load_benchmark
     from trainers.baselines import fit_baselines, score_baselines
-    from trainers.config import DataArguments, ErcTrainingArguments, ModelArguments
+    from trainers.config import DataArguments, ModelArguments
     from trainers.data import head_utterances
     from trainers.knowledge import KnowledgeSettings, get_generator, make_standin_generator
     from trainers.protocol import run_protocol
+    from trainers.training_args import ErcTrainingArguments
 
     if not Path(args.data_dir).is_dir():
         print(f"Real MELD not found at {args.data_dir}; pass --data_dir.", file=sys.stderr)

@@ -63,10 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     from transformers import AutoTokenizer, Trainer, set_seed
 
     from erc_synth_datasets.schema import flatten_dialogues
-    from trainers.config import ErcTrainingArguments, ModelArguments
+    from trainers.config import ModelArguments
     from trainers.data import ErcDataCollator, _encode_batch, encode_dialogues
     from trainers.models import build_model, get_model_class
     from trainers.models.base import resolve_backbone
+    from trainers.training_args import ErcTrainingArguments
 
     model_args = ModelArguments(
         architecture=args.architecture, model_name_or_path=args.model, max_length=args.max_length

@@ -9,21 +9,24 @@ prompts, the dataset cards and the classifier heads; it never comes from the dat
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import ErcSynthError
 from .files import read_yaml_mapping
 from .registry import Registry
-
-if TYPE_CHECKING:
-    from .generic_format import GenericData
+from .vocabulary import SPLITS
 
 __all__ = [
     "Benchmark",
     "BenchmarkError",
     "BUILTIN_BENCHMARKS",
+    "FILE_TYPES",
+    "GENERIC_FORMAT",
+    "ROLES",
+    "GenericData",
     "get_benchmark",
     "list_benchmarks",
     "load_benchmark_yaml",
@@ -35,6 +38,159 @@ _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 class BenchmarkError(ErcSynthError, ValueError):
     """A benchmark name or definition is wrong."""
+
+
+# The generic real-data format's file layout: the `data:` section of a benchmark definition (read by
+# `erc_synth_datasets.loaders.generic`).
+GENERIC_FORMAT = "generic"
+
+# Column roles, in the order the module docstring lists them.
+ROLES = ("dialogue_id", "turn", "speaker", "utterance", "emotion", "split")
+_REQUIRED_ROLES = ("dialogue_id", "speaker", "utterance", "emotion")
+
+# File type -> file name suffixes.
+FILE_TYPES: dict[str, tuple[str, ...]] = {
+    "csv": (".csv",),
+    "tsv": (".tsv",),
+    "jsonl": (".jsonl", ".ndjson"),
+    "parquet": (".parquet", ".pq"),
+}
+
+# How releases spell the splits; `split_values` in the YAML adds to these.
+_SPLIT_SPELLINGS = {
+    "train": "train",
+    "training": "train",
+    "trn": "train",
+    "validation": "validation",
+    "valid": "validation",
+    "val": "validation",
+    "dev": "validation",
+    "test": "test",
+    "tst": "test",
+}
+
+_DATA_KEYS = ("files", "columns", "label_map", "split_values", "format")
+
+
+def _default_split_files() -> dict[str, tuple[str, ...]]:
+    return {split: (f"{split}.*",) for split in SPLITS}
+
+
+@dataclass(frozen=True)
+class GenericData:
+    """Where a benchmark's real files are and how to read them (the `data:` section of a benchmark YAML).
+
+    Args:
+        split_files: Split -> file names or glob patterns (several matches are read in sorted order, one after the
+            other). Relative patterns are resolved against the data folder (`--data-dir`) or, without one, the
+            folder of the benchmark YAML.
+        files: Instead of `split_files`: file names or patterns holding every split, told apart by the `split`
+            column.
+        columns: Role -> column name, for the roles whose column is not named after the role.
+        label_map: Value found in the emotion column -> the benchmark's label name (ids or other spellings). When it
+            holds any id, ids are read through it only.
+        split_values: Value found in the split column -> `train`, `validation` or `test` (adds to the usual
+            spellings: dev, valid, val, trn, tst, training).
+        format: `csv`, `tsv`, `jsonl` or `parquet` for every file; None reads each file's type from its extension.
+        base_dir: The folder relative patterns are resolved against when no data folder is given.
+    """
+
+    split_files: dict[str, tuple[str, ...]] = field(default_factory=_default_split_files)
+    files: tuple[str, ...] = ()
+    columns: dict[str, str] = field(default_factory=dict)
+    label_map: dict[str, str] = field(default_factory=dict)
+    split_values: dict[str, str] = field(default_factory=dict)
+    format: str | None = None
+    base_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.files:
+            object.__setattr__(self, "split_files", {})
+        unknown_splits = sorted(set(self.split_files) - set(SPLITS))
+        if unknown_splits:
+            raise BenchmarkError(f"data.files has unknown splits {unknown_splits}; splits are {list(SPLITS)}.")
+        unknown_roles = sorted(set(self.columns) - set(ROLES))
+        if unknown_roles:
+            raise BenchmarkError(f"data.columns has unknown roles {unknown_roles}; roles are {list(ROLES)}.")
+        if self.format is not None and self.format not in FILE_TYPES:
+            raise BenchmarkError(f"data.format must be one of {list(FILE_TYPES)}, but got format={self.format!r}.")
+        bad_splits = {k: v for k, v in self.split_values.items() if v not in SPLITS}
+        if bad_splits:
+            raise BenchmarkError(f"data.split_values must map onto {list(SPLITS)}, but got {bad_splits}.")
+
+    def column(self, role: str) -> str:
+        """The column name of a role (the role's own name unless `columns` renames it)."""
+        return self.columns.get(role, role)
+
+    @property
+    def uses_default_files(self) -> bool:
+        return not self.files and self.split_files == _default_split_files()
+
+    def split_of(self, value: Any) -> str | None:
+        """The split a value of the split column stands for, or None."""
+        key = _text_key(value)
+        return self.split_values.get(key) or _SPLIT_SPELLINGS.get(key.lower())
+
+    def check_labels(self, benchmark: Benchmark) -> None:
+        """Refuses a `label_map` whose targets are not the benchmark's labels."""
+        wrong = {k: v for k, v in self.label_map.items() if v not in benchmark.label2id}
+        if wrong:
+            raise BenchmarkError(
+                f"data.label_map maps onto labels {benchmark.display_name} does not define: {wrong}; its labels are "
+                f"{list(benchmark.labels)}."
+            )
+
+    @classmethod
+    def from_dict(cls, data: Any, *, base_dir: Path | None = None) -> GenericData:
+        """Reads the `data:` section of a benchmark YAML (see docs/benchmarks.md).
+
+        Raises:
+            BenchmarkError: an unknown key, or a value of the wrong type.
+        """
+        if not isinstance(data, Mapping):
+            raise BenchmarkError(f"'data' must be a mapping with keys {list(_DATA_KEYS)}, but got {data!r}.")
+        unknown = sorted(set(data) - set(_DATA_KEYS))
+        if unknown:
+            raise BenchmarkError(f"'data' has unknown keys {unknown}; valid keys are {list(_DATA_KEYS)}.")
+        kwargs: dict[str, Any] = {"base_dir": base_dir, "format": data.get("format")}
+        files = data.get("files")
+        if isinstance(files, Mapping):
+            kwargs["split_files"] = {
+                str(split): _patterns(value, f"data.files.{split}") for split, value in files.items()
+            }
+        elif files is not None:
+            kwargs["files"] = _patterns(files, "data.files")
+        for key in ("columns", "label_map", "split_values"):
+            value = data.get(key) or {}
+            if not isinstance(value, Mapping):
+                raise BenchmarkError(f"'data.{key}' must be a mapping, but got {type(value).__name__}.")
+            kwargs[key] = {_text_key(k): str(v) for k, v in value.items()}
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The section as plain data, in the layout `from_dict` reads."""
+        files: Any = list(self.files) if self.files else {s: list(p) for s, p in self.split_files.items()}
+        return {
+            "files": files,
+            "columns": dict(self.columns),
+            "label_map": dict(self.label_map),
+            "split_values": dict(self.split_values),
+            "format": self.format,
+        }
+
+
+def _patterns(value: Any, where: str) -> tuple[str, ...]:
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not values or not all(isinstance(v, str) and v.strip() for v in values):
+        raise BenchmarkError(f"'{where}' must be a file name or pattern, or a list of them, but got {value!r}.")
+    return tuple(values)
+
+
+def _text_key(value: Any) -> str:
+    """The text form of a cell used to look it up (`3`, `3.0` and `"3"` are all `"3"`)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
 
 
 @dataclass(frozen=True)
@@ -55,7 +211,7 @@ class Benchmark:
         min_speakers: The fewest distinct speakers a dialogue of this benchmark has.
         citation: BibTeX of the benchmark's paper, for dataset cards.
         data: Where the benchmark's real files are and how to read them (the YAML's `data:` section, a
-            `generic_format.GenericData`); None for the release formats of the built-in benchmarks. Not part of the
+            `GenericData`); None for the release formats of the built-in benchmarks. Not part of the
             definition's identity: it is left out of `to_dict` and of comparisons.
     """
 
@@ -290,8 +446,6 @@ def load_benchmark_yaml(path: str | Path) -> Benchmark:
     Raises:
         BenchmarkError: a missing or unknown key, a wrong value, or a built-in benchmark's name.
     """
-    from .generic_format import GenericData
-
     path = Path(path)
     data = read_yaml_mapping(path, what="Benchmark file", error=BenchmarkError)
     unknown = sorted(set(data) - _YAML_FIELDS)

@@ -31,9 +31,12 @@ from typing import Any
 from .benchmarks import Benchmark, BenchmarkError, get_benchmark
 from .errors import ErcSynthError
 from .files import DiskFullError, is_disk_full, write_json_atomic, write_text_atomic
+from .plots import plot_label_distribution
+from .quality.outputs import card_quality_section, report_config
+from .runs import RunFormatError, count_records, iter_jsonl, list_accepted_files, read_manifest
 from .splitting import SPLIT_NAMES, SplitError, SplitRatios, split_dialogues
 from .swap import make_staging_folder, recover_swap, swap_into_place
-from .vocabulary import ConfigName
+from .vocabulary import BUILD_INFO_NAME, ConfigName
 
 __all__ = [
     "BUILD_INFO_NAME",
@@ -49,7 +52,6 @@ __all__ = [
     "write_splits",
 ]
 
-BUILD_INFO_NAME = "build_info.json"
 PLOT_NAME = "label_distribution.png"
 _LOCAL_SETTINGS = ("output",)
 _RECORD_COLUMNS = (
@@ -178,6 +180,7 @@ class ConfigBuild:
     @property
     def features(self):  # -> datasets.Features
         """The config's `datasets.Features`: the dialogue schema, plus the label columns of a derived config."""
+        # the schema's Features import datasets: loaded only when asked for.
         from .schema import derived_features, dialogue_features
 
         derived = self.label_source is not None or self.curation is not None
@@ -281,7 +284,6 @@ def read_run(run_dir: str | Path, *, allow_incomplete: bool = False) -> RunInput
         BuildError: the run is missing, incomplete, corrupt, uses labels outside its benchmark, or its manifest's
             record counts differ from its files.
     """
-    from .runs import RunFormatError, count_records, iter_jsonl, list_accepted_files, read_manifest
 
     run_dir = Path(run_dir)
     try:
@@ -337,6 +339,7 @@ def read_run(run_dir: str | Path, *, allow_incomplete: bool = False) -> RunInput
 
 
 def _run_summary(run: RunInput) -> dict[str, Any]:
+    # the schema's Features import datasets: loaded only when dialogues are flattened or built.
     from .schema import SAMPLING_FEATURES
 
     manifest = run.manifest
@@ -402,8 +405,8 @@ def write_splits(
         The `ConfigBuild` fields that describe the files: files, sizes, sha256, bytes, dialogue, utterance and
         label counts.
     """
+    # pyarrow: loaded only when a dataset is written.
     from .parquet_io import rows_to_table, shard_filename, write_parquet
-    from .plots import plot_label_distribution
 
     out: dict[str, dict[str, Any]] = {
         key: {} for key in ("files", "file_sizes", "file_sha256", "num_bytes", "num_dialogues", "num_utterances")
@@ -457,7 +460,6 @@ def _write_config(name: str, runs: list[RunInput], folder: Path, config: BuildCo
         plot=f"{name}/{PLOT_NAME}",
         **written,
     )
-    from .quality.outputs import card_quality_section, report_config
 
     if config.quality:
         report_config(folder.parent, name, benchmark, records, encoder=config.quality_encoder, attempts=built.attempts)
@@ -543,6 +545,7 @@ def update_dataset_folder(
     Returns:
         The configs written and the names of the configs kept.
     """
+    # huggingface_hub's DatasetCard: loaded only when a card is written.
     from .card import render_card
 
     staging = make_staging_folder(output)

@@ -176,6 +176,7 @@ def write_derived_config(
         write_json_atomic(folder / BUILD_INFO_NAME, build.to_dict(), sort_keys=True)
         return [build]
 
+    # huggingface_hub's DatasetCard: loaded only when a card is written.
     from .card import card_settings_of
 
     readme = source.folder / "README.md"

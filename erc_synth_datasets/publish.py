@@ -164,6 +164,7 @@ def plan_push(folder: str | Path, config: PushConfig, api: HfApi | None = None) 
     Raises:
         PushError: the folder is not a dataset folder, or the tag already exists.
     """
+    # huggingface_hub's DatasetCard: loaded only when a card is written.
     from .card import merge_cards
 
     folder = Path(folder)

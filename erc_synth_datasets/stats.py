@@ -8,7 +8,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from .benchmarks import get_benchmark
 from .errors import ErcSynthError
+from .plots import plot_label_distribution as plot_counts
+from .swap import recover_swap
+from .vocabulary import BUILD_INFO_NAME
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -50,7 +54,7 @@ def benchmark_stats(benchmark: Any, data_dir: str | Path | None = None, *, forma
         benchmark: A registry name, a custom benchmark YAML, or a `Benchmark`.
         data_dir: The benchmark's folder (default: `$ERC_SYNTH_DATA_DIR/<benchmark>`, or for a custom benchmark whose
             YAML has a `data:` section, the files it names).
-        format: The file format to read (`auto` picks per split; `generic`: erc_synth_datasets.generic_format).
+        format: The file format to read (`auto` picks per split; `generic`: erc_synth_datasets.loaders.generic).
 
     Returns:
         The `stats --json` object (`benchmark`, `labels`, `splits`, `report`) and the `LoadReport`.
@@ -59,7 +63,7 @@ def benchmark_stats(benchmark: Any, data_dir: str | Path | None = None, *, forma
         StatsError: no folder given and `$ERC_SYNTH_DATA_DIR` unset.
         BenchmarkError, DataFileError: an unknown benchmark or a malformed file.
     """
-    from .benchmarks import get_benchmark
+    # the loaders import datasets (through the schema): loaded only when a data file is read.
     from .loaders import load_benchmark
 
     benchmark = get_benchmark(benchmark)
@@ -74,8 +78,6 @@ def benchmark_stats(benchmark: Any, data_dir: str | Path | None = None, *, forma
 def dataset_folder_configs(folder: str | Path) -> list[str]:
     """The config names a built dataset folder's card lists."""
     from huggingface_hub import DatasetCard
-
-    from .swap import recover_swap
 
     recover_swap(folder)  # a build killed between its renames leaves the folder aside: put it back first
     card_configs = DatasetCard.load(Path(folder) / "README.md").data.to_dict().get("configs") or []
@@ -93,8 +95,6 @@ def synthetic_stats(folder: str | Path, config: str, dataset: Any = None) -> dic
     Raises:
         StatsError: the folder has no such config (the message lists those it has).
     """
-    from .build import BUILD_INFO_NAME
-
     folder = Path(folder)
     available = dataset_folder_configs(folder)
     if config not in available:
@@ -185,7 +185,6 @@ def format_stats(stats: dict[str, Any], title: str = "") -> str:
 
 def plot_label_distribution(stats: dict[str, Any], path: str | Path, title: str = "") -> Path:
     """Grouped bars of `compute_stats` label counts per split on a log-scaled count axis, saved as PNG."""
-    from .plots import plot_label_distribution as plot_counts
 
     counts = {split: list(values["labels"].values()) for split, values in stats["splits"].items()}
     path = Path(path)

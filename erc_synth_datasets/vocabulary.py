@@ -24,6 +24,7 @@ from typing import ClassVar
 from .errors import ErcSynthError
 
 __all__ = [
+    "BUILD_INFO_NAME",
     "LONG_TABLE_COLUMNS",
     "PERSONA_SUFFIX",
     "REAL_SOURCE",
@@ -255,6 +256,9 @@ SPLITS: tuple[str, ...] = Split.values()
 PERSONA_SUFFIX = "persona"
 REAL_SOURCE = "real"
 TEST_SET_COLUMN = "test_set"
+#: The file in each config folder of a built dataset that records the runs it was built from (written by the build,
+#: read by the statistics).
+BUILD_INFO_NAME = "build_info.json"
 #: Columns of the per-seed results table (`table_per_seed.csv`) that `experiment` writes and `significance` reads.
 LONG_TABLE_COLUMNS: tuple[str, ...] = (TEST_SET_COLUMN, "variant", "seed", "score")
 

@@ -14,15 +14,13 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import shutil
-import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from erc_synth_datasets.errors import ErcSynthError, reports_errors
-from erc_synth_datasets.options import OptionParser
+from erc_synth_datasets.errors import ErcSynthError
 from erc_synth_datasets.runs import (
     AcceptedRecord,
     JsonlAppender,
@@ -39,9 +37,10 @@ from erc_synth_datasets.runs import (
     write_manifest,
 )
 
+from .config import settings_hash
 from .validation import dialogue_fingerprint
 
-__all__ = ["MergeError", "main", "make_parser", "merge_runs"]
+__all__ = ["MergeError", "MergeOptions", "merge_runs"]
 
 
 class MergeError(ErcSynthError, ValueError):
@@ -164,8 +163,6 @@ def merge_runs(shard_dirs: list[str | Path], output: str | Path, *, allow_incomp
 def _merged_manifest(
     paths: list[Path], manifests: list[RunManifest], counts: RunCounts, *, partial: bool
 ) -> RunManifest:
-    from .config import settings_hash
-
     settings = dict(manifests[0].settings, shard_index=0, num_shards=1)
     counts.requested = sum(m.counts.requested for m in manifests)
     return dataclasses.replace(
@@ -200,27 +197,3 @@ class MergeOptions:
     )
     output: str = field(metadata={"help": "The merged run directory (must not exist or be empty)."})
     allow_incomplete: bool = field(default=False, metadata={"help": "Merge shards that are not complete."})
-
-
-def make_parser() -> OptionParser:
-    return OptionParser(
-        MergeOptions,
-        prog="erc-synth merge",
-        description="Join the shard directories of a generation run split with --num-shards into one run directory.",
-    )
-
-
-@reports_errors("erc-synth merge")
-def main(argv: list[str] | None = None) -> int:
-    (options,) = make_parser().parse(argv)
-    manifest = merge_runs(options.shards, options.output, allow_incomplete=options.allow_incomplete)
-    counts = manifest.counts
-    print(
-        f"merged {len(options.shards)} shards: {counts.accepted} accepted, {counts.rejected} rejected "
-        f"-> {options.output}"
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -154,6 +154,7 @@ def _turn_distribution(config: GenerationConfig, benchmark: Benchmark) -> TurnDi
     histogram clipped to [min_turns, max_turns]; None for `range` or a benchmark without stored figures."""
     if config.turn_counts != "reference":
         return None
+    # numpy: loaded only when a run takes its turn counts from the reference figures.
     from erc_synth_datasets.quality.reference import reference_turns_histogram
 
     try:

@@ -19,7 +19,7 @@ from datasets import load_dataset
 from huggingface_hub import DatasetCard
 from run_fixtures import SCRIPTED_MODEL, write_run
 
-from erc_synth_datasets import cli
+from erc_synth import cli
 from erc_synth_datasets.benchmarks import get_benchmark
 from erc_synth_datasets.build import BuildConfig, BuildError, build_dataset, read_run
 from erc_synth_datasets.schema import dialogue_features

@@ -17,7 +17,7 @@ import pytest
 from datasets import load_dataset
 from huggingface_hub import DatasetCard
 
-from erc_synth_datasets import cli
+from erc_synth import cli
 from erc_synth_datasets.benchmarks import get_benchmark
 from erc_synth_datasets.runs import iter_accepted, read_manifest
 from erc_synth_datasets.schema import dialogue_features

@@ -8,7 +8,7 @@ from datasets import load_dataset
 from huggingface_hub import DatasetCard
 from run_fixtures import write_run
 
-from erc_synth_datasets import cli
+from erc_synth import cli
 from erc_synth_datasets.quality.outputs import REPORT_FILES, config_report_folder
 from erc_synth_datasets.quality.reference import load_reference
 

@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from erc_synth_datasets.cli import COMMANDS, main
+from erc_synth.cli import COMMANDS, main
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))

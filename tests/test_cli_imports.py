@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from erc_synth_datasets.cli import COMMANDS
+from erc_synth.cli import COMMANDS
 
 REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("datasets", "torch", "transformers", "pyarrow")
@@ -18,7 +18,7 @@ HEAVY = ("datasets", "torch", "transformers", "pyarrow")
 # One command's help in a fresh interpreter, then the heavy modules it loaded (the last line of stdout).
 _PROBE = """
 import json, sys
-from erc_synth_datasets.cli import main
+from erc_synth.cli import main
 try:
     status = main({argv!r})
 except SystemExit as exit:
@@ -29,7 +29,7 @@ print(json.dumps({{"status": status, "loaded": [name for name in {heavy!r} if na
 
 def _run(*args: str, code: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    command = [sys.executable, "-c", code] if code else [sys.executable, "-m", "erc_synth_datasets.cli", *args]
+    command = [sys.executable, "-c", code] if code else [sys.executable, "-m", "erc_synth.cli", *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
 
 
@@ -55,7 +55,7 @@ def _actions(parser) -> list[tuple]:
 
 def test_train_help_from_the_snapshot_is_the_real_parsers_help():
     """`erc-synth train --help` shows exactly what the parser of a real run would: every flag, with its help."""
-    from trainers.train import make_parser
+    from erc_synth.commands.train import make_parser
     from trainers.training_args import ErcTrainingArguments
 
     light, real = make_parser(for_help=True), make_parser()
@@ -78,8 +78,8 @@ def test_the_training_arguments_snapshot_is_that_of_the_installed_transformers()
 
 
 def test_a_snapshot_of_another_transformers_version_is_not_used(monkeypatch):
+    from erc_synth.commands.train import make_parser
     from trainers import training_help
-    from trainers.train import make_parser
     from trainers.training_args import ErcTrainingArguments
 
     assert training_help.help_training_arguments() is not None
@@ -89,7 +89,7 @@ def test_a_snapshot_of_another_transformers_version_is_not_used(monkeypatch):
 
 
 def test_real_runs_are_parsed_with_the_real_training_arguments(tmp_path):
-    from trainers.train import make_parser
+    from erc_synth.commands.train import make_parser
     from trainers.training_args import ErcTrainingArguments
 
     _, _, training = make_parser().parse(["--output-dir", str(tmp_path), "--learning-rate", "3e-5", "--use-cpu"])

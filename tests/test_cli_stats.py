@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from erc_synth_datasets.cli import main
+from erc_synth.cli import main
 
 
 def test_help_lists_commands(capsys):
@@ -58,7 +58,7 @@ def test_stats_console_script_on_real_meld(shared_data):
         [
             sys.executable,
             "-m",
-            "erc_synth_datasets.cli",
+            "erc_synth.cli",
             "stats",
             "meld",
             "--data-dir",

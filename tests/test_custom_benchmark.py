@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from erc_synth.cli import main as cli_main
 from erc_synth_datasets import BenchmarkError, DataFileError, get_benchmark, load_benchmark, load_benchmark_yaml
-from erc_synth_datasets.benchmarks import Benchmark, register_benchmark
-from erc_synth_datasets.cli import main as cli_main
-from erc_synth_datasets.generic_format import GenericData
+from erc_synth_datasets.benchmarks import Benchmark, GenericData, register_benchmark
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "custom" / "ticket_kiosk_dialogues.json"
 FILE_TYPES = ("csv", "tsv", "jsonl", "parquet")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from erc_synth_datasets.cli import main as cli_main
+from erc_synth.cli import main as cli_main
 from generation.backends import Backend, GenerationRequest, GenerationResult, SamplingParams
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -10,7 +10,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest
 from datasets import load_dataset
 
-from erc_synth_datasets import cli
+from erc_synth import cli
 from erc_synth_datasets.runs import read_manifest
 
 pytestmark = pytest.mark.slow

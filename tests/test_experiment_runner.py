@@ -15,8 +15,9 @@ import pytest
 import yaml
 from run_fixtures import write_synthetic_dataset
 
+from erc_synth.commands.experiment import main
 from trainers.errors import TrainingConfigError
-from trainers.experiment import ExperimentConfig, main, plan_runs
+from trainers.experiment import ExperimentConfig, plan_runs
 from trainers.testing import make_tiny_encoder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,7 +74,7 @@ def test_killed_experiment_resumes_and_skips_finished_runs(tmp_path, benchmark_f
     path.write_text(yaml.safe_dump(config))
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
     runner = subprocess.Popen(
-        [sys.executable, "-m", "trainers.experiment", str(path)],
+        [sys.executable, "-m", "erc_synth.commands.experiment", str(path)],
         env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )  # fmt: skip
     first = out / "runs" / "meld" / "context_org" / "seed-1" / "results.json"

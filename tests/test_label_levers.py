@@ -151,9 +151,7 @@ def test_top_q_keeps_exactly_that_share_of_the_teachers_most_confident_labels(sy
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "erc_synth_datasets.cli", *args], capture_output=True, text=True, check=False
-    )
+    return subprocess.run([sys.executable, "-m", "erc_synth.cli", *args], capture_output=True, text=True, check=False)
 
 
 @pytest.mark.slow

@@ -79,7 +79,7 @@ def test_schema_and_seed_are_honoured_across_parallel_slots(llama_server: server
 def test_generate_end_to_end_through_llama_server(llama_server: servers.LlamaCppServer, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     command = [
-        sys.executable, "-m", "erc_synth_datasets.cli", "generate", "--benchmark", "meld", "--backend", "openai",
+        sys.executable, "-m", "erc_synth.cli", "generate", "--benchmark", "meld", "--backend", "openai",
         "--base-url", llama_server.base_url, "--model", servers.SERVED_MODEL_NAME, "--output", str(run_dir),
         "--num-dialogues", "3", "--max-attempts", "2", "--max-turns", "4", "--max-new-tokens", "768",
         "--max-in-flight", str(SLOTS), "--seed", "4", "--max-retries", "1", "--request-timeout", "300",

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from run_fixtures import write_synthetic_dataset
 
+from erc_synth.cli import main as cli_main
+from erc_synth.commands.train import main as train_main
 from erc_synth_datasets import get_benchmark, load_benchmark
-from erc_synth_datasets.cli import main as cli_main
 from trainers.metrics import compute_scores
 from trainers.testing import make_tiny_encoder
-from trainers.train import main as train_main
 
 MELD = get_benchmark("meld")
 FAST = [

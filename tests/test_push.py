@@ -17,7 +17,7 @@ from huggingface_hub import CommitInfo, CommitOperationAdd, CommitOperationDelet
 from huggingface_hub.hf_api import GitRefInfo, GitRefs, RepoUrl
 from run_fixtures import write_run
 
-from erc_synth_datasets import cli
+from erc_synth import cli
 from erc_synth_datasets.build import BuildConfig, build_dataset
 from erc_synth_datasets.card import section_names
 from erc_synth_datasets.publish import PushConfig, PushError, plan_push, push_folder
@@ -200,7 +200,7 @@ def test_cli_push_never_shows_the_token(folder, tmp_path, capsys, monkeypatch):
     token = "hf_secretTOKENvalue1234567890"
     monkeypatch.setenv("HF_TOKEN", token)
     hub = FakeHub(tmp_path)
-    from erc_synth_datasets.commands import push as push_command
+    from erc_synth.commands import push as push_command
 
     assert push_command.main([str(folder), "--repo-id", "my-org/erc-synth", "--tag", "v1.0.0"], api=hub) == 0
     captured = capsys.readouterr()

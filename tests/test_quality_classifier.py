@@ -12,7 +12,8 @@ import pytest
 from run_fixtures import write_run
 from sklearn.metrics import cohen_kappa_score, f1_score
 
-from erc_synth_datasets import cli, get_benchmark, load_benchmark
+from erc_synth import cli
+from erc_synth_datasets import get_benchmark, load_benchmark
 from erc_synth_datasets.quality.metrics import Dialogue
 from erc_synth_datasets.quality.models import DialogueClassifier, dialogue_classifier_agreement
 from erc_synth_datasets.quality.render import render_card_section, render_markdown

@@ -7,9 +7,14 @@ import json
 import pytest
 from run_fixtures import write_run
 
-from erc_synth_datasets import cli
+from erc_synth import cli
 from erc_synth_datasets.benchmarks import get_benchmark
-from erc_synth_datasets.quality.judge import (
+from erc_synth_datasets.quality.metrics import Dialogue
+from erc_synth_datasets.quality.render import render_markdown
+from erc_synth_datasets.quality.sources import load_run
+from erc_synth_datasets.runs import iter_accepted
+from generation.default_model import DEFAULT_MODEL
+from generation.judge import (
     JUDGE_CACHE_NAME,
     build_judge_backend,
     judge_dialogues,
@@ -19,11 +24,6 @@ from erc_synth_datasets.quality.judge import (
     read_judgements,
     summarize_judgements,
 )
-from erc_synth_datasets.quality.metrics import Dialogue
-from erc_synth_datasets.quality.render import render_markdown
-from erc_synth_datasets.quality.sources import load_run
-from erc_synth_datasets.runs import iter_accepted
-from generation.default_model import DEFAULT_MODEL
 
 MELD = get_benchmark("meld")
 SHORT = [

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from huggingface_hub import DatasetCard
 
-from erc_synth_datasets import cli
+from erc_synth import cli
 from erc_synth_datasets.benchmarks import get_benchmark
 from erc_synth_datasets.quality.metrics import Dialogue
 from erc_synth_datasets.quality.reference import compute_reference, load_reference

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
+from erc_synth.cli import COMMANDS
 from erc_synth_datasets.benchmarks import BenchmarkError, get_benchmark
-from erc_synth_datasets.cli import COMMANDS
 from erc_synth_datasets.errors import ErcSynthError
 from erc_synth_datasets.registry import Registry, RegistryError, did_you_mean
 from generation.backends import BACKENDS

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from erc_synth.commands.merge import main as merge_main
 from erc_synth_datasets.configuration import ConfigError
 from erc_synth_datasets.options import OptionParser
 from erc_synth_datasets.runs import (
@@ -30,7 +31,6 @@ from erc_synth_datasets.runs import (
 from erc_synth_datasets.schema import dialogue_features
 from generation.config import GenerationConfig, settings_hash
 from generation.merge import MergeError, merge_runs
-from generation.merge import main as merge_main
 
 
 def record(index: int, text: str, attempt: int = 0) -> AcceptedRecord:

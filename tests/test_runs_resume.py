@@ -25,7 +25,7 @@ ARGS = [
 
 def command(*args: str) -> list[str]:
     script = Path(sys.executable).parent / "erc-synth"
-    base = [str(script)] if script.exists() else [sys.executable, "-m", "erc_synth_datasets.cli"]
+    base = [str(script)] if script.exists() else [sys.executable, "-m", "erc_synth.cli"]
     return [*base, "generate", *args]
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from trainers.significance_cli import main
-from trainers.stats import exact_pvalue_fraction
+from erc_synth.commands.significance import main
+from trainers.significance import exact_pvalue_fraction
 
 FIXTURES = Path(__file__).parent / "fixtures" / "significance"
 SMALL = FIXTURES / "small.csv"
@@ -147,7 +147,7 @@ def test_bad_tables_and_names_exit_1_with_a_clear_message(capsys, tmp_path, cont
 
 def test_console_script_entry_point():
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    code = "from erc_synth_datasets.cli import main; raise SystemExit(main())"
+    code = "from erc_synth.cli import main; raise SystemExit(main())"
     result = subprocess.run(
         [sys.executable, "-c", code, "significance", str(SMALL)], capture_output=True, text=True, env=env, timeout=120
     )

@@ -9,7 +9,7 @@ from fractions import Fraction
 
 import pytest
 
-from trainers.stats.exact import (
+from trainers.significance.exact import (
     exact_pvalue,
     exact_pvalue_fraction,
     exact_pvalues,

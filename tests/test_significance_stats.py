@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from trainers.stats import (
+from trainers.significance import (
     ComparisonError,
     ScoreTable,
     TableError,
@@ -25,8 +25,8 @@ from trainers.stats import (
     read_table,
     select_comparisons,
 )
-from trainers.stats.exact import tail_count
-from trainers.stats.plot import critical_difference
+from trainers.significance.exact import tail_count
+from trainers.significance.plot import critical_difference
 
 
 def table_of(rows, systems=None) -> ScoreTable:

@@ -240,7 +240,7 @@ def test_saved_todkat_reloads_with_identical_predictions(todkat_batch, tmp_path)
 
 @pytest.mark.slow
 def test_smoke_experiment_runs_the_papers_three_architectures(tiny_encoder, standin, benchmark_fixtures, tmp_path):
-    from trainers.experiment import main
+    from erc_synth.commands.experiment import main
 
     synthetic = write_synthetic_dataset(
         tmp_path / "synthetic", modes=("balanced",), dialogues={"train": 4, "validation": 2, "test": 3}

@@ -10,10 +10,11 @@ from erc_synth_datasets import get_benchmark
 from erc_synth_datasets.configuration import ConfigError
 from erc_synth_datasets.options import make_config_parser, parse_config
 from erc_synth_datasets.schema import dialogue_features, empty_provenance
-from trainers.config import DataArguments, ErcTrainingArguments, ModelArguments, variant_of
+from trainers.config import DataArguments, ModelArguments, variant_of
 from trainers.data import ErcDataCollator, check_label_space, encode_dialogues, load_synthetic
 from trainers.errors import LabelSpaceError, TrainingConfigError
 from trainers.testing import minilm_path
+from trainers.training_args import ErcTrainingArguments
 
 MELD = get_benchmark("meld")
 

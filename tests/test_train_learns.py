@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from erc_synth.commands.train import main as train_main
 from erc_synth_datasets.benchmarks import get_benchmark
 from trainers.testing import make_tiny_encoder
-from trainers.train import main as train_main
 
 _FILLER = "we the coffee went park rain movie dinner friday told then about said really after before".split()
 _CUES = {

@@ -7,12 +7,13 @@ import pytest
 import torch
 from run_fixtures import write_synthetic_dataset
 
-from trainers.config import ErcTrainingArguments, ModelArguments
+from trainers.config import ModelArguments
 from trainers.data import ErcDataCollator, encode_dialogues
 from trainers.errors import EvaluationOrderError
 from trainers.models import build_model
 from trainers.protocol import ErcTrainer, _predict_logits
 from trainers.testing import make_tiny_encoder
+from trainers.training_args import ErcTrainingArguments
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import pytest
 import torch
 from run_fixtures import write_synthetic_dataset
 
-from erc_synth_datasets.cli import main as cli_main
+from erc_synth.cli import main as cli_main
+from erc_synth.commands.train import main as train_main
 from trainers.testing import make_tiny_encoder
-from trainers.train import main as train_main
 
 FAST = [
     "--max_length", "48", "--num_train_epochs", "1", "--pretrain_num_train_epochs", "1",

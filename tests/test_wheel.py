@@ -42,7 +42,7 @@ def installed(tmp_path_factory) -> Path:
 
 def _run(installed: Path, cwd: Path, *args: str, code: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(installed), "HF_HUB_OFFLINE": "1", "ERC_SYNTH_CONFIGS": ""}
-    command = [sys.executable, "-c", code] if code else [sys.executable, "-m", "erc_synth_datasets.cli", *args]
+    command = [sys.executable, "-c", code] if code else [sys.executable, "-m", "erc_synth.cli", *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
 
 

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .metrics import compute_scores
+
 if TYPE_CHECKING:
     from datasets import Dataset
 
@@ -23,6 +25,7 @@ BASELINES = ("majority", "tfidf_lr")
 
 
 def _utterances(dialogues: Dataset) -> tuple[list[str], np.ndarray]:
+    # the schema's Features import datasets: loaded only when dialogues are flattened or built.
     from erc_synth_datasets.schema import flatten_dialogues
 
     rows = flatten_dialogues(dialogues, max_context=0)
@@ -51,7 +54,6 @@ def fit_baselines(train: Dataset, *, seed: int = 0) -> dict[str, Any]:
 
 def score_baselines(fitted: dict[str, Any], test: Dataset, labels: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Scores of every fitted baseline on a test split (dialogue schema), from `trainers.metrics.compute_scores`."""
-    from .metrics import compute_scores
 
     texts, references = _utterances(test)
     return {name: compute_scores(model.predict(texts), references, list(labels)) for name, model in fitted.items()}

@@ -6,25 +6,20 @@ configs do), so every `Trainer` option is available from the YAML file and the c
 This module imports no transformers (nor torch): `erc-synth train --help` reads `ModelArguments`, `DataArguments`
 and `ErcTrainingFields` from it. The fields `ErcTrainingArguments` adds or changes are declared in the plain
 dataclass `ErcTrainingFields`; `ErcTrainingArguments` itself (`ErcTrainingFields` + `TrainingArguments`) lives in
-`trainers.training_args` and is imported from here on first use (`from trainers.config import ErcTrainingArguments`
-works as before).
+`trainers.training_args` (import it from there; this module never imports that one, so the two form no cycle).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Literal
 
 from erc_synth_datasets.vocabulary import ConfigName, Variant, VocabularyError
 
 from .errors import TrainingConfigError
 
-if TYPE_CHECKING:
-    from .training_args import ErcTrainingArguments
-
 __all__ = [
     "DataArguments",
-    "ErcTrainingArguments",
     "ErcTrainingFields",
     "ModelArguments",
     "POOLINGS",
@@ -104,8 +99,8 @@ class ModelArguments:
     knowledge_model_name_or_path: str | None = field(
         default=None,
         metadata={
-            "help": "todkat: COMET-style seq2seq knowledge generator (Hub id or folder; `python -m trainers.knowledge "
-            "make-standin FOLDER` writes an offline stand-in)."
+            "help": "todkat: COMET-style seq2seq knowledge generator (Hub id or folder; `erc-synth knowledge "
+            "make-standin --output-dir FOLDER` writes an offline stand-in)."
         },
     )
     knowledge_relations: list[str] = field(
@@ -343,12 +338,3 @@ def variant_of(data_args: DataArguments, match_steps: bool = False) -> str:
         return str(Variant(name.mode, name.labels, name.curation, joint=data_args.joint_config is not None))
     except VocabularyError as err:
         raise TrainingConfigError(f"{'pretrain' if data_args.pretrain_config else 'joint'}_config: {err}") from None
-
-
-def __getattr__(name: str) -> Any:
-    # PEP 562: the one class that needs transformers is imported when it is first asked for.
-    if name == "ErcTrainingArguments":
-        from .training_args import ErcTrainingArguments
-
-        return ErcTrainingArguments
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,7 +18,9 @@ from typing import Any
 import torch
 from datasets import ClassLabel, Dataset, DatasetDict
 
-from erc_synth_datasets.benchmarks import Benchmark
+from erc_synth_datasets import load_benchmark
+from erc_synth_datasets.benchmarks import BUILTIN_BENCHMARKS, Benchmark
+from erc_synth_datasets.loaders.generic import GENERIC_FORMAT, data_files
 from erc_synth_datasets.schema import flatten_dialogues
 from erc_synth_datasets.vocabulary import SPLITS
 
@@ -120,9 +122,6 @@ def load_real(data_args: DataArguments, benchmark: Benchmark) -> tuple[DatasetDi
     Raises:
         TrainingConfigError: `data_dir` is unset (and the benchmark names no files) or not a folder.
     """
-    from erc_synth_datasets import load_benchmark
-    from erc_synth_datasets.benchmarks import BUILTIN_BENCHMARKS
-    from erc_synth_datasets.generic_format import GENERIC_FORMAT, data_files
 
     if data_args.data_dir is None and benchmark.data is not None:
         source = benchmark.data.base_dir

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from erc_synth_datasets.errors import reports_errors
+from erc_synth_datasets.benchmarks import get_benchmark
+from erc_synth_datasets.configuration import load_config_yaml
 from erc_synth_datasets.files import write_text_atomic
-from erc_synth_datasets.options import OptionParser
 from erc_synth_datasets.vocabulary import (
     LONG_TABLE_COLUMNS,
     REAL_SOURCE,
@@ -42,13 +42,14 @@ from erc_synth_datasets.vocabulary import (
 )
 
 from .baselines import BASELINES
+from .config import DataArguments, ModelArguments
+from .errors import TrainingConfigError
+from .results import read_results, results_complete, table_row_name
 
 __all__ = [
     "ExperimentConfig",
     "Run",
     "collect_table",
-    "main",
-    "make_parser",
     "plan_runs",
     "run_experiment",
 ]
@@ -111,8 +112,6 @@ class ExperimentConfig:
     )
 
     def __post_init__(self) -> None:
-        from .errors import TrainingConfigError
-
         try:
             parsed = [Variant.parse(v) for v in self.variants]
         except VocabularyError as err:
@@ -164,7 +163,6 @@ def plan_runs(config: ExperimentConfig) -> list[Run]:
 
 def _benchmark_names(config: ExperimentConfig) -> dict[str, str]:
     """Each entry of `benchmarks` (a name or a custom benchmark YAML) -> the benchmark's name."""
-    from erc_synth_datasets.benchmarks import get_benchmark
 
     return {b: get_benchmark(b).name for b in config.benchmarks}
 
@@ -176,8 +174,6 @@ def test_sets_of(config: ExperimentConfig, benchmark: str) -> list[str]:
 
 def _run_settings(config: ExperimentConfig, run: Run) -> dict[str, Any]:
     import yaml
-
-    from erc_synth_datasets.benchmarks import get_benchmark
 
     settings: dict[str, Any] = {}
     if config.train_config:
@@ -227,9 +223,8 @@ def _variant_settings(config: ExperimentConfig, run: Run) -> dict[str, Any]:
 def _launch(config: ExperimentConfig, run: Run) -> int:
     import yaml
 
-    from erc_synth_datasets.configuration import load_config_yaml
-
-    from .config import DataArguments, ErcTrainingArguments, ModelArguments
+    # transformers: loaded only when a run's settings are checked (the parser stays light).
+    from .training_args import ErcTrainingArguments
 
     run.output_dir.mkdir(parents=True, exist_ok=True)
     run_config = run.output_dir / "train_config.yaml"
@@ -250,7 +245,6 @@ def collect_table(config: ExperimentConfig, runs: list[Run]) -> tuple[list[dict]
     Both carry the floor: every run fits the same baselines on its real train split (`results.json` `baselines`),
     each counted once per test set and seed, as the variants `majority` and `tfidf_lr`.
     """
-    from .results import read_results, results_complete, table_row_name
 
     long_rows: list[dict[str, Any]] = []
     floors: dict[tuple[str, str, int], float] = {}  # (test set row, baseline, seed) -> score
@@ -290,7 +284,6 @@ def _csv(rows: list[dict], columns: list[str]) -> str:
 
 def run_experiment(config: ExperimentConfig, *, dry_run: bool = False) -> int:
     """Runs the missing runs of the matrix, then writes `table.csv` and `table_per_seed.csv`; returns the failures."""
-    from .results import results_complete
 
     runs = plan_runs(config)
     failures = 0
@@ -321,28 +314,3 @@ def run_experiment(config: ExperimentConfig, *, dry_run: bool = False) -> int:
     write_text_atomic(out / "table.csv", _csv(wide_rows, columns))
     print(f"tables: {out / 'table.csv'} and {out / 'table_per_seed.csv'} ({len(long_rows)} scores)", flush=True)
     return failures
-
-
-def make_parser() -> OptionParser:
-    parser = OptionParser(
-        ExperimentConfig,
-        prog="erc-synth experiment",
-        description="Run an experiment matrix of training runs (resumable) and write its scores table. The matrix "
-        "comes from an experiment YAML (see configs/experiments/); flags override its keys.",
-        epilog="Example: erc-synth experiment configs/experiments/paper.yaml --seeds 1 2 3",
-        config_positional=True,
-    )
-    parser.add_argument("--dry-run", action="store_true", help="List the runs left to do and rebuild the tables only.")
-    parser.add_argument("--table-only", action="store_true", help="Same as --dry-run.")
-    return parser
-
-
-@reports_errors("erc-synth experiment")
-def main(argv: list[str] | None = None) -> int:
-    config, extras = make_parser().parse_with_extras(argv)
-    # A dry run lists the runs left to do and rebuilds the tables from the finished ones.
-    return 1 if run_experiment(config, dry_run=extras.dry_run or extras.table_only) else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

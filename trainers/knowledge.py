@@ -13,7 +13,7 @@ The selected sentences are cached in an SQLite file keyed by the generator's fin
 and the utterance text, so a second run (another stage, another seed, another architecture's run of the same
 benchmark) generates nothing again. Every lookup is counted (`KnowledgeStats`).
 
-    python -m trainers.knowledge make-standin runs/standin-comet   # writes the offline stand-in generator
+    erc-synth knowledge make-standin --output-dir runs/standin-comet   # writes the offline stand-in generator
 """
 
 from __future__ import annotations
@@ -110,8 +110,8 @@ class KnowledgeSettings:
         if not args.knowledge_model_name_or_path:
             raise TrainingConfigError(
                 f"architecture={args.architecture!r} needs knowledge_model_name_or_path, a seq2seq checkpoint (Hub id "
-                "or folder, e.g. a COMET-ATOMIC 2020 BART, or the offline stand-in written by `python -m "
-                "trainers.knowledge make-standin FOLDER`); set it in the training config."
+                "or folder, e.g. a COMET-ATOMIC 2020 BART, or the offline stand-in written by `erc-synth "
+                "knowledge make-standin --output-dir FOLDER`); set it in the training config."
             )
         return cls(
             model_name_or_path=args.knowledge_model_name_or_path,
@@ -228,6 +228,7 @@ class KnowledgeGenerator:
         from sentence_transformers import SentenceTransformer
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
+        # torch and transformers: loaded only when a model is built or loaded.
         from .models.base import resolve_backbone
 
         self._device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -238,7 +239,7 @@ class KnowledgeGenerator:
             raise TrainingConfigError(
                 f"knowledge_model_name_or_path={self.settings.model_name_or_path!r} could not be loaded as a "
                 f"sequence-to-sequence model ({err}). Give a seq2seq checkpoint (Hub id or folder), e.g. the "
-                "folder written by `python -m trainers.knowledge make-standin FOLDER`."
+                "folder written by `erc-synth knowledge make-standin --output-dir FOLDER`."
             ) from err
         self._model.to(self._device)
         self._selector = SentenceTransformer(resolve_backbone(self.settings.selector), device=self._device)
@@ -336,6 +337,7 @@ def add_knowledge(encoded: Dataset, dialogues: Dataset, tokenizer: Any, args: Mo
         tokenizer: The classifier's tokenizer.
         args: The model settings (`knowledge_*`, `max_context_turns`).
     """
+    # the schema's Features import datasets: loaded only when dialogues are flattened or built.
     from erc_synth_datasets.schema import flatten_dialogues
 
     texts = flatten_dialogues(dialogues, max_context=args.max_context_turns)["utterance"]
@@ -377,6 +379,7 @@ def make_standin_generator(folder: str | Path, tokenizer_name_or_path: str | Non
     import torch
     from transformers import AutoTokenizer, BartConfig, BartForConditionalGeneration
 
+    # torch and transformers: loaded only when a model is built or loaded.
     from .models.base import resolve_backbone
 
     folder = Path(folder)
@@ -408,21 +411,3 @@ def make_standin_generator(folder: str | Path, tokenizer_name_or_path: str | Non
     BartForConditionalGeneration(config).save_pretrained(str(folder))
     tokenizer.save_pretrained(str(folder))
     return str(folder)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m trainers.knowledge make-standin FOLDER`."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m trainers.knowledge", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    standin = commands.add_parser("make-standin", help="Write the offline stand-in knowledge generator.")
-    standin.add_argument("folder", help="Where to write the stand-in generator.")
-    standin.add_argument("--tokenizer", default=None, help="Tokenizer id or folder (default: all-MiniLM-L6-v2).")
-    args = parser.parse_args(argv)
-    print(make_standin_generator(args.folder, args.tokenizer))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

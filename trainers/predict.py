@@ -9,16 +9,17 @@ utterance with the predicted label and the probability of every label.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from erc_synth_datasets.benchmarks import Benchmark, get_benchmark
 from erc_synth_datasets.configuration import ConfigError
-from erc_synth_datasets.errors import reports_errors
 from erc_synth_datasets.files import atomic_path
-from erc_synth_datasets.options import OptionParser
+
+from .errors import TrainingConfigError
+from .models import load_classifier, load_classifier_config
 
 if TYPE_CHECKING:
     import torch
@@ -31,13 +32,10 @@ __all__ = [
     "PredictArguments",
     "SavedClassifier",
     "dialogues_dataset",
-    "main",
-    "make_parser",
     "predict",
     "read_dialogues_jsonl",
 ]
 
-PROG = "erc-synth predict"
 PREDICTIONS_NAME = "predictions.jsonl"
 
 
@@ -89,6 +87,7 @@ class PredictArguments:
 
 
 def _string_list(value: Any, key: str, where: str) -> list[str]:
+    # the loaders import datasets (through the schema): loaded only when a data file is read.
     from erc_synth_datasets.loaders import DataFileError
 
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
@@ -103,8 +102,9 @@ def read_dialogues_jsonl(path: str | Path) -> list[dict[str, Any]]:
         DataFileError: a line is not a JSON object with equally long `speakers` and `utterances` string lists
             (the message names the file and line), or the file holds no dialogue.
     """
-    from erc_synth_datasets.generic_format import iter_jsonl_objects
+    # the loaders import datasets (through the schema): loaded only when a data file is read.
     from erc_synth_datasets.loaders import DataFileError
+    from erc_synth_datasets.loaders.generic import iter_jsonl_objects
 
     path = Path(path)
     if not path.is_file():
@@ -159,6 +159,7 @@ def _load_dialogues(args: PredictArguments, labels: list[str]) -> tuple[Dataset,
     gold labels (a dataset split does, a JSONL file does not)."""
     from datasets import load_dataset
 
+    # the loaders import datasets (through the schema): loaded only when a data file is read.
     from erc_synth_datasets.loaders import DataFileError
 
     if Path(args.dialogues).is_dir():
@@ -207,10 +208,7 @@ class SavedClassifier:
         import torch
         from transformers import AutoTokenizer
 
-        from erc_synth_datasets.benchmarks import Benchmark, get_benchmark
-
-        from .errors import TrainingConfigError
-        from .models import load_classifier, load_classifier_config
+        # torch and transformers: loaded only when a model is built or loaded.
         from .models.base import check_label_order
 
         if batch_size < 1:
@@ -241,6 +239,7 @@ class SavedClassifier:
         """
         import torch
 
+        # torch, datasets and transformers: loaded only when a classifier runs.
         from .data import ErcDataCollator
         from .protocol import encode_for_model
 
@@ -286,9 +285,10 @@ def predict(args: PredictArguments) -> int:
         TrainingConfigError: the folder is not a saved classifier, or a dataset's labels are not its labels.
         DataFileError: the dialogues cannot be read.
     """
+    # the schema's Features import datasets: loaded only when dialogues are flattened or built.
     from erc_synth_datasets.schema import flatten_dialogues
 
-    from .models import load_classifier_config
+    # torch and transformers: loaded only when a model is built or loaded.
     from .models.base import check_label_order
 
     config = load_classifier_config(args.model)
@@ -314,25 +314,3 @@ def predict(args: PredictArguments) -> int:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
             count += len(rows)
     return count
-
-
-def make_parser() -> OptionParser:
-    return OptionParser(
-        PredictArguments,
-        prog=PROG,
-        description="Label every utterance of a file of dialogues with a saved classifier: one JSON line per "
-        "utterance with the predicted label and the probability of every label.",
-        epilog="Example: erc-synth predict runs/meld-context/model dialogues.jsonl --output-dir predictions.jsonl",
-    )
-
-
-@reports_errors(PROG)
-def main(argv: list[str] | None = None) -> int:
-    (args,) = make_parser().parse(argv)
-    count = predict(args)
-    print(f"{PROG}: {count} utterances labelled, written to {args.output}.", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -30,17 +30,20 @@ from datasets import Dataset, concatenate_datasets
 from transformers import Trainer
 
 from erc_synth_datasets.benchmarks import get_benchmark
+from erc_synth_datasets.vocabulary import REAL_SOURCE, TestSetName
 
 from .baselines import fit_baselines, score_baselines
-from .config import DataArguments, ErcTrainingArguments, ModelArguments, variant_of
+from .config import DataArguments, ModelArguments, variant_of
 from .data import ErcDataCollator, count_utterances, encode_dialogues, load_real, load_synthetic
-from .errors import EvaluationCountError, EvaluationOrderError
+from .errors import EvaluationCountError, EvaluationOrderError, TrainingConfigError
+from .knowledge import add_knowledge
 from .metrics import compute_scores, make_compute_metrics
 from .models import build_model, get_model_class
 from .models.base import ErcClassifier, resolve_backbone
 from .models.card import write_model_card
 from .models.emoone import grayscale_labels
-from .results import RESULTS_NAME, environment_versions, write_json_atomic
+from .results import RESULTS_NAME, environment_versions, read_results, write_json_atomic
+from .training_args import ErcTrainingArguments
 
 __all__ = ["ErcTrainer", "Stage", "encode_for_model", "matched_steps", "run_protocol", "test_set_name"]
 
@@ -49,7 +52,7 @@ logger = logging.getLogger(__name__)
 
 def test_set_name(benchmark: str, source: str) -> str:
     """`meld_real` for the real test split, the config name (`meld_balanced`) for a synthetic one."""
-    return f"{benchmark}_real" if source == "real" else source
+    return str(TestSetName(benchmark, REAL_SOURCE)) if source == REAL_SOURCE else source
 
 
 @dataclass
@@ -78,8 +81,6 @@ def encode_for_model(
     the selected knowledge sentences (todkat) when it needs them."""
     encoded = encode_dialogues(dialogues, tokenizer, model_args, with_memory=model_class.needs_memory)
     if model_class.needs_knowledge:
-        from .knowledge import add_knowledge
-
         encoded = add_knowledge(encoded, dialogues, tokenizer, model_args)
     return encoded
 
@@ -144,9 +145,6 @@ def matched_steps(run_dirs: list[str]) -> int:
     Raises:
         TrainingConfigError: a run has not finished (no complete results.json).
     """
-    from .errors import TrainingConfigError
-    from .results import read_results
-
     totals = []
     for run_dir in run_dirs:
         try:

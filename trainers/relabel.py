@@ -69,6 +69,7 @@ def _sha256(path: Path) -> str | None:
 def teacher_record(folder: str | Path, benchmark: str) -> dict[str, Any]:
     """Who the teacher is: its folder, architecture, backbone, weights' sha256 and, from the `results.json` of its
     training run (the folder's parent) when there is one, its real-test weighted F1 and real train dialogues."""
+    # torch and transformers: loaded only when a teacher is read.
     from .models import load_classifier_config
 
     folder = Path(folder)
@@ -102,6 +103,7 @@ def relabel_with_teacher(options: RelabelOptions) -> ConfigBuild:
     """
     from datasets import Dataset
 
+    # torch and transformers: loaded only when a teacher labels.
     from .predict import SavedClassifier
 
     source = read_config_rows(options.dataset, options.dataset_config)

@@ -1,8 +1,10 @@
-"""Train and evaluate one ERC classifier: optional pretraining on synthetic data, fine-tuning on a real benchmark,
-evaluation on the real and synthetic test splits, scores in `<output_dir>/results.json`.
+"""The script form of `erc-synth train`, for launchers that run a file or a module in each process.
 
-Run as `erc-synth train --config configs/train/smoke.yaml`, or with any number of processes or GPUs as
-`accelerate launch trainers/train.py --config configs/train/smoke.yaml`; flags override the YAML.
+    accelerate launch trainers/train.py --config configs/train/smoke.yaml
+    python -m trainers.train --config configs/train/smoke.yaml   (what `erc-synth experiment` launches)
+
+The command itself is `erc_synth.commands.train`; this file only makes the checkout importable when it is run as a
+script and calls it.
 """
 
 from __future__ import annotations
@@ -13,63 +15,9 @@ from pathlib import Path
 if __package__ in (None, ""):  # `accelerate launch trainers/train.py` runs this file as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from erc_synth_datasets.errors import reports_errors  # noqa: E402 (after the path set-up above)
-from erc_synth_datasets.options import OptionParser, asks_for_help  # noqa: E402
+from erc_synth.commands.train import main, make_parser  # noqa: E402 (after the path set-up above)
 
 __all__ = ["main", "make_parser"]
-
-
-def make_parser(*, for_help: bool = False) -> OptionParser:
-    """The parser: `--config FILE.yaml` plus one flag per field of the model, data and training arguments.
-
-    Args:
-        for_help: Take `TrainingArguments`' fields from the shipped snapshot (`trainers.training_help`) instead of
-            importing transformers, when the snapshot matches the installed version: the same flags and help, for
-            showing the help only (the training arguments it would make are stand-ins).
-    """
-    from trainers.config import DataArguments, ModelArguments
-
-    training = None
-    if for_help:
-        from trainers.training_help import help_training_arguments
-
-        training = help_training_arguments()
-    if training is None:
-        from trainers.config import ErcTrainingArguments as training
-
-    return OptionParser(
-        [ModelArguments, DataArguments, training],
-        prog="erc-synth train",
-        description=__doc__.split("\n\n")[0],
-    )
-
-
-@reports_errors("erc-synth train")
-def main(argv: list[str] | None = None) -> int:
-    """Parses the arguments, runs the protocol, prints the test scores; returns the exit status."""
-    if asks_for_help(argv or ()):
-        make_parser(for_help=True).parse(argv)  # prints the help and exits
-    model_args, data_args, training_args = make_parser().parse(argv)
-    from trainers.protocol import run_protocol
-
-    results = run_protocol(model_args, data_args, training_args)
-    from accelerate import PartialState
-
-    if PartialState().is_main_process:
-        for name, scores in results["test"].items():
-            print(
-                f"{name}: weighted F1 {100 * scores['weighted_f1']:.2f}  macro F1 {100 * scores['macro_f1']:.2f}  "
-                f"accuracy {100 * scores['accuracy']:.2f}  ({scores['num_utterances']} utterances)"
-            )
-            floor = results.get("baselines", {}).get(name, {})
-            if floor:
-                print(
-                    "  baselines: "
-                    + "  ".join(f"{baseline} {100 * s['weighted_f1']:.2f}" for baseline, s in floor.items())
-                )
-        print(f"results: {Path(training_args.output_dir) / 'results.json'}")
-    return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

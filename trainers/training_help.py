@@ -38,7 +38,10 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from erc_synth_datasets.files import write_json_atomic
 from erc_synth_datasets.options import dataclass_from_fields, describe_fields
+
+from .config import ErcTrainingFields
 
 __all__ = ["SNAPSHOT_NAME", "help_training_arguments", "load_snapshot", "main", "make_snapshot", "snapshot_path"]
 
@@ -77,7 +80,6 @@ def help_training_arguments() -> type | None:
         field order), or None when the snapshot was made from another transformers version than the installed one
         (or is missing): then the caller uses the real class.
     """
-    from .config import ErcTrainingFields
 
     try:
         snapshot = load_snapshot()
@@ -94,7 +96,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainers.training_help", description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="Only compare; exit status 1 when the snapshot differs.")
     args = parser.parse_args(argv)
-    from erc_synth_datasets.files import write_json_atomic
 
     fresh, path = make_snapshot(), snapshot_path()
     current = load_snapshot() if path.is_file() else None

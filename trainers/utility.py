@@ -25,10 +25,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from erc_synth_datasets.benchmarks import get_benchmark
+from erc_synth_datasets.build import BuildError, read_config_build
+from erc_synth_datasets.curation import CurationOptions, curate_config
 from erc_synth_datasets.files import write_json_atomic, write_text_atomic
 from erc_synth_datasets.vocabulary import ConfigName, LabelSource, Mode, SystemName, TestSetName, Variant
 
 from .errors import TrainingConfigError
+from .experiment import ExperimentConfig, run_experiment
+from .relabel import RelabelOptions, relabel_with_teacher, teacher_record
+from .significance import analyse, read_table, render_markdown
 
 __all__ = ["UtilityConfig", "UtilityResult", "lever_variants", "run_utility"]
 
@@ -118,8 +124,6 @@ def _converged(config: UtilityConfig) -> dict[str, Any]:
 
 def _teacher(config: UtilityConfig, benchmark: str) -> Path:
     """Trains (or reuses) the teacher: the converged Org of `teacher_seed`, saved."""
-    from .experiment import ExperimentConfig, run_experiment
-
     experiment = ExperimentConfig(
         name="teacher",
         output_dir=str(Path(config.work) / "teacher"),
@@ -139,11 +143,6 @@ def _teacher(config: UtilityConfig, benchmark: str) -> Path:
 
 def _derived_configs(config: UtilityConfig, benchmark: str, teacher: Path) -> None:
     """Relabels and curates what the variants need; a config made by the same teacher is reused."""
-    from erc_synth_datasets.build import BuildError, read_config_build
-    from erc_synth_datasets.curation import CurationOptions, curate_config
-
-    from .relabel import RelabelOptions, relabel_with_teacher, teacher_record
-
     weights = teacher_record(teacher / "model", benchmark)["weights_sha256"]
     needed = {Variant.parse(v).config_name(benchmark) for v in config.variants} - {None}
     for mode in config.modes:
@@ -173,11 +172,6 @@ def _derived_configs(config: UtilityConfig, benchmark: str, teacher: Path) -> No
 
 def run_utility(config: UtilityConfig) -> UtilityResult:
     """Runs the whole measurement (resumable); writes `<work>/utility.json` and `<work>/utility.md`."""
-    from erc_synth_datasets.benchmarks import get_benchmark
-
-    from .experiment import ExperimentConfig, run_experiment
-    from .stats import analyse, read_table, render_markdown
-
     benchmark = get_benchmark(config.benchmark).name
     timings: dict[str, float] = {}
     started = time.perf_counter()

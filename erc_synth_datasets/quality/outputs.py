@@ -15,6 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from ..benchmarks import Benchmark
+from ..files import write_json_atomic, write_text_atomic
+from ..stats import default_data_dir
+from .plots import plot_report
+from .sources import SyntheticSource, dialogues_from_records, load_real_split
 
 __all__ = [
     "QUALITY_FOLDER",
@@ -41,8 +45,7 @@ def config_report_folder(dataset_folder: str | Path, config: str) -> Path:
 
 def write_report(report: dict[str, Any], output: str | Path) -> dict[str, Path]:
     """Writes the JSON, Markdown and plot of a report into `output`; returns their paths by kind."""
-    from ..files import write_json_atomic, write_text_atomic
-    from .plots import plot_report
+    # numpy: loaded only when a report is rendered (build imports this module).
     from .render import render_markdown
 
     output = Path(output)
@@ -82,10 +85,9 @@ def report_config(
     Returns:
         The report.
     """
-    from ..stats import default_data_dir
+    # numpy: loaded only when a report is computed (build imports this module).
     from .reference import load_reference
     from .report import QualitySettings, compute_report
-    from .sources import SyntheticSource, dialogues_from_records, load_real_split
 
     where = f"config {config!r}"
     source = SyntheticSource(
@@ -114,6 +116,7 @@ def card_quality_section(dataset_folder: str | Path, config: str, *, dialogues: 
 
     The plot is linked relative to the card at the folder's root.
     """
+    # numpy: loaded only when a report is rendered (build imports this module).
     from .render import render_card_section
 
     folder = config_report_folder(dataset_folder, config)

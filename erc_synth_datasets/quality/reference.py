@@ -19,7 +19,9 @@ from typing import Any
 from ..benchmarks import Benchmark, get_benchmark
 from ..files import read_yaml_mapping
 from .metrics import Dialogue
+from .models import SentenceEncoder, label_agreement, train_reference_classifier
 from .report import SAMPLE_SIZES, TOKEN_BUDGETS, QualitySettings, sampled_figures, shape_figures
+from .sources import QualitySourceError, load_real_split
 
 __all__ = ["REFERENCE_DIR", "compute_reference", "load_reference", "main", "reference_turns_histogram"]
 
@@ -35,7 +37,6 @@ def compute_reference(
     encode: Any = None,
 ) -> dict[str, Any]:
     """The stored figures of one benchmark (see the module docstring)."""
-    from .models import label_agreement, train_reference_classifier
 
     settings = settings or QualitySettings()
     shape = shape_figures(train, benchmark, settings)
@@ -102,9 +103,6 @@ def reference_turns_histogram(benchmark: str | Benchmark) -> dict[int, int] | No
 
 def main(argv: list[str] | None = None) -> int:
     import yaml
-
-    from .models import SentenceEncoder
-    from .sources import QualitySourceError, load_real_split
 
     parser = argparse.ArgumentParser(description="Compute the stored real figures of a benchmark (aggregates only).")
     parser.add_argument("benchmark")

@@ -13,7 +13,7 @@ import random
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -30,10 +30,16 @@ from .metrics import (
     self_overlap,
     word_tokens,
 )
+from .models import (
+    DialogueClassifier,
+    SentenceEncoder,
+    dialogue_classifier_agreement,
+    discriminator_auc,
+    embedding_diversity,
+    label_agreement,
+    train_reference_classifier,
+)
 from .sources import SyntheticSource
-
-if TYPE_CHECKING:
-    from .models import DialogueClassifier
 
 __all__ = [
     "CLASSIFIER_REFERENCE",
@@ -153,7 +159,6 @@ def sampled_figures(
 ) -> dict[str, Any]:
     """Figures on seeded samples of a given size: distinct-1/2/3 on `budget` words, n-gram overlap, lexical and
     embedding near-duplicates and clusters on `size` dialogues."""
-    from .models import embedding_diversity
 
     figures: dict[str, Any] = {}
     if budget is not None:
@@ -220,7 +225,6 @@ def label_fidelity(
         and, for the readers of the first contract, the TF-IDF reference's pairs at the top level. Empty when there
         is no reference at all.
     """
-    from .models import dialogue_classifier_agreement, label_agreement, train_reference_classifier
 
     references: dict[str, Any] = {}
     if real is not None:
@@ -269,7 +273,6 @@ def compute_report(
     Returns:
         The report as a JSON-ready dict (see docs/quality.md).
     """
-    from .models import SentenceEncoder, discriminator_auc
 
     settings = settings or QualitySettings()
     benchmark = source.benchmark

@@ -13,6 +13,8 @@ from typing import Any
 
 from ..benchmarks import Benchmark, get_benchmark, list_benchmarks
 from ..errors import ErcSynthError
+from ..runs import RunFormatError, iter_accepted, iter_rejected, read_manifest
+from ..swap import recover_swap
 from .metrics import Dialogue
 
 __all__ = [
@@ -96,7 +98,6 @@ def load_run(run_dir: str | Path) -> SyntheticSource:
     Raises:
         QualitySourceError: the folder is not a readable run, or a record is corrupt (names the file and line).
     """
-    from ..runs import RunFormatError, iter_accepted, iter_rejected, read_manifest
 
     run_dir = Path(run_dir)
     try:
@@ -151,8 +152,6 @@ def load_dataset_config(folder: str | Path, config: str, benchmark: str | Benchm
     """
     from datasets import concatenate_datasets, load_dataset
 
-    from ..swap import recover_swap
-
     recover_swap(folder)  # a build killed between its renames leaves the folder aside: put it back first
     where = f"{folder} (config {config!r})"
     try:
@@ -180,6 +179,7 @@ def load_real_split(benchmark: Benchmark, data_dir: str | Path, split: str) -> l
     Raises:
         QualitySourceError: the files are missing or malformed (the loader's message names file and line).
     """
+    # the loaders import datasets (through the schema): loaded only when a data file is read.
     from ..loaders import DataFileError, load_benchmark
 
     try:

@@ -46,9 +46,11 @@ class BackendOptions:
 
     @classmethod
     def from_config(cls, config: Any) -> BackendOptions:
-        """The options as set in `config` (a `GenerationConfig`), each read from the field of the same name or the
-        one named by the field's `metadata["config"]`."""
-        return cls(**{f.name: getattr(config, f.metadata.get("config", f.name)) for f in fields(cls)})
+        """The options as set in `config` (a `GenerationConfig`, or any object with some of its fields), each read
+        from the field of the same name or the one named by the field's `metadata["config"]`; an option the config
+        does not have keeps its default here."""
+        given = {f.name: f.metadata.get("config", f.name) for f in fields(cls)}
+        return cls(**{name: getattr(config, key) for name, key in given.items() if hasattr(config, key)})
 
     def check(self) -> None:
         """Raises `ConfigError` naming the option and what is allowed when a value cannot work."""

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from erc_synth_datasets.benchmarks import get_benchmark
 from erc_synth_datasets.registry import Registry
 
 from ..errors import TrainingConfigError, UnknownModelError
@@ -61,6 +62,7 @@ def build_model(
         labels: The label names in the head's order (stored as `id2label`); None: `LABEL_0`, `LABEL_1`, ...
         benchmark: The benchmark the labels come from, for the record.
     """
+    # torch and transformers: loaded only when a model is built or loaded.
     from .base import load_encoder, make_config
 
     model_class = get_model_class(args.architecture)
@@ -77,6 +79,7 @@ def load_classifier_config(path: str | Path) -> ErcConfig:
     Raises:
         TrainingConfigError: `path` has no config.json, or not one of an erc-synth classifier.
     """
+    # torch and transformers: loaded only when a model is built or loaded.
     from .base import ErcConfig
 
     path = Path(path)
@@ -108,8 +111,8 @@ def load_classifier(path: str | Path, *, benchmark: str | None = None) -> tuple[
     Raises:
         TrainingConfigError: `path` is not a saved classifier, or its labels are not the benchmark's.
     """
-    from erc_synth_datasets.benchmarks import get_benchmark
 
+    # torch and transformers: loaded only when a model is built or loaded.
     from .base import ErcClassifier, check_label_order
 
     config = load_classifier_config(path)

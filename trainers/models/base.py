@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -19,10 +19,9 @@ from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedMode
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
+from ..config import ModelArguments
 from ..errors import TrainingConfigError
-
-if TYPE_CHECKING:
-    from ..config import ModelArguments
+from . import get_model_class
 
 __all__ = [
     "ErcClassifier",
@@ -123,7 +122,6 @@ class ErcConfig(PretrainedConfig):
 
     def model_arguments(self) -> ModelArguments:
         """The stored settings as `ModelArguments`."""
-        from ..config import ModelArguments
 
         return ModelArguments(**{**self.model_args, "architecture": self.architecture})
 
@@ -218,7 +216,6 @@ class ErcClassifier(PreTrainedModel):
             config = kwargs.pop("config", None)
             if not isinstance(config, ErcConfig):
                 config = ErcConfig.from_pretrained(pretrained_model_name_or_path)
-            from . import get_model_class
 
             return get_model_class(config.architecture).from_pretrained(
                 pretrained_model_name_or_path, *args, config=config, **kwargs

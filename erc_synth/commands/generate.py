@@ -31,7 +31,7 @@ _DESCRIPTION = (
 
 
 def make_parser() -> OptionParser:
-    from .config import GenerationConfig
+    from generation.config import GenerationConfig
 
     parser = OptionParser(GenerationConfig, prog=PROG, description=_DESCRIPTION)
     parser.add_argument(
@@ -46,7 +46,7 @@ def make_parser() -> OptionParser:
 @reports_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     config, extras = make_parser().parse_with_extras(argv)
-    from .runner import run_generation
+    from generation.runner import run_generation
 
     if extras.api_key:
         # Handed to the backend through the variable it reads; it never enters the settings or the manifest.

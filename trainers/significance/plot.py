@@ -12,8 +12,8 @@ from fractions import Fraction
 from pathlib import Path
 
 from erc_synth_datasets.files import atomic_path
-from trainers.stats.exact import tail_count
-from trainers.stats.ranking import Ranking
+from trainers.significance.exact import tail_count
+from trainers.significance.ranking import Ranking
 
 __all__ = ["critical_difference", "plot_cd_diagram"]
 

@@ -7,14 +7,14 @@ and a critical-difference diagram.
 
 Example:
     ```python
-    >>> from trainers.stats import analyse, read_table, render_markdown
+    >>> from trainers.significance import analyse, read_table, render_markdown
     >>> report = analyse(read_table("runs/experiment/table.csv"))
     >>> print(render_markdown(report))
     ```
 """
 
-from trainers.stats.analysis import SignificanceReport, analyse
-from trainers.stats.comparisons import (
+from trainers.significance.analysis import SignificanceReport, analyse
+from trainers.significance.comparisons import (
     CORRECTIONS,
     Comparison,
     adjust_pvalues,
@@ -25,8 +25,8 @@ from trainers.stats.comparisons import (
     parse_comparison,
     select_comparisons,
 )
-from trainers.stats.errors import ComparisonError, SignificanceError, TableError
-from trainers.stats.exact import (
+from trainers.significance.errors import ComparisonError, SignificanceError, TableError
+from trainers.significance.exact import (
     RankSumDifferenceDistribution,
     exact_pvalue,
     exact_pvalue_fraction,
@@ -34,11 +34,11 @@ from trainers.stats.exact import (
     rank_sum_difference_distribution,
     tail_count,
 )
-from trainers.stats.friedman import FriedmanResult, friedman_test
-from trainers.stats.plot import critical_difference, plot_cd_diagram
-from trainers.stats.ranking import Ranking, rank_row, rank_table
-from trainers.stats.render import render_json, render_latex, render_markdown
-from trainers.stats.table import ScoreTable, read_table, table_from_long_rows
+from trainers.significance.friedman import FriedmanResult, friedman_test
+from trainers.significance.plot import critical_difference, plot_cd_diagram
+from trainers.significance.ranking import Ranking, rank_row, rank_table
+from trainers.significance.render import render_json, render_latex, render_markdown
+from trainers.significance.table import ScoreTable, read_table, table_from_long_rows
 
 __all__ = [
     "CORRECTIONS",

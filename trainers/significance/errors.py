@@ -8,7 +8,7 @@ __all__ = ["ComparisonError", "SignificanceError", "TableError"]
 
 
 class SignificanceError(ErcSynthError, ValueError):
-    """Base class of every error raised by `trainers.stats`."""
+    """Base class of every error raised by `trainers.significance`."""
 
 
 class TableError(SignificanceError):

@@ -1,18 +1,18 @@
 """The `erc-synth` console script: one entry point, subcommands imported only when chosen.
 
-Each subcommand lives in its own module exposing `make_parser()` and `main(argv: list[str] | None = None) -> int`;
-heavy imports stay inside `main`, so `erc-synth --help` and `erc-synth <command> --help` load no `datasets`, `torch`
-or `transformers` (`train`'s help shows `transformers.TrainingArguments`' options from a snapshot of them, see
-`trainers.training_help`). An error of the project's own (`ErcSynthError`) is printed as one line on stderr with exit
-status 1; `--debug` shows its traceback.
+Each subcommand lives in its own module of `erc_synth.commands`, exposing `make_parser()` and
+`main(argv: list[str] | None = None) -> int`; heavy imports stay inside `main`, so `erc-synth --help` and
+`erc-synth <command> --help` load no `datasets`, `torch` or `transformers` (`train`'s help shows
+`transformers.TrainingArguments`' options from a snapshot of them, see `trainers.training_help`). An error of the
+project's own (`ErcSynthError`) is printed as one line on stderr with exit status 1; `--debug` shows its traceback.
 """
 
 from __future__ import annotations
 
 import sys
 
-from .errors import DEBUG_FLAG, ErcSynthError, report_error
-from .registry import Registry, RegistryError
+from erc_synth_datasets.errors import DEBUG_FLAG, ErcSynthError, report_error
+from erc_synth_datasets.registry import Registry, RegistryError
 
 __all__ = ["COMMANDS", "COMMAND_HELP", "main"]
 
@@ -20,17 +20,18 @@ __all__ = ["COMMANDS", "COMMAND_HELP", "main"]
 COMMANDS: Registry = Registry(
     "command",
     {
-        "stats": "erc_synth_datasets.commands.stats:main",
-        "demo": "erc_synth_datasets.commands.demo:main",
-        "generate": "generation.cli:main",
-        "merge": "generation.merge:main",
-        "build": "erc_synth_datasets.commands.build:main",
-        "push": "erc_synth_datasets.commands.push:main",
-        "quality": "erc_synth_datasets.commands.quality:main",
-        "train": "trainers.train:main",
-        "experiment": "trainers.experiment:main",
-        "significance": "trainers.significance_cli:main",
-        "predict": "trainers.predict:main",
+        "stats": "erc_synth.commands.stats:main",
+        "demo": "erc_synth.commands.demo:main",
+        "generate": "erc_synth.commands.generate:main",
+        "merge": "erc_synth.commands.merge:main",
+        "build": "erc_synth.commands.build:main",
+        "push": "erc_synth.commands.push:main",
+        "quality": "erc_synth.commands.quality:main",
+        "train": "erc_synth.commands.train:main",
+        "experiment": "erc_synth.commands.experiment:main",
+        "significance": "erc_synth.commands.significance:main",
+        "predict": "erc_synth.commands.predict:main",
+        "knowledge": "erc_synth.commands.knowledge:main",
         "relabel": "erc_synth.commands.relabel:main",
         "curate": "erc_synth.commands.curate:main",
     },
@@ -48,6 +49,7 @@ COMMAND_HELP: dict[str, str] = {
     "experiment": "Run an experiment matrix of training runs (resumable).",
     "significance": "Friedman ranks and exact pairwise p-values for a scores table.",
     "predict": "Label the utterances of a dialogue file with a saved classifier.",
+    "knowledge": "Commonsense knowledge for todkat: write the offline stand-in generator.",
     "relabel": "Relabel a synthetic config with a teacher trained on the real data.",
     "curate": "Keep the synthetic labels a teacher supports (cleanlab curation).",
 }

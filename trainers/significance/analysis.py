@@ -6,10 +6,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from trainers.stats.comparisons import Comparison, compare, select_comparisons
-from trainers.stats.friedman import FriedmanResult, friedman_test
-from trainers.stats.ranking import Ranking, rank_table
-from trainers.stats.table import ScoreTable
+from trainers.significance.comparisons import Comparison, compare, select_comparisons
+from trainers.significance.friedman import FriedmanResult, friedman_test
+from trainers.significance.ranking import Ranking, rank_table
+from trainers.significance.table import ScoreTable
 
 __all__ = ["SignificanceReport", "analyse"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from trainers.stats.table import ScoreTable
+from trainers.significance.table import ScoreTable
 
 __all__ = ["Ranking", "rank_row", "rank_table"]
 

@@ -12,7 +12,7 @@ import json
 import math
 from fractions import Fraction
 
-from trainers.stats.analysis import SignificanceReport
+from trainers.significance.analysis import SignificanceReport
 
 __all__ = ["format_p", "format_rank", "render_json", "render_latex", "render_markdown", "score_digits"]
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import reports_errors
-from ..options import OptionParser
-from ..vocabulary import ConfigName, Mode
+from erc_synth_datasets.errors import reports_errors
+from erc_synth_datasets.options import OptionParser
+from erc_synth_datasets.vocabulary import ConfigName, Mode
 
 __all__ = ["DemoOptions", "main", "make_parser"]
 
@@ -98,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     (options,) = make_parser().parse(argv)
     from datasets import load_dataset
 
-    from ..build import BuildConfig, build_dataset
-    from ..stats import benchmark_stats, compute_stats, format_stats
+    from erc_synth_datasets.build import BuildConfig, build_dataset
+    from erc_synth_datasets.stats import benchmark_stats, compute_stats, format_stats
 
     runs = _generate(options.output, options.seed)
     folder = options.output / "erc-synth"

@@ -26,7 +26,7 @@ from typing import TextIO
 
 from erc_synth_datasets.vocabulary import LONG_TABLE_COLUMNS, TEST_SET_COLUMN
 from trainers.baselines import BASELINES
-from trainers.stats.errors import TableError
+from trainers.significance.errors import TableError
 
 __all__ = ["LONG_COLUMNS", "SEED_MODES", "ScoreTable", "read_table", "table_from_long_rows"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ..errors import reports_errors
-from ..options import OptionParser
+from erc_synth_datasets.errors import reports_errors
+from erc_synth_datasets.options import OptionParser
 
 __all__ = ["main", "make_parser"]
 
@@ -14,7 +14,7 @@ PROG = "erc-synth push"
 
 
 def make_parser() -> OptionParser:
-    from ..publish import PushConfig
+    from erc_synth_datasets.publish import PushConfig
 
     parser = OptionParser(
         PushConfig,
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None, *, api: Any = None) -> int:
     """Runs `erc-synth push`; `api` replaces the default `HfApi()` (the Hub client)."""
     from huggingface_hub.errors import HfHubHTTPError
 
-    from ..publish import push_folder
+    from erc_synth_datasets.publish import push_folder
 
     config, args = make_parser().parse_with_extras(argv)
     try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from trainers.stats.ranking import Ranking, rank_table
-from trainers.stats.table import ScoreTable
+from trainers.significance.ranking import Ranking, rank_table
+from trainers.significance.table import ScoreTable
 
 __all__ = ["FriedmanResult", "friedman_test"]
 

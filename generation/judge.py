@@ -1,28 +1,40 @@
-"""The optional LLM judge of a quality report (PersonaGen's human-likeness): a generation backend scores each
-dialogue 1-5 for naturalness and for how well its emotion labels fit, with a short reason, under a JSON schema.
+"""The LLM judge, a generation task (PersonaGen's human-likeness): a generation backend scores each dialogue 1-5 for
+naturalness and for how well its emotion labels fit, with a short reason, under a JSON schema.
+
+As the generation task has its prompt in and its parsing out, the judge has `judge_prompt` and `parse_judgement`;
+its backend is built through `generation.backends.build_backend` from `JudgeOptions` (the `--judge-*` flags of
+`erc-synth quality`), the backend registry's options giving every setting a flag leaves out. The quality report only
+receives the summary (`summarize_judgements`).
 
 Judgements are cached in an append-only JSONL file (`judge.jsonl` beside the report), one line per dialogue and
-judge model, flushed as each answer arrives: a second call (or one after a kill) judges only the dialogues the file
-lacks. An answer that does not parse as a judgement is recorded with `status: "unparsable"` and the raw text; it is
-counted in the summary and never retried automatically (delete its line to retry it).
+judge model, written by the runs' appender (`erc_synth_datasets.runs.JsonlAppender`: whole lines, fsynced) as each
+answer arrives: a second call (or one after a kill) judges only the dialogues the file lacks. An answer that does not
+parse as a judgement is recorded with `status: "unparsable"` and the raw text; it is counted in the summary and never
+retried automatically (delete its line to retry it).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-from ..benchmarks import Benchmark
-from .metrics import Dialogue
+from erc_synth_datasets.benchmarks import Benchmark
+from erc_synth_datasets.configuration import ConfigError
+from erc_synth_datasets.quality.metrics import Dialogue
+from erc_synth_datasets.runs import JsonlAppender
+
+from .backends import GenerationRequest, SamplingParams, build_backend
 
 __all__ = [
     "JUDGE_CACHE_NAME",
     "JUDGE_SCHEMA",
     "SCORES",
+    "JudgeOptions",
     "build_judge_backend",
     "judge_dialogues",
     "judge_prompt",
@@ -117,28 +129,56 @@ def read_judgements(path: str | Path) -> list[dict[str, Any]]:
     return records
 
 
+@dataclass
+class JudgeOptions:
+    """The LLM judge of `erc-synth quality` (one flag per field): which backend and model, and its few settings.
+
+    Every other backend setting keeps the default of the backend's options (`generation.backends`).
+    """
+
+    judge_model: str | None = field(
+        default=None, metadata={"help": "Enable the judge with this model (e.g. smollm2).", "metavar": "MODEL"}
+    )
+    judge_backend: str = field(default="transformers", metadata={"help": "Backend of the judge."})
+    judge_device: str | None = field(
+        default=None, metadata={"help": "Device of a local judge (transformers backend)."}
+    )
+    judge_base_url: str | None = field(
+        default=None, metadata={"help": "Server of an openai-compatible judge (openai backend)."}
+    )
+    judge_batch_size: int = field(default=4, metadata={"help": "Dialogues judged at once."})
+    judge_max_new_tokens: int = field(default=96, metadata={"help": "Longest judge answer in tokens."})
+
+    def __post_init__(self) -> None:
+        for name in ("judge_batch_size", "judge_max_new_tokens"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, but got {getattr(self, name)}.")
+
+    def build_backend(self) -> Any:
+        """The judge's backend, built (not loaded); see `build_judge_backend`."""
+        return build_judge_backend(
+            self.judge_backend,
+            self.judge_model or "",
+            device=self.judge_device,
+            base_url=self.judge_base_url,
+            batch_size=self.judge_batch_size,
+        )
+
+
 def build_judge_backend(
     backend: str, model: str, *, device: str | None = None, base_url: str | None = None, batch_size: int = 4
 ) -> Any:
-    """A generation backend for the judge, built (not loaded) through the backend registry the runner uses.
+    """A generation backend for the judge, built (not loaded) by `build_backend`, as a generation run's is.
 
     Raises:
         ConfigError: the backend name is unknown, or an option cannot work (e.g. a device that does not exist).
     """
-    from generation.backends import BACKENDS, create_backend
-
-    options_class = BACKENDS.get(backend).options
-    given: dict[str, Any] = {"model": model, "max_in_flight": batch_size}
+    settings = SimpleNamespace(backend=backend, model=model, batch_size=batch_size, max_in_flight=batch_size)
     if device is not None:
-        given["device"] = device
+        settings.device = device
     if base_url is not None:
-        given["base_urls"] = [base_url]
-    known = {name: value for name, value in given.items() if name in options_class.__dataclass_fields__}
-    options = options_class(**known)
-    options.check()
-    built = create_backend(backend, **options.constructor_kwargs())
-    built.max_in_flight = options.max_in_flight
-    return built
+        settings.base_url = [base_url]
+    return build_backend(settings)
 
 
 def judge_dialogues(
@@ -166,8 +206,6 @@ def judge_dialogues(
     Returns:
         The judgements of `dialogue_ids` by this judge model, in their order (cached and new).
     """
-    from generation.backends import GenerationRequest, SamplingParams
-
     if len(dialogues) != len(dialogue_ids):
         raise ValueError(f"{len(dialogues)} dialogues but {len(dialogue_ids)} ids.")
     model = backend.model_name
@@ -184,8 +222,7 @@ def judge_dialogues(
             for index, key in todo
         ]
         sampling = SamplingParams(temperature=0.0, max_new_tokens=max_new_tokens)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        with open(cache, "a", encoding="utf-8") as handle:
+        with JsonlAppender(cache, fsync=True) as appender:
             for start in range(0, len(requests), max(1, backend.max_in_flight)):
                 batch = requests[start : start + max(1, backend.max_in_flight)]
                 for request, result in zip(batch, backend.generate(batch, sampling), strict=True):
@@ -195,9 +232,7 @@ def judge_dialogues(
                         record.update(status="unparsable", raw=(result.error or result.text)[:_RAW_CHARS])
                     else:
                         record.update(status="ok", **judgement)
-                    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-                    handle.flush()
-                    os.fsync(handle.fileno())
+                    appender.write(record)
                     done[request.key] = record
     return [done[key] for key in dialogue_ids]
 

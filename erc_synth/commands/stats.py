@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import reports_errors
-from ..options import OptionParser
+from erc_synth_datasets.errors import reports_errors
+from erc_synth_datasets.options import OptionParser
 
 __all__ = ["StatsOptions", "main", "make_parser"]
 
@@ -58,7 +58,7 @@ def make_parser() -> OptionParser:
 @reports_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     (options,) = make_parser().parse(argv)
-    from ..stats import is_dataset_folder
+    from erc_synth_datasets.stats import is_dataset_folder
 
     if is_dataset_folder(options.source):
         return _synthetic(options)
@@ -66,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _real(options: StatsOptions) -> int:
-    from ..benchmarks import get_benchmark
-    from ..stats import benchmark_stats, default_data_dir, format_stats, plot_label_distribution
+    from erc_synth_datasets.benchmarks import get_benchmark
+    from erc_synth_datasets.stats import benchmark_stats, default_data_dir, format_stats, plot_label_distribution
 
     benchmark = get_benchmark(options.source)
     stats, report = benchmark_stats(benchmark, options.data_dir, format=options.format)
@@ -88,7 +88,7 @@ def _real(options: StatsOptions) -> int:
 
 def _synthetic(options: StatsOptions) -> int:
     """Statistics of a synthetic dataset folder, per config: the loaded splits plus the generation's acceptance."""
-    from ..stats import (
+    from erc_synth_datasets.stats import (
         StatsError,
         dataset_folder_configs,
         format_generation,

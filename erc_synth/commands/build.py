@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..errors import reports_errors
-from ..options import OptionParser
+from erc_synth_datasets.errors import reports_errors
+from erc_synth_datasets.options import OptionParser
 
 __all__ = ["main", "make_parser"]
 
@@ -11,7 +11,7 @@ PROG = "erc-synth build"
 
 
 def make_parser() -> OptionParser:
-    from ..build import BuildConfig
+    from erc_synth_datasets.build import BuildConfig
 
     parser = OptionParser(
         BuildConfig,
@@ -30,7 +30,7 @@ def make_parser() -> OptionParser:
 @reports_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     config, args = make_parser().parse_with_extras(argv)
-    from ..build import build_dataset
+    from erc_synth_datasets.build import build_dataset
 
     result = build_dataset(args.runs, config)
     print(f"Built {result.output}")

@@ -13,9 +13,9 @@ from fractions import Fraction
 
 from erc_synth_datasets.registry import did_you_mean
 from erc_synth_datasets.vocabulary import SystemName, Variant
-from trainers.stats.errors import ComparisonError
-from trainers.stats.exact import exact_pvalues
-from trainers.stats.ranking import Ranking
+from trainers.significance.errors import ComparisonError
+from trainers.significance.exact import exact_pvalues
+from trainers.significance.ranking import Ranking
 
 __all__ = [
     "BASELINE_SUFFIX",

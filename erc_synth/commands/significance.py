@@ -84,8 +84,8 @@ def make_parser() -> OptionParser:
 @reports_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     (args,) = make_parser().parse(argv)
-    from trainers.stats import analyse, read_table, render_json, render_latex, render_markdown
-    from trainers.stats.plot import plot_cd_diagram
+    from trainers.significance import analyse, read_table, render_json, render_latex, render_markdown
+    from trainers.significance.plot import plot_cd_diagram
 
     table = read_table(args.table, seeds=args.seeds)
     report = analyse(

@@ -1,0 +1,40 @@
+"""`erc-synth merge`: join the shard directories of a generation run split with --num-shards into one run."""
+
+from __future__ import annotations
+
+import sys
+
+from erc_synth_datasets.errors import reports_errors
+from erc_synth_datasets.options import OptionParser
+
+__all__ = ["main", "make_parser"]
+
+PROG = "erc-synth merge"
+
+
+def make_parser() -> OptionParser:
+    from generation.merge import MergeOptions
+
+    return OptionParser(
+        MergeOptions,
+        prog=PROG,
+        description="Join the shard directories of a generation run split with --num-shards into one run directory.",
+    )
+
+
+@reports_errors(PROG)
+def main(argv: list[str] | None = None) -> int:
+    (options,) = make_parser().parse(argv)
+    from generation.merge import merge_runs
+
+    manifest = merge_runs(options.shards, options.output, allow_incomplete=options.allow_incomplete)
+    counts = manifest.counts
+    print(
+        f"merged {len(options.shards)} shards: {counts.accepted} accepted, {counts.rejected} rejected "
+        f"-> {options.output}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

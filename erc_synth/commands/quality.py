@@ -1,0 +1,195 @@
+"""`erc-synth quality`: the quality report of a generation run or a built dataset config, beside the real benchmark.
+
+Examples:
+
+    erc-synth quality runs/meld_natural --data-dir ../shared/data/meld
+    erc-synth quality erc-synth --dataset-config meld_balanced --output-dir reports/meld_balanced
+    erc-synth quality runs/meld_natural --no-embeddings          # stored real figures, no encoder
+    erc-synth quality runs/meld_natural --data-dir ../shared/data/meld --classifier runs/meld-context/model
+
+Writes `quality.json` (the contract is in docs/quality.md), `quality.md` and `quality.png` into --output-dir (default:
+`<run>/quality`, or `<dataset folder>/quality/<config>`), and prints the Markdown.
+Exit status: 0 done, 1 unreadable input or a classifier for other labels (one line on stderr; --debug shows the
+traceback).
+
+The command joins three libraries: the report (`erc_synth_datasets.quality`), the judge (`generation.judge`, with
+`--judge-model`) and a saved classifier (`trainers.predict`, with `--classifier`); the report library takes any
+`quality.models.DialogueClassifier` and the judge's summary, and imports neither.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from erc_synth_datasets.configuration import ConfigError
+from erc_synth_datasets.errors import reports_errors
+from erc_synth_datasets.options import OptionParser
+
+if TYPE_CHECKING:
+    from erc_synth_datasets.benchmarks import Benchmark
+    from erc_synth_datasets.quality.models import DialogueClassifier
+    from erc_synth_datasets.quality.sources import SyntheticSource
+    from generation.judge import JudgeOptions
+
+__all__ = ["ClassifierOptions", "QualityOptions", "main", "make_parser"]
+
+PROG = "erc-synth quality"
+
+
+@dataclass
+class QualityOptions:
+    """What to report on and where the report goes."""
+
+    source: Path = field(
+        metadata={"help": "A generation run folder, or a dataset folder built by build.", "positional": True}
+    )
+    dataset_config: str | None = field(
+        default=None, metadata={"help": "With a dataset folder: the config to report on.", "metavar": "NAME"}
+    )
+    benchmark: str | None = field(
+        default=None, metadata={"help": "The benchmark the data follows (default: from the run or the labels)."}
+    )
+    data_dir: Path | None = field(
+        default=None,
+        metadata={
+            "help": "The real benchmark's files (default: $ERC_SYNTH_DATA_DIR/<benchmark> when set; else stored "
+            "figures)."
+        },
+    )
+    output_dir: Path | None = field(
+        default=None,
+        metadata={
+            "help": "Folder for quality.json, quality.md and quality.png (default: <run>/quality, or <dataset "
+            "folder>/quality/<config>)."
+        },
+    )
+    json: bool = field(default=False, metadata={"help": "Print the JSON report instead of the Markdown."})
+
+
+@dataclass
+class ClassifierOptions:
+    """The trained reference classifier of label fidelity (`--classifier`), beside the TF-IDF reference."""
+
+    classifier: str | None = field(
+        default=None,
+        metadata={
+            "help": "A classifier folder saved by `erc-synth train` (<output_dir>/model): label fidelity is also "
+            "measured against its predictions, every utterance read in its dialogue context as in training, and "
+            "(with real data) on the real test split. Its labels must be the benchmark's, in the same order.",
+            "metavar": "MODEL_DIR",
+        },
+    )
+    classifier_batch_size: int = field(default=32, metadata={"help": "Utterances per forward pass of --classifier."})
+    classifier_device: str | None = field(
+        default=None, metadata={"help": "Torch device of --classifier (default: cuda when available, else cpu)."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.classifier_batch_size < 1:
+            raise ConfigError(f"--classifier-batch-size must be at least 1, but got {self.classifier_batch_size}.")
+
+    def build(self, benchmark: Benchmark) -> DialogueClassifier | None:
+        """The saved classifier, loaded for `benchmark` (None without --classifier).
+
+        Raises:
+            TrainingConfigError: the folder is not a saved classifier, or its head's labels are not the benchmark's
+                labels in the benchmark's order.
+        """
+        if self.classifier is None:
+            return None
+        from trainers.predict import SavedClassifier  # the training code loads only when a classifier is given
+
+        return SavedClassifier(
+            self.classifier, benchmark=benchmark, batch_size=self.classifier_batch_size, device=self.classifier_device
+        )
+
+
+def make_parser() -> OptionParser:
+    from erc_synth_datasets.quality.report import QualitySettings
+    from generation.judge import JudgeOptions
+
+    return OptionParser(
+        [QualityOptions, QualitySettings, ClassifierOptions, JudgeOptions],
+        prog=PROG,
+        description="Degeneracy, diversity, realism and label fidelity of synthetic dialogues, every figure beside "
+        "the same figure of the real benchmark (from --data-dir, else stored reference figures). With "
+        "--classifier, label fidelity is also measured against a classifier trained with `erc-synth train`; with "
+        "--judge-model, a generation backend scores every dialogue 1-5 for naturalness and label correctness "
+        "(judgements cached in <output-dir>/judge.jsonl, only missing ones judged on a later call).",
+        epilog="Example: erc-synth quality runs/meld_natural --data-dir ../shared/data/meld",
+    )
+
+
+def _judge(options: JudgeOptions, source: SyntheticSource, output: Path, seed: int) -> dict | None:
+    """The judge section of the report, or None when no --judge-model is given."""
+    if not options.judge_model:
+        return None
+    from generation.judge import JUDGE_CACHE_NAME, judge_dialogues, summarize_judgements
+
+    backend = options.build_backend()
+    ids = source.dialogue_ids or [f"dialogue-{index}" for index in range(len(source.dialogues))]
+    try:
+        judgements = judge_dialogues(
+            backend,
+            source.dialogues,
+            ids,
+            source.benchmark,
+            output / JUDGE_CACHE_NAME,
+            max_new_tokens=options.judge_max_new_tokens,
+            seed=seed,
+        )
+    finally:
+        backend.close()
+    return summarize_judgements(judgements, backend.model_name)
+
+
+@reports_errors(PROG)
+def main(argv: list[str] | None = None) -> int:
+    args, settings, classifier_options, judge_options = make_parser().parse(argv)
+    from erc_synth_datasets.benchmarks import get_benchmark
+    from erc_synth_datasets.quality.outputs import config_report_folder, write_report
+    from erc_synth_datasets.quality.reference import load_reference
+    from erc_synth_datasets.quality.report import compute_report
+    from erc_synth_datasets.quality.sources import load_dataset_config, load_real_split, load_run
+    from erc_synth_datasets.stats import default_data_dir
+
+    if args.dataset_config:
+        source = load_dataset_config(args.source, args.dataset_config, args.benchmark)
+        output = args.output_dir or config_report_folder(args.source, args.dataset_config)
+    else:
+        source = load_run(args.source)
+        if args.benchmark:
+            source.benchmark = get_benchmark(args.benchmark)
+        output = args.output_dir or args.source / "quality"
+    data_dir = args.data_dir or default_data_dir(source.benchmark.name)
+    real = real_test = None
+    if data_dir is not None:
+        real = load_real_split(source.benchmark, data_dir, "train")
+        real_test = load_real_split(source.benchmark, data_dir, "test")
+    reference = load_reference(source.benchmark) if real is None else None
+    classifier = classifier_options.build(source.benchmark)  # a classifier for other labels fails before the judge
+    judge = _judge(judge_options, source, output, settings.seed)
+    report = compute_report(
+        source,
+        real=real,
+        real_test=real_test,
+        reference=reference,
+        settings=settings,
+        classifier=classifier,
+        judge=judge,
+    )
+    paths = write_report(report, output)
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        print(paths["markdown"].read_text(encoding="utf-8"))
+        print(f"Written: {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
