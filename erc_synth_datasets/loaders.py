@@ -23,7 +23,6 @@ DAG-ERC dialogue) are refused rather than loaded with changed counts.
 from __future__ import annotations
 
 import csv
-import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -33,6 +32,7 @@ from typing import Any
 
 from .benchmarks import Benchmark, BenchmarkError, get_benchmark
 from .errors import ErcSynthError
+from .files import parse_json, read_text_file
 from .schema import dialogue_features, empty_provenance
 from .vocabulary import SPLITS
 
@@ -129,11 +129,7 @@ def _check_not_empty(dialogues: list[_Dialogue], path: Path, expected: str) -> l
 
 
 def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = path.read_bytes()[: err.start].count(b"\n") + 1
-        raise DataFileError(f"{path}:{line}: not valid UTF-8 ({err.reason} at byte {err.start}).") from None
+    return read_text_file(path, what="Data file", error=DataFileError)
 
 
 def _read_tsv(path: Path, benchmark: Benchmark, split: str, report: LoadReport) -> list[_Dialogue]:
@@ -248,10 +244,7 @@ def _read_meld_csv(path: Path, benchmark: Benchmark, split: str, report: LoadRep
 
 
 def _load_json(path: Path) -> Any:
-    try:
-        return json.loads(_read_text(path))
-    except json.JSONDecodeError as err:
-        raise DataFileError(f"{path}:{err.lineno}: not valid JSON ({err.msg}, column {err.colno}).") from None
+    return parse_json(_read_text(path), where=str(path), error=DataFileError)
 
 
 def _expect(value: Any, kind: type, where: str, what: str) -> Any:
@@ -392,10 +385,20 @@ def available_formats(benchmark: str | Benchmark) -> dict[str, dict[str, str]]:
 
 
 def _find_file(data_dir: Path, name: str) -> Path | None:
-    direct = data_dir / name
-    if direct.is_file():
-        return direct
-    matches = sorted(p for p in data_dir.rglob(name) if p.is_file())
+    try:
+        direct = data_dir / name
+        if direct.is_file():
+            return direct
+        matches = sorted(p for p in data_dir.rglob(name) if p.is_file())
+    except PermissionError as err:
+        raise DataFileError(
+            f"The data folder {str(err.filename or data_dir)!r} cannot be read: permission denied (check the "
+            "permissions of the folder given as --data-dir and of its subfolders)."
+        ) from None
+    except OSError as err:
+        raise DataFileError(
+            f"The data folder {str(err.filename or data_dir)!r} cannot be read ({err.strerror})."
+        ) from None
     if not matches:
         return None
     depth = min(len(p.relative_to(data_dir).parts) for p in matches)

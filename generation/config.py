@@ -31,6 +31,17 @@ MODES = Mode.values()
 #: `turn_counts`: `range` asks every dialogue for min_turns to max_turns utterances (the paper's setup);
 #: `reference` draws a count per dialogue from the benchmark's real turns-per-dialogue histogram (`generation.turns`).
 TURN_COUNTS = ("range", "reference")
+#: `dtype` names the transformers backend accepts, each with the torch dtype it means.
+DTYPES = {
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+    "half": "float16",
+    "float32": "float32",
+    "fp32": "float32",
+    "float": "float32",
+}
 #: `emotion_format`: what the constrained JSON schema writes as each utterance's emotion, its legend `number` (the
 #: paper's) or its label `word` (`generation.structured`).
 EMOTION_FORMATS = ("number", "word")
@@ -270,6 +281,15 @@ class GenerationConfig(FilterSettings):
                 raise ConfigError(f"{name} must be None (the default) or >= 1, but got {name}={value}.")
         if isinstance(self.base_url, str):
             self.base_url = [self.base_url]
+        if self.dtype is not None and self.dtype.lower() not in DTYPES:
+            raise ConfigError(
+                f"dtype must be one of {list(DTYPES)} (or unset for the default), but got dtype={self.dtype!r}."
+            )
+        if self.base_url:
+            from .backends.openai_backend import _normalise_base_url
+
+            for url in self.base_url:
+                _normalise_base_url(url)  # raises ConfigError naming --base-url and what is allowed
 
     def _check_sampling(self) -> None:
         """Refuses sampling values that are not finite numbers in their allowed range (NaN would run greedy)."""

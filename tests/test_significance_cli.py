@@ -163,7 +163,7 @@ def test_bad_options_exit_1(capsys, args, message):
 
 def test_missing_file_exits_1(capsys, tmp_path):
     code, _, err = run(capsys, tmp_path / "nope.csv")
-    assert code == 1 and f"{tmp_path / 'nope.csv'}: no such file" in err
+    assert code == 1 and f"{str(tmp_path / 'nope.csv')!r} does not exist" in err
 
 
 def test_baseline_columns_are_the_floor_shown_but_never_ranked(capsys, tmp_path):

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from erc_synth_datasets.configuration import ConfigError
 from erc_synth_datasets.redaction import redact_text, redact_url
 
 from .base import Backend, BackendError, GenerationRequest, GenerationResult, RequestSource, SamplingParams
@@ -74,8 +75,12 @@ def _normalise_base_url(url: str) -> str:
     """Strips trailing slashes and appends `/v1` to a bare `scheme://host:port`, the path every server serves."""
     url = url.strip()
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(
+    try:
+        port_ok = parts.port is None or 0 < parts.port < 65536
+    except ValueError:  # a port that is not a number
+        port_ok = False
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok or any(c.isspace() for c in url):
+        raise ConfigError(
             f"Expected an http(s) base URL such as {DEFAULT_BASE_URL!r}, but got base_url={redact_url(url)!r}. "
             "Fix --base-url (or `base_urls` in the generation config)."
         )

@@ -28,6 +28,9 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+from erc_synth_datasets.configuration import ConfigError
+
+from ..config import DTYPES as _DTYPES
 from ..default_model import DEFAULT_MODEL_HUB_ID, default_model_path, default_model_revision, is_default_model
 from .base import Backend, BackendError, GenerationRequest, GenerationResult, RequestSource, SamplingParams
 from .continuous import ContinuousBatcher, PreparedRequest, sampling_warpers, supports_continuous_batching
@@ -36,17 +39,6 @@ __all__ = ["TransformersBackend"]
 
 #: Most schema objects remembered by identity (the grammars themselves stay cached by content).
 _MAX_SCHEMAS_BY_ID = 256
-
-_DTYPES = {
-    "bfloat16": "bfloat16",
-    "bf16": "bfloat16",
-    "float16": "float16",
-    "fp16": "float16",
-    "half": "float16",
-    "float32": "float32",
-    "fp32": "float32",
-    "float": "float32",
-}
 
 
 def _xgrammar_available() -> bool:
@@ -83,7 +75,7 @@ class TransformersBackend(Backend):
         self.requested_device = device
         self.requested_dtype = dtype
         if dtype is not None and dtype.lower() not in _DTYPES:
-            raise ValueError(f"Unknown dtype {dtype!r}; expected one of {sorted(set(_DTYPES.values()))}.")
+            raise ConfigError(f"Unknown dtype {dtype!r}; expected one of {sorted(set(_DTYPES.values()))}.")
         self.constrained = constrained
         self.num_threads = num_threads
         self.continuous_batching = continuous_batching
