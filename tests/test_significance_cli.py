@@ -155,7 +155,13 @@ def test_console_script_entry_point():
     assert result.stdout == EXPECTED_SMALL_MARKDOWN
 
 
-@pytest.mark.parametrize("args,message", [(["--alpha", "1.5"], "--alpha must lie"), (["--digits", "-1"], "--digits")])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--alpha", "1.5"], "--alpha (alpha) must be a number in (0, 1), but got 1.5"),
+        (["--digits", "-1"], "--digits"),
+    ],
+)
 def test_bad_options_exit_1(capsys, args, message):
     code, out, err = run(capsys, SMALL, *args)
     assert code == 1 and out == "" and message in err and "Traceback" not in err

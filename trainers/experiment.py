@@ -75,7 +75,10 @@ class ExperimentConfig:
         default_factory=lambda: ["meld"],
         metadata={"help": "Benchmarks to run: names, or custom benchmark YAML files (runs and rows take their name)."},
     )
-    seeds: list[int] = field(default_factory=lambda: [42], metadata={"help": "Seeds; every run is repeated per seed."})
+    seeds: list[int] = field(
+        default_factory=lambda: [42],
+        metadata={"range": "[0, 4294967295]", "help": "Seeds; every run is repeated per seed."},
+    )
     data_root: str = field(
         default="../shared/data", metadata={"help": "Folder holding one folder of real files per benchmark."}
     )
