@@ -390,6 +390,8 @@ def _write_config(name: str, runs: list[RunInput], folder: Path, config: BuildCo
     files, sizes, digests, num_bytes, dialogues, utterances, label_counts = {}, {}, {}, {}, {}, {}, {}
     for split in SPLIT_NAMES:
         rows = splits[split]
+        if not rows and config.ratios.as_dict()[split] == 0:
+            continue  # a split given a ratio of 0 (--split-ratios 1,0,0) is left out of the config
         table = rows_to_table(rows, features)
         filename = shard_filename(split)
         sizes[split] = write_parquet(table, folder / filename)
