@@ -91,8 +91,12 @@ class BuildConfig:
     split_ratios: str = field(
         default="0.8,0.1,0.1", metadata={"help": "Fractions of dialogues in train,validation,test (sum 1)."}
     )
-    split_seed: int = field(default=42, metadata={"help": "Seed of the dialogue-level split shuffle."})
-    min_per_split: int = field(default=1, metadata={"help": "The fewest dialogues any split may hold."})
+    split_seed: int = field(
+        default=42, metadata={"range": "[0, 4294967295]", "help": "Seed of the dialogue-level split shuffle."}
+    )
+    min_per_split: int = field(
+        default=1, metadata={"range": "[1, 1000000000]", "help": "The fewest dialogues any split may hold."}
+    )
     license: str = field(default="apache-2.0", metadata={"help": "License identifier for the card metadata."})
     pretty_name: str = field(default="erc-synth", metadata={"help": "Human-readable dataset name for the card."})
     repo_id: str | None = field(

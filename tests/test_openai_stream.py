@@ -157,9 +157,9 @@ def test_credentials_echoed_by_a_server_are_never_stored(tmp_path, monkeypatch):
     with ScriptedServer(echo_every=3) as server:
         plain, with_userinfo = tmp_path / "plain", tmp_path / "userinfo"
         run_generation(config(plain, server.base_url, num_dialogues=6))
-        # Credentials in the URL: httpx sends them as Basic auth, and the server echoes that header instead.
+        # Credentials in the URL are sent as Basic auth (no API key with them), and the server echoes that header.
         url = server.base_url.replace("http://", "http://admin:hunter2-secret@")
-        run_generation(config(with_userinfo, url, num_dialogues=6))
+        run_generation(config(with_userinfo, url, num_dialogues=6, api_key_env="ERC_STREAM_UNSET_KEY"))
     errors = [r for r in iter_rejected(plain) if r.reason == "backend_error"]
     assert errors and all(r.message.endswith("Authorization: Bearer ***") for r in errors), [r.message for r in errors]
     errors = [r for r in iter_rejected(with_userinfo) if r.reason == "backend_error"]

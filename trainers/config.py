@@ -97,15 +97,28 @@ class ModelArguments:
         },
     )
     memory_max_length: int = field(
-        default=128, metadata={"help": "compm: tokens of each earlier utterance of the speaker in the memory."}
+        default=128,
+        metadata={
+            "range": "[8, 1048576]",
+            "help": "compm: tokens of each earlier utterance of the speaker in the memory.",
+        },
     )
     memory_max_turns: int | None = field(
         default=None,
-        metadata={"help": "compm: keep the speaker's most recent earlier utterances only (None: all of them)."},
+        metadata={
+            "range": "[0, 100000]",
+            "help": "compm: keep the speaker's most recent earlier utterances only (None: all of them).",
+        },
     )
-    gru_layers: int = field(default=2, metadata={"help": "compm: layers of the GRU that tracks the speaker memory."})
-    gru_dropout: float = field(default=0.3, metadata={"help": "compm: dropout between the GRU layers."})
-    classifier_dropout: float = field(default=0.1, metadata={"help": "Dropout before the classification layer."})
+    gru_layers: int = field(
+        default=2, metadata={"range": "[1, 64]", "help": "compm: layers of the GRU that tracks the speaker memory."}
+    )
+    gru_dropout: float = field(
+        default=0.3, metadata={"range": "[0, 1)", "help": "compm: dropout between the GRU layers."}
+    )
+    classifier_dropout: float = field(
+        default=0.1, metadata={"range": "[0, 1)", "help": "Dropout before the classification layer."}
+    )
     grayscale: Literal["teacher", "teacher_post"] = field(
         default="teacher",
         metadata={
@@ -113,15 +126,28 @@ class ModelArguments:
             "label lifted to at least 0.5 ('teacher_post')."
         },
     )
-    onehot_weight: float = field(default=1.0, metadata={"help": "emoone: weight of the one-hot cross-entropy."})
-    grayscale_weight: float = field(default=1.0, metadata={"help": "emoone: weight of the grayscale-label loss."})
-    teacher_num_train_epochs: float | None = field(
-        default=None, metadata={"help": "emoone: epochs of the teacher (None: the stage's num_train_epochs)."}
+    onehot_weight: float = field(
+        default=1.0, metadata={"range": "[0, 1000]", "help": "emoone: weight of the one-hot cross-entropy."}
     )
-    topic_size: int = field(default=64, metadata={"help": "todkat: dimension of the latent topic of the VAE layer."})
+    grayscale_weight: float = field(
+        default=1.0, metadata={"range": "[0, 1000]", "help": "emoone: weight of the grayscale-label loss."}
+    )
+    teacher_num_train_epochs: float | None = field(
+        default=None,
+        metadata={
+            "range": "(0, 100000]",
+            "help": "emoone: epochs of the teacher (None: the stage's num_train_epochs).",
+        },
+    )
+    topic_size: int = field(
+        default=64, metadata={"range": "[1, 65536]", "help": "todkat: dimension of the latent topic of the VAE layer."}
+    )
     topic_loss_weight: float = field(
         default=0.1,
-        metadata={"help": "todkat: weight of the topic layer's reconstruction + KL loss beside the cross-entropy."},
+        metadata={
+            "range": "[0, 1000]",
+            "help": "todkat: weight of the topic layer's reconstruction + KL loss beside the cross-entropy.",
+        },
     )
     knowledge_model_name_or_path: str | None = field(
         default=None,
@@ -135,13 +161,18 @@ class ModelArguments:
         metadata={"help": "todkat: ATOMIC relations generated for each utterance."},
     )
     knowledge_candidates: int = field(
-        default=3, metadata={"help": "todkat: beams generated per utterance and relation."}
+        default=3, metadata={"range": "[1, 1000]", "help": "todkat: beams generated per utterance and relation."}
     )
     knowledge_top_k: int = field(
-        default=3, metadata={"help": "todkat: knowledge sentences kept per utterance (closest to it)."}
+        default=3,
+        metadata={"range": "[1, 1000]", "help": "todkat: knowledge sentences kept per utterance (closest to it)."},
     )
-    knowledge_max_new_tokens: int = field(default=16, metadata={"help": "todkat: tokens per generated tail."})
-    knowledge_max_length: int = field(default=32, metadata={"help": "todkat: tokens of each knowledge sentence."})
+    knowledge_max_new_tokens: int = field(
+        default=16, metadata={"range": "[1, 4096]", "help": "todkat: tokens per generated tail."}
+    )
+    knowledge_max_length: int = field(
+        default=32, metadata={"range": "[1, 65536]", "help": "todkat: tokens of each knowledge sentence."}
+    )
     knowledge_selector: str = field(
         default="sentence-transformers/all-MiniLM-L6-v2",
         metadata={"help": "todkat: sentence-embedding model that ranks the knowledge against the utterance."},
