@@ -11,7 +11,7 @@ can be wrong gives the caller's typed error naming the file (and line) instead o
 
 - the file: missing, a folder, unreadable (permissions), larger than `MAX_TEXT_BYTES`, binary (a NUL byte), or not
   UTF-8 (the line of the first bad byte);
-- JSON: nesting deeper than the interpreter can parse, an integer longer than `MAX_INTEGER_DIGITS` digits, `NaN` or
+- JSON: nesting deeper than `MAX_JSON_DEPTH` levels, an integer longer than `MAX_INTEGER_DIGITS` digits, `NaN` or
   `Infinity` (not JSON), a key given twice in one object (the line where that object starts);
 - YAML: a key given twice in one mapping (with its line), and any alias (`*name`): aliases are what a "billion
   laughs" document multiplies itself with, and no erc-synth file needs them.
@@ -57,8 +57,9 @@ _DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 MAX_TEXT_BYTES = 1 << 30
 #: Longest integer accepted in a JSON file, in digits (Python's own limit on converting text to int is 4300).
 MAX_INTEGER_DIGITS = 100
-#: Deepest nesting of JSON arrays and objects reported in messages (the parser's own limit is the recursion limit).
-MAX_JSON_DEPTH = 500
+#: Deepest nesting of JSON arrays and objects accepted (a data file needs fewer than 10 levels); checked before the
+#: parser runs, whose own limit depends on the stack.
+MAX_JSON_DEPTH = 100
 
 
 class DiskFullError(ErcSynthError, OSError):
@@ -304,7 +305,8 @@ def parse_json(text: str, *, where: str, error: type[Exception], line_offset: in
     """Parses JSON text strictly and within bounds: every problem is the caller's error naming `where` and a line.
 
     Refused besides malformed JSON: a key given twice in one object (the line where the object starts), an integer
-    longer than `MAX_INTEGER_DIGITS` digits, `NaN`/`Infinity`, and nesting deeper than the parser can follow.
+    longer than `MAX_INTEGER_DIGITS` digits, a number too large for a float, `NaN`/`Infinity`, and nesting deeper
+    than `MAX_JSON_DEPTH` (checked before parsing).
 
     Args:
         text: The JSON text.
@@ -312,6 +314,13 @@ def parse_json(text: str, *, where: str, error: type[Exception], line_offset: in
         error: The exception type raised (the caller's typed error).
         line_offset: Added to line numbers (the text is one line of a larger file: that line's number minus one).
     """
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH:  # only then can it nest that deep: scan it
+        line = _depth_line(text, MAX_JSON_DEPTH)
+        if line is not None:
+            raise error(
+                f"{where}:{line + line_offset}: JSON nested too deeply (more than {MAX_JSON_DEPTH} arrays and objects "
+                "inside each other); a data file needs only a few levels."
+            )
     try:
         return json.loads(
             text,
