@@ -31,16 +31,25 @@ _KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_-]{8,}")
 # The credentials of a Basic authorization anywhere in free text (`Basic dXNlcjpwYXNz`).
 _BASIC = re.compile(r"(?i)\b(basic\s{1,8})([A-Za-z0-9+/_-]{4,}={0,2})")
 _MIN_SECRET = 4
-# User-info in any URL inside free text: scheme://user:secret@host.
-_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,20}://)[^\s/@]{1,256}@")
+# User-info in any URL inside free text: scheme://user:secret@host (up to the last `@` before a space or quote, so
+# that a password holding `/` or `@` unencoded goes too).
+_URL_USERINFO = re.compile(r"""(?i)\b([a-z][a-z0-9+.-]{0,20}://)[^\s"'<>]{0,256}@""")
 
 
 def redact_url(url: str) -> str:
-    """`url` without user-info (`https://user:secret@host/v1` -> `https://***@host/v1`), safe to log or record."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
+    """`url` without user-info (`https://user:secret@host/v1` -> `https://***@host/v1`), safe to log or record.
+
+    A URL whose credentials were not percent-encoded (`http://u:p/w@d@host`) is cut at its last `@`, so that no part
+    of a password holding `/`, `?`, `#` or `@` is shown.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
         return url
-    return urlunsplit(parts._replace(netloc=f"{REDACTED}@" + parts.netloc.rsplit("@", 1)[1]))
+    parts = urlsplit(url)
+    if "@" in parts.netloc and not any(c in rest.split("@")[-1].split("/")[0] for c in "?#"):
+        if rest.count("@") == 1 or "@" not in parts.path + parts.query + parts.fragment:
+            return urlunsplit(parts._replace(netloc=f"{REDACTED}@" + parts.netloc.rsplit("@", 1)[1]))
+    return f"{scheme}://{REDACTED}@{rest.rsplit('@', 1)[1]}"
 
 
 def split_url_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
