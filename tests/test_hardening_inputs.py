@@ -375,3 +375,16 @@ def test_a_data_file_json_reader_takes_well_formed_files_unchanged(benchmark_fix
     data = json.loads((benchmark_fixtures / "emorynlp" / "emotion-detection-tst.json").read_text())
     scenes = [scene for episode in data["episodes"] for scene in episode["scenes"]]
     assert len(rows["test"]) == len(scenes)
+
+
+@pytest.mark.slow
+def test_a_batch_the_model_or_machine_cannot_hold_is_refused_before_any_request(capsys, tmp_path):
+    # The packaged SmolLM2 (8192 tokens of context, a few GiB free here): refused up front, no bars, no attempts.
+    base = ["generate", "--benchmark", "meld", "--num-dialogues", "1", "--progress", "false"]
+    code, err = run_cli(capsys, *base, "--output-dir", tmp_path / "a", "--max-new-tokens", "100000")
+    assert_one_line(code, err, "--max-new-tokens 100000 does not fit the context", "use at most")
+    code, err = run_cli(
+        capsys, *base, "--output-dir", tmp_path / "b", "--batch-size", "65536", "--max-new-tokens", "7000"
+    )
+    assert_one_line(code, err, "--batch-size 65536 with --max-new-tokens 7000 needs about", "at most --batch-size")
+    assert "Loading weights" not in err

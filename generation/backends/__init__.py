@@ -73,6 +73,7 @@ class TransformersOptions(BackendOptions):
     dtype: str | None = None
     constrained: bool = True
     num_threads: int | None = None
+    progress: bool = True
 
     def check(self) -> None:
         super().check()

@@ -107,6 +107,7 @@ class TransformersBackend(Backend):
         constrained: bool = True,
         num_threads: int | None = None,
         continuous_batching: bool = True,
+        progress: bool = True,
     ) -> None:
         self.model_id = model
         self.requested_device = device
@@ -116,6 +117,7 @@ class TransformersBackend(Backend):
         self.constrained = constrained
         self.num_threads = num_threads
         self.continuous_batching = continuous_batching
+        self.progress = progress  # False: no loading bars either (--progress false)
         self.model: Any = None
         self.tokenizer: Any = None
         self.device: Any = None
@@ -156,6 +158,10 @@ class TransformersBackend(Backend):
             self._revision = default_model_revision()
         else:
             path = self.model_id
+        if not self.progress:
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
             self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(self.device)
