@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "FaultProxy",
+    "LocalHTTPServer",
     "LlamaCppServer",
     "LlamaServer",
     "find_free_port",
@@ -42,6 +43,28 @@ __all__ = [
 
 SMOLLM2_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SERVED_MODEL_NAME = "smollm2-135m-instruct"
+
+
+class LocalHTTPServer(ThreadingHTTPServer):
+    """A threaded HTTP server on a free port of 127.0.0.1 serving `handler` in a thread while used as a context."""
+
+    daemon_threads = True
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()
 
 
 def find_free_port() -> int:

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from servers import LocalHTTPServer
 
 from erc_synth_datasets.redaction import REDACTED, redact_text, secret_forms, url_secrets
 from generation.cli import main as generate
@@ -23,26 +23,15 @@ USER, PASSWORD = "ops-user", "p@ss:w/rd-9f3Kq"
 API_KEY = "sk-hardening-0123456789abcdef"
 
 
-class EchoServer(ThreadingHTTPServer):
+class EchoServer(LocalHTTPServer):
     """Lists one model, and answers every chat completion with HTTP 400 whose body echoes the request headers."""
 
-    daemon_threads = True
-
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _EchoHandler)
+        super().__init__(_EchoHandler)
         self.received: list[str | None] = []
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     def url(self, userinfo: str = "") -> str:
-        return f"http://{userinfo}127.0.0.1:{self.server_address[1]}/v1"
-
-    def __enter__(self) -> EchoServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
-        self.server_close()
+        return self.base_url.replace("http://", f"http://{userinfo}")
 
 
 class _EchoHandler(BaseHTTPRequestHandler):

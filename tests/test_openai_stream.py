@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from helpers import scripted_text
+from servers import LocalHTTPServer
 
 from erc_synth_datasets.runs import RunStatus, iter_accepted, iter_rejected, read_manifest
 from generation.backends import GenerationRequest, SamplingParams, build_backend
@@ -24,31 +25,16 @@ from generation.runner import run_generation
 SECRET = "sk-stream-test-0123456789"
 
 
-class ScriptedServer(ThreadingHTTPServer):
+class ScriptedServer(LocalHTTPServer):
     """Answers `/v1/chat/completions` after `latency` seconds (longer for some seeds), and counts concurrency."""
 
-    daemon_threads = True
-
     def __init__(self, latency: float = 0.02, echo_every: int = 0, fail_after: int | None = None) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.latency, self.echo_every, self.fail_after = latency, echo_every, fail_after
         self.crashed = False  # after `fail_after` requests: every request, even one already waiting, gets no answer
         self.lock = threading.Lock()
         self.in_flight = self.peak = self.requests = 0
         self.arrivals: list[int] = []  # requests already waiting when each request arrived
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
-
-    def __enter__(self) -> ScriptedServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
-        self.server_close()
 
 
 class _Handler(BaseHTTPRequestHandler):
