@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "FaultProxy",
+    "JsonHandler",
     "LocalHTTPServer",
     "LlamaCppServer",
     "LlamaServer",
@@ -43,6 +44,21 @@ __all__ = [
 
 SMOLLM2_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SERVED_MODEL_NAME = "smollm2-135m-instruct"
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """A quiet request handler with `_send(status, payload)`: a dict as JSON, a string as it is."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _send(self, status: int, payload: dict | str) -> None:
+        body = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
 
 class LocalHTTPServer(ThreadingHTTPServer):

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import base64
 import json
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from servers import LocalHTTPServer
+from servers import JsonHandler, LocalHTTPServer
 
 from erc_synth_datasets.redaction import REDACTED, redact_text, secret_forms, url_secrets
 from generation.cli import main as generate
@@ -34,19 +33,8 @@ class EchoServer(LocalHTTPServer):
         return self.base_url.replace("http://", f"http://{userinfo}")
 
 
-class _EchoHandler(BaseHTTPRequestHandler):
+class _EchoHandler(JsonHandler):
     server: EchoServer
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _send(self, status: int, text: str) -> None:
-        body = text.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         self.server.received.append(self.headers.get("Authorization"))

@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from helpers import scripted_text
-from servers import LocalHTTPServer
+from servers import JsonHandler, LocalHTTPServer
 
 from erc_synth_datasets.runs import RunStatus, iter_accepted, iter_rejected, read_manifest
 from generation.backends import GenerationRequest, SamplingParams, build_backend
@@ -37,19 +36,8 @@ class ScriptedServer(LocalHTTPServer):
         self.arrivals: list[int] = []  # requests already waiting when each request arrived
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server: ScriptedServer
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _send(self, status: int, payload: dict | str) -> None:
-        body = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         self._send(200, {"data": [{"id": "scripted"}]})
