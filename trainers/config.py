@@ -51,6 +51,20 @@ def _check_local_model(name: str, value: str | None) -> None:
         )
 
 
+def check_synthetic_dataset(value: str | None, option: str = "synthetic_dataset") -> None:
+    """Refuses a synthetic dataset that is neither an existing local folder nor a Hub id (`org/name`)."""
+    if value is None:
+        return
+    text = str(value)
+    local = Path(text).expanduser()
+    looks_local = text.startswith(("/", "./", "../", "~")) or text.count("/") != 1
+    if looks_local and not local.is_dir():
+        raise TrainingConfigError(
+            f"{option} {text!r} is not an existing folder (and not a Hub id of the form org/name); give the folder "
+            "written by `erc-synth build --output-dir`, or the Hub repository it was pushed to."
+        )
+
+
 @dataclass
 class ModelArguments:
     """Which classifier, on which backbone, with which input limits."""

@@ -268,6 +268,10 @@ def run_experiment(config: ExperimentConfig, *, dry_run: bool = False) -> int:
     from .results import results_complete
 
     runs = plan_runs(config)
+    if not dry_run and (any(run.variant != "org" for run in runs) or config.test_modes):
+        from .config import check_synthetic_dataset
+
+        check_synthetic_dataset(config.synthetic_dataset)  # once here, rather than failing in every run's log
     failures = 0
     for index, run in enumerate(runs, 1):
         label = f"[{index}/{len(runs)}] {run.benchmark} {run.variant_name} seed {run.seed}"
