@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from erc_synth_datasets.errors import DEBUG_FLAG, ErcSynthError, report_error
+from erc_synth_datasets.errors import DEBUG_FLAG, ErcSynthError, is_reported, report_error
 from erc_synth_datasets.registry import Registry, RegistryError
 
 __all__ = ["COMMANDS", "COMMAND_HELP", "main"]
@@ -96,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(command(rest) or 0)
-    except ErcSynthError as err:  # a command that does not report its own errors
+    except (ErcSynthError, OSError) as err:  # a command that does not report its own errors
+        if not is_reported(err):
+            raise
         return report_error(f"erc-synth {name}", err, debug=debug)
 
 

@@ -96,8 +96,12 @@ class BuildConfig:
     split_ratios: str = field(
         default="0.8,0.1,0.1", metadata={"help": "Fractions of dialogues in train,validation,test (sum 1)."}
     )
-    split_seed: int = field(default=42, metadata={"help": "Seed of the dialogue-level split shuffle."})
-    min_per_split: int = field(default=1, metadata={"help": "The fewest dialogues any split may hold."})
+    split_seed: int = field(
+        default=42, metadata={"range": "[0, 4294967295]", "help": "Seed of the dialogue-level split shuffle."}
+    )
+    min_per_split: int = field(
+        default=1, metadata={"range": "[1, 1000000000]", "help": "The fewest dialogues any split may hold."}
+    )
     license: str = field(default="apache-2.0", metadata={"help": "License identifier for the card metadata."})
     pretty_name: str = field(default="erc-synth", metadata={"help": "Human-readable dataset name for the card."})
     repo_id: str | None = field(
@@ -412,7 +416,7 @@ def write_splits(
         key: {} for key in ("files", "file_sizes", "file_sha256", "num_bytes", "num_dialogues", "num_utterances")
     }
     out["label_counts"] = {}
-    for split in SPLIT_NAMES:
+    for split in [s for s in SPLIT_NAMES if s in splits]:
         rows = splits[split]
         table = rows_to_table(rows, features)
         filename = shard_filename(split)
@@ -447,6 +451,9 @@ def _write_config(name: str, runs: list[RunInput], folder: Path, config: BuildCo
     except SplitError as err:
         raise BuildError(f"Config {name!r} (runs {[str(run.run_dir) for run in runs]}): {err}") from None
     folder.mkdir(parents=True)
+    # A split given a ratio of 0 (--split-ratios 1,0,0) is left out of the config.
+    ratios = config.ratios.as_dict()
+    splits = {split: rows for split, rows in splits.items() if rows or ratios[split] != 0}
     written = write_splits(name, splits, folder, dialogue_features(benchmark), benchmark)
     targets = Counter(record["target_emotion"] for record in records if record["target_emotion"] is not None)
     built = ConfigBuild(

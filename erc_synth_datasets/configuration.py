@@ -13,14 +13,23 @@ class MyConfig:
 
 config = config_from_dict(MyConfig, load_config_yaml("x.yaml", MyConfig))
 ```
+
+Numbers are checked by the fields' metadata, not by hand in every dataclass (`check_values`, `check_fields`): a
+`float` field must be a finite number (NaN and infinities are refused everywhere), and a field whose metadata has
+`"range": "[0, 1]"` (brackets include the bound, parentheses exclude it, `inf` for no upper bound) must lie in that
+interval; for a list field each item is checked. `OptionParser` checks every value given on the command line or in a
+config file this way before the dataclass is built, and a dataclass built elsewhere calls `check_fields(self)` in
+its `__post_init__`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 import types
 import typing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,6 +40,9 @@ from .files import read_yaml_mapping
 
 __all__ = [
     "ConfigError",
+    "Interval",
+    "check_fields",
+    "check_values",
     "coerce_value",
     "config_from_dict",
     "config_to_dict",
@@ -117,6 +129,90 @@ def coerce_value(name: str, tp: Any, value: Any, source: str) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class Interval:
+    """The interval a number option must lie in, read from a field's `"range"` metadata (`"(0, 1]"`, `"[1, inf)"`)."""
+
+    low: float
+    high: float
+    low_closed: bool = True
+    high_closed: bool = True
+
+    @classmethod
+    def parse(cls, text: str) -> Interval:
+        text = text.strip()
+        if len(text) < 5 or text[0] not in "[(" or text[-1] not in "])" or "," not in text:
+            raise ConfigError(f"A field's range must look like '[0, 1]' or '(0, inf)', but got {text!r}.")
+        low, high = (part.strip() for part in text[1:-1].split(",", 1))
+        return cls(float(low), float(high), text[0] == "[", text[-1] == "]")
+
+    def __contains__(self, value: float) -> bool:
+        above = value >= self.low if self.low_closed else value > self.low
+        below = value <= self.high if self.high_closed else value < self.high
+        return above and below
+
+    def __str__(self) -> str:
+        def show(bound: float) -> str:
+            return "inf" if math.isinf(bound) else f"{bound:g}" if not float(bound).is_integer() else str(int(bound))
+
+        return (
+            f"{'[' if self.low_closed else '('}{show(self.low)}, {show(self.high)}{']' if self.high_closed else ')'}"
+        )
+
+
+def _option_name(name: str) -> str:
+    return f"--{name.replace('_', '-')}"
+
+
+def _is_number_type(tp: Any) -> bool:
+    """Whether a field type is `int` or `float` (optionally `| None`, or a list of them) and not `bool`."""
+    members = (
+        typing.get_args(tp)
+        if typing.get_origin(tp) in (typing.Union, list, tuple) or isinstance(tp, types.UnionType)
+        else (tp,)
+    )
+    members = tuple(m for m in members if m is not type(None))
+    return bool(members) and all(m in (int, float) for m in members)
+
+
+def _check_number(name: str, value: Any, spec: dataclasses.Field, number_type: bool) -> None:
+    if number_type and (isinstance(value, bool) or (value is not None and not isinstance(value, (int, float)))):
+        allowed = f"a number in {spec.metadata['range']}" if "range" in spec.metadata else "a number"
+        raise ConfigError(f"{_option_name(name)} ({name}) must be {allowed}, but got {value!r}.")
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    interval = Interval.parse(spec.metadata["range"]) if "range" in spec.metadata else None
+    allowed = f"a number in {interval}" if interval is not None else "a finite number"
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{_option_name(name)} ({name}) must be {allowed}, but got {value!r}.")
+    if interval is not None and value not in interval:
+        what = "an integer" if isinstance(value, int) else "a number"
+        raise ConfigError(f"{_option_name(name)} ({name}) must be {what} in {interval}, but got {value!r}.")
+
+
+def check_values(cls: type, values: dict[str, Any]) -> None:
+    """Checks the numbers among `values` (field name -> value) against `cls`'s fields: finite, and within each
+    field's `"range"` metadata (lists item by item).
+
+    Raises:
+        ConfigError: naming the option, the allowed interval and the value received.
+    """
+    specs = {spec.name: spec for spec in dataclasses.fields(cls)}
+    types_ = field_types(cls)
+    for name, value in values.items():
+        spec = specs.get(name)
+        if spec is None:
+            continue
+        number_type = _is_number_type(types_.get(name))
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            _check_number(name, item, spec, number_type)
+
+
+def check_fields(config: Any) -> None:
+    """`check_values` on every field of a dataclass instance (call it from `__post_init__`)."""
+    check_values(type(config), {spec.name: getattr(config, spec.name) for spec in dataclasses.fields(config)})
+
+
 def config_from_dict(cls: type[T], data: dict[str, Any], *, source: str = "configuration") -> T:
     """Builds a config dataclass from plain data; unknown keys fail and the message lists the valid keys.
 
@@ -137,6 +233,7 @@ def config_from_dict(cls: type[T], data: dict[str, Any], *, source: str = "confi
             f"{source} has unknown keys {unknown} for {cls.__name__}; valid keys are: {', '.join(sorted(types_))}."
         )
     values = {key: coerce_value(key, types_[key], value, source) for key, value in data.items()}
+    check_values(cls, values)
     return cls(**values)
 
 

@@ -26,7 +26,6 @@ import numpy as np
 from .build import ConfigBuild
 from .derived import DerivedLabels, read_config_rows, same_labels, write_derived_config
 from .errors import ErcSynthError
-from .splitting import SPLIT_NAMES
 from .vocabulary import ConfigName, LabelSource, check_curation
 
 __all__ = ["CurationError", "CurationOptions", "curate_config", "label_issues", "label_quality_scores", "select"]
@@ -167,7 +166,7 @@ def curate_config(options: CurationOptions) -> ConfigBuild:
     before: dict[str, list[int]] = {}
     after: dict[str, list[int]] = {}
     scored = kept = 0
-    for split in SPLIT_NAMES:
+    for split in source.splits:
         current = same_labels(source, split)
         rows = source.splits[split]
         column = "generator_emotions" if generator else "emotions"

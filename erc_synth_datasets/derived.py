@@ -83,7 +83,7 @@ def read_config_rows(folder: str | Path, name: str) -> ConfigRows:
     build = read_config_build(folder, name)
     names = list(build.benchmark.labels)
     splits = {}
-    for split in SPLIT_NAMES:
+    for split in [s for s in SPLIT_NAMES if s in build.files]:
         path = folder / build.files[split]
         if not path.is_file():
             raise BuildError(f"Config {name!r} of {str(folder)!r} lacks its {split} file {str(path)!r}; rebuild it.")
@@ -131,7 +131,7 @@ def write_derived_config(
             f"{base}_<curation>, but got {str(name)!r}."
         )
     splits: dict[str, list[dict[str, Any]]] = {}
-    for split in SPLIT_NAMES:
+    for split in source.splits:
         rows, new = source.splits[split], labels[split]
         if len(new.emotions) != len(rows) or any(
             len(e) != len(row["utterances"]) or len(p) != len(e) or len(w) != len(e)

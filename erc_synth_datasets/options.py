@@ -12,7 +12,10 @@ A command's options are one or more `@dataclass`es whose fields carry `metadata=
   spellings `--output` and `--output_dir` kept as aliases for one release (help says so).
 
 Field metadata understood besides `help`: `positional` (a positional argument), `choices`, `metavar`, `aliases` (old
-flag names kept working), `nargs`.
+flag names kept working), `nargs`, and `range` (`"[0, 1]"`, `"(0, inf)"`: the interval a number must lie in, shown in
+the help). Every number given is checked before the dataclass is built: NaN and infinities are refused for every
+`float` field, and a value outside its field's `range` is refused with the interval
+(`erc_synth_datasets.configuration.check_values`).
 
 `describe_fields` writes what the parser makes of a dataclass's fields as JSON data, and `dataclass_from_fields`
 turns that data back into a plain dataclass that gives the same flags and the same `--help`: a command whose options
@@ -49,7 +52,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .configuration import ConfigError, coerce_value, field_types, load_config_yaml
+from .configuration import ConfigError, check_values, coerce_value, field_types, load_config_yaml
 from .errors import DEBUG_FLAG, ErcSynthError
 
 __all__ = [
@@ -70,7 +73,7 @@ CANONICAL_FLAGS: dict[str, tuple[str, tuple[str, ...]]] = {
     "output_dir": ("output_dir", ("output", "output_dir")),
 }
 #: The field metadata `OptionParser` reads; other keys (such as `HfArgumentParser`'s `const`) change no flag.
-FIELD_METADATA = ("help", "positional", "choices", "metavar", "aliases", "nargs")
+FIELD_METADATA = ("help", "positional", "choices", "metavar", "aliases", "nargs", "range")
 _ALIAS_NOTE = "The old spellings {old} still work for this release."
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
@@ -195,6 +198,8 @@ class OptionParser(argparse.ArgumentParser):
             shown = " and ".join("--" + alias for alias in old)
             help_text = f"{help_text} {_ALIAS_NOTE.format(old=shown)}".strip()
         default = self._default_text(spec)
+        if "range" in meta:
+            help_text = f"{help_text} Allowed: {meta['range']}.".strip()
         if default is not None:
             help_text = f"{help_text} (default: {default})"
         if "choices" not in kwargs:
@@ -301,6 +306,7 @@ class OptionParser(argparse.ArgumentParser):
             where = f" or set it in {config_file}" if config_file else ""
             flags = ", ".join(_dashed(CANONICAL_FLAGS.get(name, (name,))[0]) for name in missing)
             raise ConfigError(f"Missing required option(s): pass {flags}{where}.")
+        check_values(cls, values)  # NaN, infinities and values outside a field's "range", before the class sees them
         try:
             return cls(**values)
         except ErcSynthError:

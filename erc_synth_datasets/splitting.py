@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,10 +36,11 @@ class SplitRatios:
 
     def __post_init__(self) -> None:
         values = self.as_dict()
-        if any(not isinstance(v, (int, float)) or v <= 0 or v >= 1 for v in values.values()):
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values.values())
+        if not numbers or not all(math.isfinite(v) and 0 <= v <= 1 for v in values.values()) or self.train <= 0:
             raise SplitError(
-                f"Every split ratio must be a number strictly between 0 and 1, but got {values}; "
-                "set --split-ratios to three fractions such as 0.8,0.1,0.1."
+                f"Every split ratio must be a finite number in [0, 1], train above 0, but got {values}; "
+                "set --split-ratios to three fractions such as 0.8,0.1,0.1 (1,0,0 builds a train split only)."
             )
         if abs(sum(values.values()) - 1.0) > 1e-6:
             raise SplitError(
@@ -73,14 +75,15 @@ def split_counts(num_dialogues: int, ratios: SplitRatios, *, min_per_split: int 
     validation = round(num_dialogues * ratios.validation)
     test = round(num_dialogues * ratios.test)
     counts = dict(zip(SPLITS, (num_dialogues - validation - test, validation, test), strict=True))
-    short = {name: n for name, n in counts.items() if n < min_per_split}
+    wanted = {name for name, ratio in ratios.as_dict().items() if ratio > 0}
+    short = {name: n for name, n in counts.items() if name in wanted and n < min_per_split}
     if short:
         needed = _fewest_dialogues(ratios, min_per_split)
         raise SplitError(
             f"Too few accepted dialogues for the requested splits: {num_dialogues} dialogues with ratios "
-            f"{ratios.as_dict()} give {counts}, but every split needs at least {min_per_split}. "
+            f"{ratios.as_dict()} give {counts}, but every split with a ratio above 0 needs at least {min_per_split}. "
             f"Generate at least {needed} dialogues (raise --num-dialogues of `erc-synth generate`), "
-            "or change --split-ratios."
+            "or change --split-ratios (1,0,0 builds a train split only, from any number of dialogues)."
         )
     return counts
 
@@ -89,7 +92,10 @@ def _fewest_dialogues(ratios: SplitRatios, min_per_split: int) -> int:
     n = 1
     while n < 1_000_000:
         validation, test = round(n * ratios.validation), round(n * ratios.test)
-        if min(n - validation - test, validation, test) >= min_per_split:
+        counts = (n - validation - test, validation, test)
+        if all(
+            count >= min_per_split for count, ratio in zip(counts, ratios.as_dict().values(), strict=True) if ratio > 0
+        ):
             return n
         n += 1
     return n

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from erc_synth_datasets.benchmarks import Benchmark, get_benchmark
+from erc_synth_datasets.configuration import check_fields
 from erc_synth_datasets.quality.metrics import (
     ShingleIndex,
     follows_legend_order,
@@ -47,42 +48,47 @@ class FilterSettings:
     )
     repetitive_threshold: float = field(
         default=0.7,
-        metadata={"help": "An utterance is repetitive when its distinct word trigrams / trigrams are below this."},
+        metadata={
+            "range": "[0, 1]",
+            "help": "An utterance is repetitive when its distinct word trigrams / trigrams are below this.",
+        },
     )
     max_repetitive_share: float = field(
         default=0.2,
-        metadata={"help": "Reject a dialogue when more than this share of its utterances are repetitive."},
+        metadata={
+            "range": "[0, 1]",
+            "help": "Reject a dialogue when more than this share of its utterances are repetitive.",
+        },
     )
     max_repeated_share: float = field(
         default=0.2,
-        metadata={"help": "Reject a dialogue when more than this share of its utterances repeat an earlier one."},
+        metadata={
+            "range": "[0, 1]",
+            "help": "Reject a dialogue when more than this share of its utterances repeat an earlier one.",
+        },
     )
     legend_run: int = field(
         default=4,
-        metadata={"help": "Reject a dialogue whose first this-many labels step through the legend in order (0: off)."},
+        metadata={
+            "range": "[0, 1000]",
+            "help": "Reject a dialogue whose first this-many labels step through the legend in order (0: off).",
+        },
     )
     near_duplicate_jaccard: float | None = field(
         default=0.5,
         metadata={
+            "range": "(0, 1]",
             "help": "Reject a dialogue whose word-trigram Jaccard similarity to an accepted one is at least this "
-            "(null: off)."
+            "(null: off).",
         },
     )
     min_judge_score: float | None = field(
-        default=None, metadata={"help": "Reject a dialogue an LLM judge scores below this (null: no judge)."}
+        default=None,
+        metadata={"range": "[1, 5]", "help": "Reject a dialogue an LLM judge scores below this (null: no judge)."},
     )
 
     def __post_init__(self) -> None:
-        for name in ("repetitive_threshold", "max_repetitive_share", "max_repeated_share"):
-            value = getattr(self, name)
-            if not 0 <= value <= 1:
-                raise ValueError(f"{name} must be in [0, 1], but got {name}={value}.")
-        if self.legend_run < 0:
-            raise ValueError(f"legend_run must be >= 0, but got legend_run={self.legend_run}.")
-        if self.near_duplicate_jaccard is not None and not 0 < self.near_duplicate_jaccard <= 1:
-            raise ValueError(
-                f"near_duplicate_jaccard must be in (0, 1] or null, but got {self.near_duplicate_jaccard}."
-            )
+        check_fields(self)  # every number finite and within its field's "range" (a subclass's fields too)
 
 
 class DialogueFilter:

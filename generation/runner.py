@@ -42,7 +42,7 @@ from erc_synth_datasets.runs import (
     utc_now,
 )
 
-from .backends import Backend, BackendError, SamplingParams, api_key_of, apply_in_flight, build_backend
+from .backends import Backend, BackendError, SamplingParams, apply_in_flight, build_backend, secrets_of
 from .config import GenerationConfig, settings_hash
 from .filters import DialogueFilter as QualityFilter
 from .personas import PersonaPools, load_persona_pools
@@ -378,7 +378,7 @@ def run_generation(
         setup.pools,
         setup.output_format,
         dialogue_prefix=setup.dialogue_prefix(),
-        secrets=[api_key_of(config)],
+        secrets=secrets_of(config),
         turn_distribution=setup.turn_distribution,
     )
     if dialogue_filter is None and config.filters:

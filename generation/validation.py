@@ -34,10 +34,11 @@ REASONS: dict[str, str] = {
     "end, or a JSON number and label word that disagree)",
     "non_text_value": "a JSON speaker or utterance is not a string (a number, list, object, boolean or NaN)",
     "invalid_speaker": "a speaker is not a plausible name: it does not start with a letter (digits, a timestamp, a "
-    "data value), is a word like 'inf' or 'null', or holds brackets, control, zero-width or invisible characters",
+    "data value), is a word like 'inf' or 'null', or holds brackets, line breaks, tabs, control, zero-width or "
+    "invisible characters",
     "speaker_not_allowed": "a speaker is not allowed by the benchmark",
     "empty_utterance": "an utterance is empty or has no visible character (only spaces, zero-width characters, byte "
-    "order marks, joiners, fillers, braille blanks or combining marks)",
+    "order marks, joiners, fillers, braille blanks, combining marks or Markdown markup such as ** and ---)",
     "invalid_characters": "an utterance holds a control character (NUL, an ANSI escape, ...)",
     "utterance_too_long": "an utterance is longer than max_utterance_chars (the JSON schema's maxLength)",
     "too_few_turns": "fewer turns than min_turns",
@@ -81,6 +82,10 @@ _VALUE_WORDS = frozenset({"inf", "infinity", "nan", "none", "null", "nil", "true
 _MAX_GUEST_SPEAKER_CHARS = 40
 
 
+#: Markdown markup characters: an utterance made only of them (`**`, `---`) says nothing.
+_MARKUP = frozenset("*_-#=~`>|+")
+
+
 def _is_visible(char: str) -> bool:
     """Whether a character shows ink: not a control, format, separator or combining mark, nor a blank letter."""
     return unicodedata.category(char)[0] not in "CZM" and char not in _BLANK_LETTERS
@@ -88,6 +93,8 @@ def _is_visible(char: str) -> bool:
 
 def _speaker_problem(speaker: str, benchmark: Benchmark) -> str | None:
     """Why `speaker` is not a plausible name (guest speakers only; the benchmark's own names always are)."""
+    if any(char != " " and (char.isspace() or unicodedata.category(char)[0] == "C") for char in speaker):
+        return "invalid_speaker"  # a line break or tab, even inside one of the benchmark's own names
     if benchmark.canonical_speaker(speaker) in benchmark.speakers:
         return None
     if not speaker:
@@ -108,7 +115,7 @@ def _speaker_problem(speaker: str, benchmark: Benchmark) -> str | None:
 def _utterance_problem(utterance: str, max_chars: int | None) -> str | None:
     if _CONTROL_RE.search(utterance):
         return "invalid_characters"
-    if not any(_is_visible(char) for char in utterance):
+    if not any(_is_visible(char) and char not in _MARKUP for char in utterance):
         return "empty_utterance"
     if max_chars is not None and len(utterance) > max_chars:
         return "utterance_too_long"

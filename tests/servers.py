@@ -31,6 +31,8 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "FaultProxy",
+    "JsonHandler",
+    "LocalHTTPServer",
     "LlamaCppServer",
     "LlamaServer",
     "find_free_port",
@@ -42,6 +44,43 @@ __all__ = [
 
 SMOLLM2_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SERVED_MODEL_NAME = "smollm2-135m-instruct"
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """A quiet request handler with `_send(status, payload)`: a dict as JSON, a string as it is."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _send(self, status: int, payload: dict | str) -> None:
+        body = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class LocalHTTPServer(ThreadingHTTPServer):
+    """A threaded HTTP server on a free port of 127.0.0.1 serving `handler` in a thread while used as a context."""
+
+    daemon_threads = True
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()
 
 
 def find_free_port() -> int:

@@ -51,8 +51,10 @@ def test_split_ratios_are_validated():
         SplitRatios(0.5, 0.2, 0.2)
     with pytest.raises(SplitError, match="three comma-separated"):
         SplitRatios.parse("0.8,0.2")
-    with pytest.raises(BuildError, match="split_ratios"):
-        BuildConfig(split_ratios="0.9,0.1,0")
+    for text in ("0.8,nan,0.1", "nan,0.1,0.1", "0,0.5,0.5", "1.2,-0.1,-0.1", "inf,0,0"):
+        with pytest.raises(BuildError, match=r"split_ratios.*finite number in \[0, 1\], train above 0"):
+            BuildConfig(split_ratios=text)
+    assert BuildConfig(split_ratios="1,0,0").ratios.as_dict() == {"train": 1.0, "validation": 0.0, "test": 0.0}
 
 
 def test_split_counts_and_too_few_dialogues():

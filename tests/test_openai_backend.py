@@ -157,15 +157,21 @@ def test_backoff_grows_exponentially_with_jitter_and_honours_retry_after():
 
 def test_api_key_stays_out_of_repr_describe_and_errors(monkeypatch):
     monkeypatch.setenv("ERC_TEST_KEY", SECRET)
-    backend = OpenAIBackend(base_urls=["http://user:pw@127.0.0.1:1/v1"], api_key_env="ERC_TEST_KEY", max_retries=0)
+    backend = OpenAIBackend(base_urls=["http://127.0.0.1:1/v1"], api_key_env="ERC_TEST_KEY", max_retries=0)
     assert backend._headers()["Authorization"] == f"Bearer {SECRET}"
     described = json.dumps(backend.describe())
     assert SECRET not in described and SECRET not in repr(backend)
-    assert "pw" not in described and "***@127.0.0.1:1" in described
     assert backend.describe()["api_key_set"] is True
     with pytest.raises(BackendError) as err:
         backend.load()
-    assert SECRET not in str(err.value) and "pw@" not in str(err.value)
+    assert SECRET not in str(err.value)
+    backend.close()
+    backend = OpenAIBackend(base_urls=["http://user:pw-secret@127.0.0.1:1/v1"], api_key_env="UNSET_KEY", max_retries=0)
+    described = json.dumps(backend.describe())
+    assert "pw-secret" not in described and "***@127.0.0.1:1" in described and "pw-secret" not in repr(backend)
+    with pytest.raises(BackendError) as err:
+        backend.load()
+    assert "pw-secret" not in str(err.value)
     backend.close()
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from helpers import scripted_text
+from servers import JsonHandler, LocalHTTPServer
 
 from erc_synth_datasets.runs import RunStatus, iter_accepted, iter_rejected, read_manifest
 from generation.backends import GenerationRequest, SamplingParams, build_backend
@@ -24,46 +24,20 @@ from generation.runner import run_generation
 SECRET = "sk-stream-test-0123456789"
 
 
-class ScriptedServer(ThreadingHTTPServer):
+class ScriptedServer(LocalHTTPServer):
     """Answers `/v1/chat/completions` after `latency` seconds (longer for some seeds), and counts concurrency."""
 
-    daemon_threads = True
-
     def __init__(self, latency: float = 0.02, echo_every: int = 0, fail_after: int | None = None) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.latency, self.echo_every, self.fail_after = latency, echo_every, fail_after
         self.crashed = False  # after `fail_after` requests: every request, even one already waiting, gets no answer
         self.lock = threading.Lock()
         self.in_flight = self.peak = self.requests = 0
         self.arrivals: list[int] = []  # requests already waiting when each request arrived
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
-
-    def __enter__(self) -> ScriptedServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
-        self.server_close()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server: ScriptedServer
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _send(self, status: int, payload: dict | str) -> None:
-        body = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         self._send(200, {"data": [{"id": "scripted"}]})
@@ -157,9 +131,9 @@ def test_credentials_echoed_by_a_server_are_never_stored(tmp_path, monkeypatch):
     with ScriptedServer(echo_every=3) as server:
         plain, with_userinfo = tmp_path / "plain", tmp_path / "userinfo"
         run_generation(config(plain, server.base_url, num_dialogues=6))
-        # Credentials in the URL: httpx sends them as Basic auth, and the server echoes that header instead.
+        # Credentials in the URL are sent as Basic auth (no API key with them), and the server echoes that header.
         url = server.base_url.replace("http://", "http://admin:hunter2-secret@")
-        run_generation(config(with_userinfo, url, num_dialogues=6))
+        run_generation(config(with_userinfo, url, num_dialogues=6, api_key_env="ERC_STREAM_UNSET_KEY"))
     errors = [r for r in iter_rejected(plain) if r.reason == "backend_error"]
     assert errors and all(r.message.endswith("Authorization: Bearer ***") for r in errors), [r.message for r in errors]
     errors = [r for r in iter_rejected(with_userinfo) if r.reason == "backend_error"]

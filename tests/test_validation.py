@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -57,12 +58,13 @@ def test_guest_speakers_allowed_only_where_the_benchmark_allows_them():
     assert validate_dialogue(guest, MELD).ok
 
 
-# Utterances a careful reader accepts: letters, digits, punctuation, symbols and spaces, something visible.
+# Utterances a careful reader accepts: letters, digits, punctuation, symbols and spaces, something visible beyond
+# Markdown markup.
 _CLEAN_TEXT = st.text(
     alphabet=st.characters(categories=("L", "N", "P", "S", "Zs"), exclude_characters="\u115f\u1160\u3164\uffa0\u2800"),
     min_size=1,
     max_size=40,
-).filter(lambda s: any(not c.isspace() for c in s))
+).filter(lambda s: any(not c.isspace() and c not in "*_-#=~`>|+" for c in s))
 _LINE = st.tuples(st.sampled_from(list(IEMOCAP.speakers)), _CLEAN_TEXT, st.sampled_from(list(IEMOCAP.labels)))
 
 
@@ -99,3 +101,21 @@ def test_balanced_target_is_checked_on_json_output():
     parsed = parse_output(json.dumps(document), IEMOCAP)
     assert validate_dialogue(parsed, IEMOCAP, target_emotion="fru").ok
     assert validate_dialogue(parsed, IEMOCAP, target_emotion="ang").reason == "target_missing"
+
+
+@pytest.mark.parametrize(
+    ("speaker", "utterance", "reason"),
+    [
+        ("Ross\n", "Hello there.", "invalid_speaker"),
+        ("Ross\nRachel", "Hello there.", "invalid_speaker"),
+        ("Gun\tther", "Hello there.", "invalid_speaker"),
+        ("Ross", "**", "empty_utterance"),
+        ("Ross", "---", "empty_utterance"),
+        ("Ross", " ** __ ## ", "empty_utterance"),
+    ],
+)
+def test_line_breaks_in_speakers_and_markup_only_utterances_are_refused(speaker, utterance, reason):
+    meld = get_benchmark("meld")
+    parsed = turns((speaker, utterance, "joy"), ("Rachel", "Fine, thanks.", "neutral"))
+    verdict = validate_dialogue(parsed, meld, min_turns=2)
+    assert verdict.reason == reason, verdict

@@ -12,6 +12,7 @@ dataclass `ErcTrainingFields`; `ErcTrainingArguments` itself (`ErcTrainingFields
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from erc_synth_datasets.vocabulary import ConfigName, Variant, VocabularyError
@@ -29,6 +30,34 @@ __all__ = [
 
 VARIANTS = Variant.values()
 POOLINGS = ("first", "mean", "target_mean")
+
+
+def _check_local_model(name: str, value: str | None) -> None:
+    """Refuses a value that can only be a local folder (an absolute or relative path, `~`, more than one `/`) and
+    does not exist; a Hub id (`org/name`) is left to the Hub."""
+    if value is None:
+        return
+    text = str(value)
+    looks_local = text.startswith(("/", "./", "../", "~")) or text in (".", "..") or text.count("/") > 1
+    if looks_local and not Path(text).expanduser().exists():
+        raise TrainingConfigError(
+            f"--{name} {text!r} is not an existing folder; give the folder of a saved model or a Hub id such as "
+            "'roberta-large' or 'org/name'."
+        )
+
+
+def check_synthetic_dataset(value: str | None, option: str = "synthetic_dataset") -> None:
+    """Refuses a synthetic dataset that is neither an existing local folder nor a Hub id (`org/name`)."""
+    if value is None:
+        return
+    text = str(value)
+    local = Path(text).expanduser()
+    looks_local = text.startswith(("/", "./", "../", "~")) or text.count("/") != 1
+    if looks_local and not local.is_dir():
+        raise TrainingConfigError(
+            f"{option} {text!r} is not an existing folder (and not a Hub id of the form org/name); give the folder "
+            "written by `erc-synth build --output-dir`, or the Hub repository it was pushed to."
+        )
 
 
 @dataclass
@@ -49,10 +78,17 @@ class ModelArguments:
     )
     max_length: int = field(
         default=512,
-        metadata={"help": "Tokens of context plus target utterance; the context is truncated from the left."},
+        metadata={
+            "range": "[8, 1048576]",
+            "help": "Tokens of context plus target utterance; the context is truncated from the left.",
+        },
     )
     max_context_turns: int | None = field(
-        default=None, metadata={"help": "Keep at most this many preceding turns as context (None: all of them)."}
+        default=None,
+        metadata={
+            "range": "[0, 100000]",
+            "help": "Keep at most this many preceding turns as context (None: all of them).",
+        },
     )
     target_position: Literal["last", "first"] = field(
         default="last",
@@ -70,15 +106,28 @@ class ModelArguments:
         },
     )
     memory_max_length: int = field(
-        default=128, metadata={"help": "compm: tokens of each earlier utterance of the speaker in the memory."}
+        default=128,
+        metadata={
+            "range": "[8, 1048576]",
+            "help": "compm: tokens of each earlier utterance of the speaker in the memory.",
+        },
     )
     memory_max_turns: int | None = field(
         default=None,
-        metadata={"help": "compm: keep the speaker's most recent earlier utterances only (None: all of them)."},
+        metadata={
+            "range": "[0, 100000]",
+            "help": "compm: keep the speaker's most recent earlier utterances only (None: all of them).",
+        },
     )
-    gru_layers: int = field(default=2, metadata={"help": "compm: layers of the GRU that tracks the speaker memory."})
-    gru_dropout: float = field(default=0.3, metadata={"help": "compm: dropout between the GRU layers."})
-    classifier_dropout: float = field(default=0.1, metadata={"help": "Dropout before the classification layer."})
+    gru_layers: int = field(
+        default=2, metadata={"range": "[1, 64]", "help": "compm: layers of the GRU that tracks the speaker memory."}
+    )
+    gru_dropout: float = field(
+        default=0.3, metadata={"range": "[0, 1)", "help": "compm: dropout between the GRU layers."}
+    )
+    classifier_dropout: float = field(
+        default=0.1, metadata={"range": "[0, 1)", "help": "Dropout before the classification layer."}
+    )
     grayscale: Literal["teacher", "teacher_post"] = field(
         default="teacher",
         metadata={
@@ -86,15 +135,28 @@ class ModelArguments:
             "label lifted to at least 0.5 ('teacher_post')."
         },
     )
-    onehot_weight: float = field(default=1.0, metadata={"help": "emoone: weight of the one-hot cross-entropy."})
-    grayscale_weight: float = field(default=1.0, metadata={"help": "emoone: weight of the grayscale-label loss."})
-    teacher_num_train_epochs: float | None = field(
-        default=None, metadata={"help": "emoone: epochs of the teacher (None: the stage's num_train_epochs)."}
+    onehot_weight: float = field(
+        default=1.0, metadata={"range": "[0, 1000]", "help": "emoone: weight of the one-hot cross-entropy."}
     )
-    topic_size: int = field(default=64, metadata={"help": "todkat: dimension of the latent topic of the VAE layer."})
+    grayscale_weight: float = field(
+        default=1.0, metadata={"range": "[0, 1000]", "help": "emoone: weight of the grayscale-label loss."}
+    )
+    teacher_num_train_epochs: float | None = field(
+        default=None,
+        metadata={
+            "range": "(0, 100000]",
+            "help": "emoone: epochs of the teacher (None: the stage's num_train_epochs).",
+        },
+    )
+    topic_size: int = field(
+        default=64, metadata={"range": "[1, 65536]", "help": "todkat: dimension of the latent topic of the VAE layer."}
+    )
     topic_loss_weight: float = field(
         default=0.1,
-        metadata={"help": "todkat: weight of the topic layer's reconstruction + KL loss beside the cross-entropy."},
+        metadata={
+            "range": "[0, 1000]",
+            "help": "todkat: weight of the topic layer's reconstruction + KL loss beside the cross-entropy.",
+        },
     )
     knowledge_model_name_or_path: str | None = field(
         default=None,
@@ -108,13 +170,18 @@ class ModelArguments:
         metadata={"help": "todkat: ATOMIC relations generated for each utterance."},
     )
     knowledge_candidates: int = field(
-        default=3, metadata={"help": "todkat: beams generated per utterance and relation."}
+        default=3, metadata={"range": "[1, 1000]", "help": "todkat: beams generated per utterance and relation."}
     )
     knowledge_top_k: int = field(
-        default=3, metadata={"help": "todkat: knowledge sentences kept per utterance (closest to it)."}
+        default=3,
+        metadata={"range": "[1, 1000]", "help": "todkat: knowledge sentences kept per utterance (closest to it)."},
     )
-    knowledge_max_new_tokens: int = field(default=16, metadata={"help": "todkat: tokens per generated tail."})
-    knowledge_max_length: int = field(default=32, metadata={"help": "todkat: tokens of each knowledge sentence."})
+    knowledge_max_new_tokens: int = field(
+        default=16, metadata={"range": "[1, 4096]", "help": "todkat: tokens per generated tail."}
+    )
+    knowledge_max_length: int = field(
+        default=32, metadata={"range": "[1, 65536]", "help": "todkat: tokens of each knowledge sentence."}
+    )
     knowledge_selector: str = field(
         default="sentence-transformers/all-MiniLM-L6-v2",
         metadata={"help": "todkat: sentence-embedding model that ranks the knowledge against the utterance."},
@@ -123,19 +190,23 @@ class ModelArguments:
         default=None,
         metadata={"help": "todkat: folder of the knowledge cache (None: ~/.cache/erc-synth/knowledge)."},
     )
-    fusion_heads: int = field(default=4, metadata={"help": "todkat: attention heads of the fusion transformer."})
+    fusion_heads: int = field(
+        default=4, metadata={"range": "[1, 1024]", "help": "todkat: attention heads of the fusion transformer."}
+    )
     use_lora: bool = field(
         default=False, metadata={"help": "Train LoRA adapters (peft) on the encoder instead of all its weights."}
     )
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
-    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
+    lora_r: int = field(default=16, metadata={"range": "[1, 65536]", "help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"range": "[1, 65536]", "help": "LoRA scaling alpha."})
+    lora_dropout: float = field(default=0.05, metadata={"range": "[0, 1)", "help": "LoRA dropout."})
     lora_target_modules: list[str] | None = field(
         default=None,
         metadata={"help": "Module names that get adapters (None: peft's default for the backbone type)."},
     )
 
     def __post_init__(self) -> None:
+        for name in ("model_name_or_path", "memory_model_name_or_path"):
+            _check_local_model(name, getattr(self, name))
         if self.max_length < 8:
             raise TrainingConfigError(f"max_length must be at least 8 tokens, but got max_length={self.max_length}.")
         for name in ("max_context_turns", "memory_max_turns"):
@@ -205,19 +276,24 @@ class DataArguments:
     max_train_dialogues: int | None = field(
         default=None,
         metadata={
-            "help": "Use only the first N dialogues of each train split (smoke runs). Test splits are never cut."
+            "range": "[1, 1000000000]",
+            "help": "Use only the first N dialogues of each train split (smoke runs). Test splits are never cut.",
         },
     )
     max_eval_dialogues: int | None = field(
         default=None,
-        metadata={"help": "Use only the first N dialogues of each validation split. Test splits are never cut."},
+        metadata={
+            "range": "[1, 1000000000]",
+            "help": "Use only the first N dialogues of each validation split. Test splits are never cut.",
+        },
     )
     max_eval_utterances: int | None = field(
         default=None,
         metadata={
+            "range": "[1, 1000000000]",
             "help": "Smoke runs only: score each test split on its first N utterances (whole dialogues in order, "
             "the last one cut short) instead of all of them; results.json and the tables record the cut and a "
-            "warning is printed. None (default): every utterance of every test split."
+            "warning is printed. None (default): every utterance of every test split.",
         },
     )
 
@@ -255,14 +331,24 @@ class ErcTrainingFields:
     output_dir: str | None = field(
         default="runs/train", metadata={"help": "Where checkpoints, the final model and results.json are written."}
     )
-    learning_rate: float = field(default=1e-5, metadata={"help": "Peak learning rate of AdamW."})
-    num_train_epochs: float = field(default=10.0, metadata={"help": "Epochs of stage 2 (the real train split)."})
-    per_device_train_batch_size: int = field(default=8, metadata={"help": "Utterances per device and step."})
-    per_device_eval_batch_size: int = field(default=32, metadata={"help": "Utterances per device in evaluation."})
-    warmup_steps: float = field(default=0.06, metadata={"help": "Warm-up steps (a float below 1: a fraction)."})
+    learning_rate: float = field(default=1e-5, metadata={"range": "(0, 10]", "help": "Peak learning rate of AdamW."})
+    num_train_epochs: float = field(
+        default=10.0, metadata={"range": "(0, 100000]", "help": "Epochs of stage 2 (the real train split)."}
+    )
+    per_device_train_batch_size: int = field(
+        default=8, metadata={"range": "[1, 1048576]", "help": "Utterances per device and step."}
+    )
+    per_device_eval_batch_size: int = field(
+        default=32, metadata={"range": "[1, 1048576]", "help": "Utterances per device in evaluation."}
+    )
+    warmup_steps: float = field(
+        default=0.06, metadata={"range": "[0, 1000000000]", "help": "Warm-up steps (a float below 1: a fraction)."}
+    )
     eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate on the validation split."})
     save_strategy: str = field(default="epoch", metadata={"help": "When to save a checkpoint (as eval_strategy)."})
-    save_total_limit: int | None = field(default=1, metadata={"help": "Checkpoints kept (the best is always kept)."})
+    save_total_limit: int | None = field(
+        default=1, metadata={"range": "[0, 1000000]", "help": "Checkpoints kept (the best is always kept)."}
+    )
     load_best_model_at_end: bool = field(
         default=True, metadata={"help": "Model selection: keep the checkpoint with the best validation score."}
     )
@@ -280,15 +366,21 @@ class ErcTrainingFields:
     label_names: list[str] | None = field(
         default_factory=lambda: ["labels"], metadata={"help": "Input names holding the gold labels."}
     )
-    logging_steps: float = field(default=50, metadata={"help": "Log the training loss every N steps."})
+    logging_steps: float = field(
+        default=50, metadata={"range": "(0, 1000000000]", "help": "Log the training loss every N steps."}
+    )
     bf16: bool | None = field(
         default=None, metadata={"help": "bf16 mixed precision; None turns it on where the GPU supports it."}
     )
     pretrain_num_train_epochs: float | None = field(
-        default=None, metadata={"help": "Epochs of stage 1 (synthetic train split); None: num_train_epochs."}
+        default=None,
+        metadata={
+            "range": "(0, 100000]",
+            "help": "Epochs of stage 1 (synthetic train split); None: num_train_epochs.",
+        },
     )
     pretrain_learning_rate: float | None = field(
-        default=None, metadata={"help": "Learning rate of stage 1; None: learning_rate."}
+        default=None, metadata={"range": "(0, 10]", "help": "Learning rate of stage 1; None: learning_rate."}
     )
     early_stopping_patience: int | None = field(
         default=None,
@@ -308,8 +400,9 @@ class ErcTrainingFields:
     max_train_seconds: float | None = field(
         default=None,
         metadata={
+            "range": "(0, 1000000000]",
             "help": "Stop each stage's training after this many seconds (then select and evaluate as usual); "
-            "results.json records the steps done. None: no limit."
+            "results.json records the steps done. None: no limit.",
         },
     )
     keep_checkpoints: bool = field(

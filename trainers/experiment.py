@@ -82,7 +82,10 @@ class ExperimentConfig:
         default_factory=lambda: ["meld"],
         metadata={"help": "Benchmarks to run: names, or custom benchmark YAML files (runs and rows take their name)."},
     )
-    seeds: list[int] = field(default_factory=lambda: [42], metadata={"help": "Seeds; every run is repeated per seed."})
+    seeds: list[int] = field(
+        default_factory=lambda: [42],
+        metadata={"range": "[0, 4294967295]", "help": "Seeds; every run is repeated per seed."},
+    )
     data_root: str = field(
         default="../shared/data", metadata={"help": "Folder holding one folder of real files per benchmark."}
     )
@@ -286,6 +289,10 @@ def run_experiment(config: ExperimentConfig, *, dry_run: bool = False) -> int:
     """Runs the missing runs of the matrix, then writes `table.csv` and `table_per_seed.csv`; returns the failures."""
 
     runs = plan_runs(config)
+    if not dry_run and (any(run.variant != "org" for run in runs) or config.test_modes):
+        from .config import check_synthetic_dataset
+
+        check_synthetic_dataset(config.synthetic_dataset)  # once here, rather than failing in every run's log
     failures = 0
     for index, run in enumerate(runs, 1):
         label = f"[{index}/{len(runs)}] {run.benchmark} {run.variant_name} seed {run.seed}"

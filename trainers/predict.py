@@ -65,7 +65,7 @@ class PredictArguments:
         default=None, metadata={"help": "Config of a built dataset folder (e.g. meld_natural)."}
     )
     split: str = field(default="test", metadata={"help": "Split of a built dataset folder."})
-    batch_size: int = field(default=32, metadata={"help": "Utterances per forward pass."})
+    batch_size: int = field(default=32, metadata={"range": "[1, 65536]", "help": "Utterances per forward pass."})
     device: str | None = field(
         default=None, metadata={"help": "Torch device (default: cuda when available, else cpu)."}
     )

@@ -18,7 +18,6 @@ from typing import Any
 
 from erc_synth_datasets.build import ConfigBuild
 from erc_synth_datasets.derived import DerivedLabels, read_config_rows, write_derived_config
-from erc_synth_datasets.splitting import SPLIT_NAMES
 from erc_synth_datasets.vocabulary import ConfigName, LabelSource
 
 from .errors import TrainingConfigError
@@ -119,7 +118,7 @@ def relabel_with_teacher(options: RelabelOptions) -> ConfigBuild:
     )
     features = source.build.features
     labels: dict[str, DerivedLabels] = {}
-    for split in SPLIT_NAMES:
+    for split in source.splits:
         rows = source.splits[split]
         dialogues = Dataset.from_list([{k: row[k] for k in features} for row in rows], features=features)
         probs = [p for _, batch, _ in classifier.label_batches(dialogues) for p in batch.tolist()]

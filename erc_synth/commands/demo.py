@@ -45,7 +45,9 @@ class DemoOptions:
     """Options of `erc-synth demo`."""
 
     output: Path = field(default=Path("demo-output"), metadata={"help": "Folder for runs and the dataset."})
-    seed: int = field(default=0, metadata={"help": "Seed of the first generation run."})
+    seed: int = field(
+        default=0, metadata={"range": "[0, 9223372036854775807]", "help": "Seed of the first generation run."}
+    )
     data_dir: Path | None = field(
         default=None,
         metadata={

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from erc_synth_datasets.configuration import ConfigError
+from erc_synth_datasets.configuration import check_fields
 from erc_synth_datasets.errors import reports_errors
 from erc_synth_datasets.options import OptionParser
 
@@ -83,14 +83,15 @@ class ClassifierOptions:
             "metavar": "MODEL_DIR",
         },
     )
-    classifier_batch_size: int = field(default=32, metadata={"help": "Utterances per forward pass of --classifier."})
+    classifier_batch_size: int = field(
+        default=32, metadata={"range": "[1, 65536]", "help": "Utterances per forward pass of --classifier."}
+    )
     classifier_device: str | None = field(
         default=None, metadata={"help": "Torch device of --classifier (default: cuda when available, else cpu)."}
     )
 
     def __post_init__(self) -> None:
-        if self.classifier_batch_size < 1:
-            raise ConfigError(f"--classifier-batch-size must be at least 1, but got {self.classifier_batch_size}.")
+        check_fields(self)
 
     def build(self, benchmark: Benchmark) -> DialogueClassifier | None:
         """The saved classifier, loaded for `benchmark` (None without --classifier).

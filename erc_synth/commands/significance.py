@@ -51,18 +51,17 @@ class SignificanceArguments:
     json: bool = field(default=False, metadata={"help": "Print one JSON object (omnibus, comparisons)."})
     latex: bool = field(default=False, metadata={"help": "Print a LaTeX (booktabs) table instead of Markdown."})
     digits: int | None = field(
-        default=None, metadata={"help": "Decimals of the scores (default: 2 for percentages, 4 for fractions)."}
+        default=None,
+        metadata={"range": "[0, 12]", "help": "Decimals of the scores (default: 2 for percentages, 4 for fractions)."},
     )
     plot: Path | None = field(
         default=None, metadata={"help": "Write a critical-difference diagram to this image.", "metavar": "FILE.png"}
     )
-    alpha: float = field(default=0.05, metadata={"help": "Significance level of the diagram's critical difference."})
+    alpha: float = field(
+        default=0.05, metadata={"range": "(0, 1)", "help": "Significance level of the diagram's critical difference."}
+    )
 
     def __post_init__(self) -> None:
-        if not 0 < self.alpha < 1:
-            raise ConfigError(f"--alpha must lie strictly between 0 and 1, but got {self.alpha}.")
-        if self.digits is not None and not 0 <= self.digits <= 12:
-            raise ConfigError(f"--digits must be between 0 and 12, but got {self.digits}.")
         if self.json and self.latex:
             raise ConfigError("--json and --latex each choose the output format; give at most one of them.")
 

@@ -88,10 +88,18 @@ def available_formats(benchmark: str | Benchmark) -> dict[str, dict[str, str]]:
 
 
 def _find_file(data_dir: Path, name: str) -> Path | None:
-    direct = data_dir / name
-    if direct.is_file():
-        return direct
-    matches = sorted(p for p in data_dir.rglob(name) if p.is_file())
+    try:
+        direct = data_dir / name
+        if direct.is_file():
+            return direct
+        matches = sorted(p for p in data_dir.rglob(name) if p.is_file())
+    except OSError as err:
+        where = f" (at {str(err.filename)!r})" if err.filename and str(err.filename) != str(data_dir) else ""
+        reason = "permission denied" if isinstance(err, PermissionError) else err.strerror
+        raise DataFileError(
+            f"The data folder {str(data_dir)!r} cannot be read: {reason}{where}; check the permissions of the "
+            "folder given as --data-dir and of its subfolders."
+        ) from None
     if not matches:
         return None
     depth = min(len(p.relative_to(data_dir).parts) for p in matches)

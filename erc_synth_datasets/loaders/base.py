@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from typing import Any
 
 from ..benchmarks import Benchmark
 from ..errors import ErcSynthError
+from ..files import parse_json, read_text_file
 from ..vocabulary import SPLITS
 
 __all__ = ["DataFileError", "LoadReport", "Reader"]
@@ -104,18 +104,11 @@ def _check_not_empty(dialogues: list[_Dialogue], path: Path, expected: str) -> l
 
 
 def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = path.read_bytes()[: err.start].count(b"\n") + 1
-        raise DataFileError(f"{path}:{line}: not valid UTF-8 ({err.reason} at byte {err.start}).") from None
+    return read_text_file(path, what="Data file", error=DataFileError)
 
 
 def _load_json(path: Path) -> Any:
-    try:
-        return json.loads(_read_text(path))
-    except json.JSONDecodeError as err:
-        raise DataFileError(f"{path}:{err.lineno}: not valid JSON ({err.msg}, column {err.colno}).") from None
+    return parse_json(_read_text(path), where=str(path), error=DataFileError)
 
 
 def _expect(value: Any, kind: type, where: str, what: str) -> Any:

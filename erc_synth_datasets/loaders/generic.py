@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..benchmarks import _REQUIRED_ROLES, FILE_TYPES, GENERIC_FORMAT, Benchmark, GenericData, _text_key
+from ..files import parse_json, read_text_file
 from ..schema import empty_provenance
 from ..vocabulary import SPLITS
 from .base import DataFileError, LoadReport
@@ -128,15 +128,7 @@ _HEADER = object()  # key of the record that carries a file's column names
 
 
 def _read_text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise DataFileError(f"{path}: cannot be read ({err.strerror}).") from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise DataFileError(f"{path}:{line}: not valid UTF-8 ({err.reason} at byte {err.start}).") from None
+    return read_text_file(path, what="Data file", error=DataFileError)
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -196,10 +188,7 @@ def iter_jsonl_objects(path: str | Path) -> Iterator[tuple[int, dict]]:
     """
     path = Path(path)
     for lineno, line in _lines(path):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataFileError(f"{path}:{lineno}: not valid JSON ({err.msg}, column {err.colno}).") from None
+        record = parse_json(line, where=str(path), error=DataFileError, line_offset=lineno - 1)
         if not isinstance(record, dict):
             raise DataFileError(
                 f"{path}:{lineno}: expected one JSON object per line, but got {type(record).__name__}."

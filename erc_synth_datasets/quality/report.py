@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..benchmarks import Benchmark
+from ..configuration import check_fields
 from .metrics import (
     Dialogue,
     distinct_n,
@@ -77,26 +78,46 @@ class QualitySettings:
     """Settings of a quality report."""
 
     repetitive_threshold: float = field(
-        default=0.7, metadata={"help": "An utterance is repetitive when distinct word trigrams / trigrams < this."}
+        default=0.7,
+        metadata={
+            "range": "[0, 1]",
+            "help": "An utterance is repetitive when distinct word trigrams / trigrams < this.",
+        },
     )
     legend_run: int = field(
-        default=4, metadata={"help": "Labels that must count through the legend (1, 2, 3, ...) to flag a dialogue."}
+        default=4,
+        metadata={
+            "range": "[1, 1000]",
+            "help": "Labels that must count through the legend (1, 2, 3, ...) to flag a dialogue.",
+        },
     )
     near_duplicate_jaccard: float = field(
-        default=0.5, metadata={"help": "Word-trigram Jaccard similarity at which two dialogues are near-duplicates."}
+        default=0.5,
+        metadata={
+            "range": "(0, 1]",
+            "help": "Word-trigram Jaccard similarity at which two dialogues are near-duplicates.",
+        },
     )
     embedding_duplicate_similarity: float = field(
-        default=0.95, metadata={"help": "Embedding cosine similarity at which two dialogues are near-duplicates."}
+        default=0.95,
+        metadata={
+            "range": "[-1, 1]",
+            "help": "Embedding cosine similarity at which two dialogues are near-duplicates.",
+        },
     )
     cluster_distance: float = field(
-        default=0.5, metadata={"help": "Cosine distance below which agglomerative clustering merges dialogues."}
+        default=0.5,
+        metadata={"range": "(0, 2]", "help": "Cosine distance below which agglomerative clustering merges dialogues."},
     )
     encoder: str | None = field(
         default=None,
         metadata={"help": "Sentence encoder (sentence-transformers id or folder); default all-MiniLM-L6-v2."},
     )
     embeddings: bool = field(default=True, metadata={"help": "Compute embedding diversity (loads the encoder)."})
-    seed: int = field(default=0, metadata={"help": "Seed of every sample and classifier."})
+    seed: int = field(default=0, metadata={"range": "[0, 4294967295]", "help": "Seed of every sample and classifier."})
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 def grid_point(grid: Sequence[int], available: int) -> int | None:

@@ -30,6 +30,7 @@ __all__ = [
     "SamplingParams",
     "TransformersOptions",
     "api_key_of",
+    "secrets_of",
     "apply_in_flight",
     "build_backend",
     "create_backend",
@@ -74,6 +75,7 @@ class TransformersOptions(BackendOptions):
     dtype: str | None = None
     constrained: bool = True
     num_threads: int | None = None
+    progress: bool = True
 
     def check(self) -> None:
         super().check()
@@ -181,6 +183,14 @@ def apply_in_flight(backend: Backend, config: Any) -> None:
         options = BACKENDS.get(backend.name).options.from_config(config)
         options.check()
         backend.max_in_flight = options.max_in_flight
+
+
+def secrets_of(config: Any) -> list[str | None]:
+    """Every secret a run's backend holds, for redaction only: the API key and the credentials of its base URLs."""
+    from erc_synth_datasets.redaction import url_secrets
+
+    urls = getattr(config, "base_url", None) or []
+    return [api_key_of(config), *(secret for url in urls for secret in url_secrets(url))]
 
 
 def api_key_of(config: Any) -> str | None:

@@ -8,7 +8,11 @@ when no request of a batch got an answer at all (connection errors or timeouts o
 `BackendError` naming the URLs, so that a run stops and can be resumed instead of using up its attempts.
 
 The API key comes from the `api_key` option or an environment variable (`OPENAI_API_KEY` by default). It is sent in
-the `Authorization` header only: it never appears in logs, errors, `repr()` or `describe()`.
+the `Authorization` header only: it never appears in logs, errors, `repr()` or `describe()`. Credentials in a base
+URL (`http://user:password@host/v1`) are taken out of the URL and sent to that server, and to it only, as HTTP Basic
+authentication (percent-decoded); since both would use the one `Authorization` header, a base URL with credentials
+and an API key together are refused. Every message is redacted of the key and the URL credentials in all their
+encoded forms (`erc_synth_datasets.redaction.secret_forms`), the base64 of a Basic header included.
 
 Example:
 
@@ -26,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import itertools
 import json
@@ -39,17 +44,17 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-from erc_synth_datasets.redaction import redact_text, redact_url
+from erc_synth_datasets.configuration import ConfigError
+from erc_synth_datasets.redaction import redact_text, redact_url, split_url_credentials, url_secrets
 
+from ..base_url import DEFAULT_BASE_URL, normalise_base_url
 from .base import Backend, BackendError, GenerationRequest, GenerationResult, RequestSource, SamplingParams
 
 __all__ = ["DEFAULT_API_KEY_ENV", "DEFAULT_BASE_URL", "OpenAIBackend", "redact_url"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 JSON_SCHEMA_MODES = ("auto", "on", "off")
 JSON_SCHEMA_FORMATS = ("auto", "json_schema", "json_object")
@@ -70,19 +75,10 @@ _PROBE_SCHEMA: dict[str, Any] = {
 _PROBE_MESSAGES = [{"role": "user", "content": "Say hello and tell me about your day."}]
 
 
-def _normalise_base_url(url: str) -> str:
-    """Strips trailing slashes and appends `/v1` to a bare `scheme://host:port`, the path every server serves."""
-    url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(
-            f"Expected an http(s) base URL such as {DEFAULT_BASE_URL!r}, but got base_url={redact_url(url)!r}. "
-            "Fix --base-url (or `base_urls` in the generation config)."
-        )
-    path = parts.path.rstrip("/")
-    if not path:
-        path = "/v1"
-    return urlunsplit(parts._replace(path=path))
+def _basic_header(user: str, password: str) -> str:
+    """The `Authorization` value of HTTP Basic authentication for a URL's (percent-decoded) user and password."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
 
 
 def _parse_retry_after(value: str | None) -> float | None:
@@ -175,7 +171,12 @@ class OpenAIBackend(Backend):
             base_urls = [u for u in base_urls.split(",") if u.strip()]
         if not base_urls:
             raise ValueError(f"Expected at least one base URL, but got base_urls={list(base_urls)!r}.")
-        self.base_urls = [_normalise_base_url(u) for u in base_urls]
+        normalised = [normalise_base_url(u) for u in base_urls]
+        self._secrets = [secret for url in normalised for secret in url_secrets(url)]
+        split = [split_url_credentials(url) for url in normalised]
+        self.base_urls = [url for url, _ in split]
+        self._shown_urls = [redact_url(url) for url in normalised]  # `***@` says where credentials are sent
+        self._url_auth = {url: _basic_header(*credentials) for url, credentials in split if credentials is not None}
         if int(max_in_flight) < 1:
             raise ValueError(f"Expected max_in_flight >= 1, but got max_in_flight={max_in_flight!r}.")
         if not timeout or float(timeout) <= 0:
@@ -199,6 +200,15 @@ class OpenAIBackend(Backend):
         self.max_retries = int(max_retries)
         self.api_key_env = api_key_env
         self._api_key = api_key if api_key is not None else (os.environ.get(api_key_env) or None)
+        with_credentials = [url for url, (_, credentials) in zip(normalised, split, strict=True) if credentials]
+        if self._api_key and with_credentials:
+            raise ConfigError(
+                f"The base URL {redact_url(with_credentials[0])!r} carries "
+                "credentials (sent as HTTP Basic authentication) and an API key is set (sent as a Bearer token, from "
+                f"{'the api_key option' if api_key is not None else 'the environment variable ' + api_key_env}): "
+                "both would go in the one Authorization header. Take the credentials out of --base-url, or name an "
+                "unset variable with --api-key-env."
+            )
         self.json_schema = json_schema
         self.json_schema_format = json_schema_format
         self.backoff_base = float(backoff_base)
@@ -261,7 +271,7 @@ class OpenAIBackend(Backend):
         return {
             "backend": self.name,
             "model": self._model,
-            "base_urls": [redact_url(u) for u in self.base_urls],
+            "base_urls": list(self._shown_urls),
             "api_key_set": self._api_key is not None,
             "max_in_flight": self.max_in_flight,
             "timeout": self.timeout,
@@ -272,7 +282,7 @@ class OpenAIBackend(Backend):
         }
 
     def __repr__(self) -> str:
-        urls = ", ".join(redact_url(u) for u in self.base_urls)
+        urls = ", ".join(self._shown_urls)
         key = "set" if self._api_key is not None else "unset"
         return f"OpenAIBackend(model={self._model!r}, base_urls=[{urls}], api_key=<{key}>)"
 
@@ -303,7 +313,9 @@ class OpenAIBackend(Backend):
         failures: list[str] = []
         for url in self.base_urls:
             try:
-                response = self._client.get(f"{url}/models", timeout=min(self.timeout, 30.0))
+                response = self._client.get(
+                    f"{url}/models", timeout=min(self.timeout, 30.0), headers=self._url_headers(url)
+                )
             except httpx2.HTTPError as err:
                 failures.append(f"{redact_url(url)}: {type(err).__name__}: {self._redact(str(err))}")
                 continue
@@ -446,7 +458,7 @@ class OpenAIBackend(Backend):
 
     def _redact(self, text: str | None) -> str:
         """`text` without the API key or any credential header value, safe to log or store."""
-        return redact_text(text or "", [self._api_key])
+        return redact_text(text or "", [self._api_key, *self._secrets])
 
     def close(self) -> None:
         if self._executor is not None:
@@ -458,6 +470,11 @@ class OpenAIBackend(Backend):
         self._loaded = False
 
     # ------------------------------------------------------------------------------------------------- requests
+
+    def _url_headers(self, url: str) -> dict[str, str]:
+        """The headers of a request to `url` beyond the client's: Basic authentication from its credentials."""
+        auth = self._url_auth.get(url)
+        return {"Authorization": auth} if auth else {}
 
     def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
@@ -583,7 +600,7 @@ class OpenAIBackend(Backend):
         import httpx2
 
         try:
-            response = self._client.post(f"{url}/chat/completions", json=body)
+            response = self._client.post(f"{url}/chat/completions", json=body, headers=self._url_headers(url))
         except httpx2.TimeoutException as err:
             return _Attempt(kind="timeout", message=f"timed out after {self.timeout:g}s ({type(err).__name__})")
         except httpx2.TransportError as err:

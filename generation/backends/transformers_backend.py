@@ -25,34 +25,63 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Iterator
 from typing import Any
 
+from erc_synth_datasets.configuration import ConfigError
+
+from ..config import DTYPES as _DTYPES
 from ..default_model import DEFAULT_MODEL_HUB_ID, default_model_path, default_model_revision, is_default_model
 from .base import Backend, BackendError, GenerationRequest, GenerationResult, RequestSource, SamplingParams
 from .continuous import ContinuousBatcher, PreparedRequest, sampling_warpers, supports_continuous_batching
 
 __all__ = ["TransformersBackend"]
 
+#: Tokens assumed for a prompt when checking what a batch needs before any prompt is known (the shipped templates
+#: give 300 to 600).
+PROMPT_TOKENS_ESTIMATE = 512
+
 #: Most schema objects remembered by identity (the grammars themselves stay cached by content).
 _MAX_SCHEMAS_BY_ID = 256
-
-_DTYPES = {
-    "bfloat16": "bfloat16",
-    "bf16": "bfloat16",
-    "float16": "float16",
-    "fp16": "float16",
-    "half": "float16",
-    "float32": "float32",
-    "fp32": "float32",
-    "float": "float32",
-}
 
 
 def _xgrammar_available() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("xgrammar") is not None
+
+
+def _cache_bytes_per_token(model: Any) -> int:
+    """Bytes of key/value cache one token of one request takes (0 when the configuration does not say)."""
+    config = model.config
+    layers = getattr(config, "num_hidden_layers", None)
+    heads = getattr(config, "num_attention_heads", None)
+    if not layers or not heads:
+        return 0
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    element = next(model.parameters()).element_size()
+    return int(layers * 2 * kv_heads * head_dim * element)
+
+
+def _free_memory_bytes(device: Any) -> int | None:
+    """Memory free on `device` now: the GPU's free memory, or the system's available memory (None if unknown)."""
+    if device is not None and device.type == "cuda":
+        import torch
+
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 class TransformersBackend(Backend):
@@ -78,15 +107,17 @@ class TransformersBackend(Backend):
         constrained: bool = True,
         num_threads: int | None = None,
         continuous_batching: bool = True,
+        progress: bool = True,
     ) -> None:
         self.model_id = model
         self.requested_device = device
         self.requested_dtype = dtype
         if dtype is not None and dtype.lower() not in _DTYPES:
-            raise ValueError(f"Unknown dtype {dtype!r}; expected one of {sorted(set(_DTYPES.values()))}.")
+            raise ConfigError(f"Unknown dtype {dtype!r}; expected one of {sorted(set(_DTYPES.values()))}.")
         self.constrained = constrained
         self.num_threads = num_threads
         self.continuous_batching = continuous_batching
+        self.progress = progress  # False: no loading bars either (--progress false)
         self.model: Any = None
         self.tokenizer: Any = None
         self.device: Any = None
@@ -127,6 +158,10 @@ class TransformersBackend(Backend):
             self._revision = default_model_revision()
         else:
             path = self.model_id
+        if not self.progress:
+            from transformers.utils import logging as transformers_logging
+
+            transformers_logging.disable_progress_bar()
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
             self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(self.device)
@@ -142,6 +177,34 @@ class TransformersBackend(Backend):
             self.tokenizer.pad_token = self.tokenizer.eos_token
         if self.tokenizer.chat_template is None:
             raise BackendError(f"Model {self.model_id!r} has no chat template; use an instruction-tuned chat model.")
+
+    def check_capacity(self, slots: int, max_new_tokens: int, prompt_tokens: int = PROMPT_TOKENS_ESTIMATE) -> None:
+        """Refuses, before any request, a batch the model or this machine cannot hold.
+
+        `max_new_tokens` must fit the model's context (`max_position_embeddings`), and the key/value cache of `slots`
+        requests at their longest (prompt plus `max_new_tokens`) must fit the memory free on the device.
+
+        Raises:
+            ConfigError: naming --batch-size / --max-new-tokens, what they need and what the machine has.
+        """
+        config = self.model.config
+        context = getattr(config, "max_position_embeddings", None)
+        if context and max_new_tokens + prompt_tokens > context:
+            raise ConfigError(
+                f"--max-new-tokens {max_new_tokens} does not fit the context of {self.model_name} ({context} tokens, "
+                f"about {prompt_tokens} of them taken by the prompt); use at most {max(1, context - prompt_tokens)}."
+            )
+        per_token = _cache_bytes_per_token(self.model)
+        needed = slots * (max_new_tokens + prompt_tokens) * per_token
+        free = _free_memory_bytes(self.device)
+        if per_token and free is not None and needed > free:
+            fits = max(0, free // ((max_new_tokens + prompt_tokens) * per_token))
+            gib = 1 << 30
+            raise ConfigError(
+                f"--batch-size {slots} with --max-new-tokens {max_new_tokens} needs about {needed / gib:.1f} GiB of "
+                f"key/value cache for {self.model_name}, more than the {free / gib:.1f} GiB free on "
+                f"{self.device.type}; at most --batch-size {fits} fits at this --max-new-tokens."
+            )
 
     def close(self) -> None:
         self.model = None
@@ -182,6 +245,7 @@ class TransformersBackend(Backend):
         """
         if self.model is None:
             raise BackendError("TransformersBackend.stream called before load().")
+        self.check_capacity(self.max_in_flight, sampling.max_new_tokens)
         if not self.continuous_batching or not supports_continuous_batching(self.model):
             yield from super().stream(source, sampling)
             return
@@ -223,6 +287,7 @@ class TransformersBackend(Backend):
             raise BackendError("TransformersBackend.generate called before load().")
         if not requests:
             return []
+        self.check_capacity(len(requests), sampling.max_new_tokens)
         texts = [
             self.tokenizer.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=False)
             for r in requests

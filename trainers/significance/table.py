@@ -18,12 +18,14 @@ a score for every seed of that test set.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from erc_synth_datasets.files import read_text_file
 from erc_synth_datasets.vocabulary import LONG_TABLE_COLUMNS, TEST_SET_COLUMN
 from trainers.baselines import BASELINES
 from trainers.significance.errors import TableError
@@ -169,11 +171,11 @@ def read_table(path: str | Path, *, seeds: str = "mean") -> ScoreTable:
     if seeds not in SEED_MODES:
         raise TableError(f"seeds must be one of {list(SEED_MODES)}, but got seeds={seeds!r}.")
     where = str(path)
+    text = read_text_file(path, what="Scores table", error=TableError, missing_hint="expected a CSV scores table")
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = _numbered_rows(handle)
-    except FileNotFoundError:
-        raise TableError(f"{where}: no such file; expected a CSV scores table.") from None
+        rows = _numbered_rows(io.StringIO(text, newline=""))
+    except csv.Error as err:
+        raise TableError(f"{where}: not a readable CSV scores table ({err}).") from None
     if not rows:
         raise TableError(f"{where}: the file is empty; expected a header `test_set,<system>,...` and rows.")
     _, header = rows[0]
