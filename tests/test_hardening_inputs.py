@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from erc_synth.cli import main as erc_synth
 from erc_synth_datasets import DataFileError
-from erc_synth_datasets.cli import main as erc_synth
 from erc_synth_datasets.configuration import ConfigError, check_values, field_types
 from erc_synth_datasets.errors import MAX_MESSAGE_CHARS, ErcSynthError, report_error
 from erc_synth_datasets.files import read_yaml_mapping
@@ -216,7 +216,7 @@ def test_unreadable_files_and_folders_of_the_builtin_loaders_are_one_line(benchm
         for path in [folder, *folder.rglob("*")]:
             os.chmod(path, 0o755 if path.is_dir() else 0o644)
         env = {**os.environ, "HOME": str(root), "HF_HOME": str(root / "hf"), "XDG_CACHE_HOME": str(root / "cache")}
-        command = [*_without_file_permission_override(), sys.executable, "-m", "erc_synth_datasets.cli", "stats"]
+        command = [*_without_file_permission_override(), sys.executable, "-m", "erc_synth.cli", "stats"]
         command += [benchmark, "--data-dir", str(folder)]
 
         os.chmod(folder / files[0], 0o000)
@@ -249,10 +249,11 @@ def test_an_output_path_that_cannot_be_written_is_one_line(capsys, benchmark_fix
 
 def _option_classes() -> list[type]:
     """Every options dataclass a command parses (the enumeration of this class of failure)."""
+    from erc_synth.commands.demo import DemoOptions
+    from erc_synth.commands.quality import ClassifierOptions
+    from erc_synth.commands.significance import SignificanceArguments
+    from erc_synth.commands.stats import StatsOptions
     from erc_synth_datasets.build import BuildConfig
-    from erc_synth_datasets.commands.demo import DemoOptions
-    from erc_synth_datasets.commands.quality import ClassifierOptions
-    from erc_synth_datasets.commands.stats import StatsOptions
     from erc_synth_datasets.publish import PushConfig
     from erc_synth_datasets.quality.report import QualitySettings
     from generation.config import GenerationConfig
@@ -260,7 +261,6 @@ def _option_classes() -> list[type]:
     from trainers.config import DataArguments, ErcTrainingFields, ModelArguments
     from trainers.experiment import ExperimentConfig
     from trainers.predict import PredictArguments
-    from trainers.significance_cli import SignificanceArguments
 
     return [
         BuildConfig,

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from servers import JsonHandler, LocalHTTPServer
 
+from erc_synth.commands.generate import main as generate
 from erc_synth_datasets.redaction import REDACTED, redact_text, secret_forms, url_secrets
-from generation.cli import main as generate
 
 USER, PASSWORD = "ops-user", "p@ss:w/rd-9f3Kq"
 API_KEY = "sk-hardening-0123456789abcdef"

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from helpers import ScriptedBackend, run_scripted
 
+from erc_synth.commands import generate as cli
 from erc_synth_datasets.configuration import ConfigError
 from erc_synth_datasets.redaction import redact_text, redact_url
 from erc_synth_datasets.runs import (
@@ -29,7 +30,6 @@ from erc_synth_datasets.runs import (
     rejected_file_name,
     write_manifest,
 )
-from generation import cli
 from generation.backends import GenerationRequest, GenerationResult, build_backend
 from generation.config import GenerationConfig
 

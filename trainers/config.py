@@ -260,7 +260,11 @@ class DataArguments:
         },
     )
     synthetic_weight: float = field(
-        default=1.0, metadata={"help": "Joint protocol: the loss weight of every synthetic row (real rows: 1)."}
+        default=1.0,
+        metadata={
+            "range": "(0, 1000]",
+            "help": "Joint protocol: the loss weight of every synthetic row (real rows: 1).",
+        },
     )
     soft_targets: bool = field(
         default=True,
@@ -385,9 +389,10 @@ class ErcTrainingFields:
     early_stopping_patience: int | None = field(
         default=None,
         metadata={
+            "range": "[1, 1000]",
             "help": "Stop a stage when the validation metric has not improved for this many evaluations (the best "
             "checkpoint is then selected); None: train every epoch. With a patience, num_train_epochs is the "
-            "maximum: a stage trains to convergence on its validation split."
+            "maximum: a stage trains to convergence on its validation split.",
         },
     )
     match_steps_of: list[str] = field(

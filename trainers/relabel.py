@@ -43,7 +43,7 @@ class RelabelOptions:
         default="",
         metadata={"help": "A classifier folder saved by `erc-synth train` (<run>/model), trained on real data."},
     )
-    batch_size: int = field(default=64, metadata={"help": "Utterances per forward pass."})
+    batch_size: int = field(default=64, metadata={"range": "[1, 65536]", "help": "Utterances per forward pass."})
     device: str | None = field(default=None, metadata={"help": "Torch device (default: cuda if available, else cpu)."})
 
     def __post_init__(self) -> None:
