@@ -73,6 +73,9 @@ def test_every_lever_against_both_orgs_with_exact_pvalues_and_the_floor(tmp_path
         tmp_path / "work" / "utility" / "experiment" / "runs" / "meld" / "context_org" / "seed-1" / "results.json"
     )
     assert json.loads(results.read_text())["test"]["meld_real"]["num_utterances"] == 2610
+    # The teacher is Org's own seed-1 run (its model saved), not a second training of the same thing.
+    assert (results.parent / "model").is_dir() and report["teacher"] == str(results.parent)
+    assert not (tmp_path / "work" / "utility" / "teacher").exists()
     # Resumable: a second call reuses everything (no run, no relabel) and reports the same table.
     assert _bench().main(argv) == 0
     assert "skipped, already finished" in capsys.readouterr().out

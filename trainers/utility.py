@@ -122,20 +122,29 @@ def _converged(config: UtilityConfig) -> dict[str, Any]:
     }
 
 
+def _experiment(config: UtilityConfig, benchmark: str, **changes: Any) -> ExperimentConfig:
+    """The utility experiment: every variant and seed, every stage to convergence, in `<work>/experiment`."""
+    settings: dict[str, Any] = {
+        "name": "utility",
+        "output_dir": str(Path(config.work) / "experiment"),
+        "architectures": ["context"],
+        "variants": list(config.variants),
+        "benchmarks": [config.benchmark],
+        "seeds": config.seeds,
+        "data_dirs": {benchmark: config.data_dir} if config.data_dir else {},
+        "synthetic_dataset": config.dataset,
+        "test_modes": config.test_modes,
+        "train_config": config.train_config,
+        "train_overrides": {**_converged(config), "synthetic_weight": config.synthetic_weight},
+    }
+    return ExperimentConfig(**{**settings, **changes})
+
+
 def _teacher(config: UtilityConfig, benchmark: str) -> Path:
-    """Trains (or reuses) the teacher: the converged Org of `teacher_seed`, saved."""
-    experiment = ExperimentConfig(
-        name="teacher",
-        output_dir=str(Path(config.work) / "teacher"),
-        architectures=["context"],
-        variants=[str(Variant.ORG)],
-        benchmarks=[config.benchmark],
-        seeds=[config.teacher_seed],
-        data_dirs={benchmark: config.data_dir} if config.data_dir else {},
-        test_modes=[],
-        train_config=config.train_config,
-        train_overrides={**_converged(config), "save_final_model": True},
-    )
+    """Trains (or reuses) the teacher: the converged Org run of `teacher_seed`, with its model saved. It is the
+    experiment's own Org run of that seed (the same folder and settings), so the matrix does not train it twice."""
+    experiment = _experiment(config, benchmark, variants=[str(Variant.ORG)], seeds=[config.teacher_seed])
+    experiment.train_overrides["save_final_model"] = True
     if run_experiment(experiment):
         raise TrainingConfigError(f"The teacher's training failed; see the train.log under {experiment.output_dir}.")
     return Path(experiment.output_dir) / "runs" / benchmark / f"context_{Variant.ORG}" / f"seed-{config.teacher_seed}"
@@ -183,19 +192,7 @@ def run_utility(config: UtilityConfig) -> UtilityResult:
     timings["relabel_and_curate"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    experiment = ExperimentConfig(
-        name="utility",
-        output_dir=str(Path(config.work) / "experiment"),
-        architectures=["context"],
-        variants=list(config.variants),
-        benchmarks=[config.benchmark],
-        seeds=config.seeds,
-        data_dirs={benchmark: config.data_dir} if config.data_dir else {},
-        synthetic_dataset=config.dataset,
-        test_modes=config.test_modes,
-        train_config=config.train_config,
-        train_overrides={**_converged(config), "synthetic_weight": config.synthetic_weight},
-    )
+    experiment = _experiment(config, benchmark)
     failures = run_experiment(experiment)
     timings["training"] = time.perf_counter() - started
     if failures:
