@@ -43,7 +43,7 @@ from ..default_model import DEFAULT_MODEL_HUB_ID, default_model_path, default_mo
 from .base import Backend, BackendError, GenerationRequest, GenerationResult, RequestSource, SamplingParams
 from .continuous import ContinuousBatcher, PreparedRequest, sampling_warpers, supports_continuous_batching
 
-__all__ = ["TransformersBackend"]
+__all__ = ["MEMORY_SHARE", "SlotChoice", "TransformersBackend", "automatic_slots"]
 
 #: Tokens assumed for a prompt when checking what a batch needs before any prompt is known (the shipped templates
 #: give 300 to 600).
@@ -97,6 +97,21 @@ class SlotChoice:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def automatic_slots(free: int | None, per_slot: int, device: str, max_new_tokens: int) -> SlotChoice:
+    """`DEFAULT_SLOTS`, lowered to how many slots of `per_slot` bytes of key/value cache fit in `MEMORY_SHARE` of
+    `free` bytes (at least 1; `DEFAULT_SLOTS` when either is unknown, None or 0)."""
+    measured = f"{DEFAULT_SLOTS}, the measured best on CPU"
+    if not per_slot or free is None:
+        return SlotChoice(DEFAULT_SLOTS, "automatic", f"{measured} (memory free on {device} not known)")
+    slots = max(1, min(DEFAULT_SLOTS, int(free * MEMORY_SHARE // per_slot)))
+    bound = "within" if slots == DEFAULT_SLOTS else "lowered to what fits in"
+    reason = (
+        f"{measured}, {bound} {MEMORY_SHARE:.0%} of the {free / _GIB:.1f} GiB free on {device} "
+        f"({per_slot / _GIB:.2f} GiB of key/value cache per slot at --max-new-tokens {max_new_tokens})"
+    )
+    return SlotChoice(slots, "automatic", reason)
 
 
 class TransformersBackend(Backend):
@@ -257,20 +272,9 @@ class TransformersBackend(Backend):
         if self._slot_choice is not None and self._slot_choice_tokens == max_new_tokens:
             return self._slot_choice
         per_slot = (max_new_tokens + prompt_tokens) * _cache_bytes_per_token(self.model)
-        free = _free_memory_bytes(self.device)
-        measured = f"{DEFAULT_SLOTS}, the measured best on CPU"
-        if not per_slot or free is None:
-            slots, reason = DEFAULT_SLOTS, f"{measured} (memory free on {self.device.type} not known)"
-        else:
-            fits = int(free * MEMORY_SHARE // per_slot)
-            slots = max(1, min(DEFAULT_SLOTS, fits))
-            bound = "within" if slots == DEFAULT_SLOTS else "lowered to what fits in"
-            reason = (
-                f"{measured}, {bound} {MEMORY_SHARE:.0%} of the {free / _GIB:.1f} GiB free on {self.device.type} "
-                f"({per_slot / _GIB:.2f} GiB of key/value cache per slot at --max-new-tokens {max_new_tokens})"
-            )
-        self._slot_choice, self._slot_choice_tokens = SlotChoice(slots, "automatic", reason), max_new_tokens
-        print(f"slots: {slots} ({reason})", file=sys.stderr)
+        choice = automatic_slots(_free_memory_bytes(self.device), per_slot, self.device.type, max_new_tokens)
+        self._slot_choice, self._slot_choice_tokens = choice, max_new_tokens
+        print(f"slots: {choice.slots} ({choice.reason})", file=sys.stderr)
         return self._slot_choice
 
     def machine_choices(self, sampling: SamplingParams) -> dict[str, Any]:
