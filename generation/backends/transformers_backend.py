@@ -330,18 +330,23 @@ class TransformersBackend(Backend):
 
         def prepared() -> PreparedRequest | None:
             request = source()
-            if request is None:
-                return None
-            return PreparedRequest(request, self._prompt_ids(request), self._grammar_for(request))
+            return None if request is None else self.prepare(request)
 
-        batcher = ContinuousBatcher(
+        yield from self.make_batcher(sampling).run(prepared, self._decode)
+
+    def prepare(self, request: GenerationRequest) -> PreparedRequest:
+        """The request as the continuous batcher takes it: its prompt's token ids and its compiled grammar."""
+        return PreparedRequest(request, self._prompt_ids(request), self._grammar_for(request))
+
+    def make_batcher(self, sampling: SamplingParams, batcher: type[ContinuousBatcher] = ContinuousBatcher) -> Any:
+        """A continuous batcher (`batcher`, or a subclass of it) over this backend's model and slots."""
+        return batcher(
             self.model,
             eos_token_id=self.tokenizer.eos_token_id,
             vocab_size=self.model.config.vocab_size,
             slots=self.max_in_flight,
             sampling=sampling,
         )
-        yield from batcher.run(prepared, self._decode)
 
     def _prompt_ids(self, request: GenerationRequest) -> list[int]:
         """The request's chat prompt as token ids, exactly as `generate` tokenizes it."""
