@@ -228,3 +228,22 @@ def test_apply_sets_torch_and_logs_once():
         assert messages == ["torch threads: 3 (--num-threads 3)"]
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_process_restricted_to_one_cpu_gets_one_thread(tmp_path):
+    """A real process restricted to CPU 0 (as `taskset -c 0` does) measures one CPU and chooses one thread."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import json, os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+        "from erc_synth_datasets.threads import choose_threads, measure_cpus; "
+        "cpus = measure_cpus(seconds=0.05, environ={}); "
+        "print(json.dumps([cpus.affinity, choose_threads(cpus, environ={}).num_threads]))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert json.loads(done.stdout) == [1, 1]
