@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from erc_synth_datasets.configuration import ConfigError
+from erc_synth_datasets.threads import num_threads_field
 from erc_synth_datasets.vocabulary import Mode
 
 from .base_url import normalise_base_url
@@ -16,6 +17,7 @@ from .default_model import DEFAULT_MODEL
 from .filters import FilterSettings
 
 __all__ = [
+    "DEFAULT_SLOTS",
     "EMOTION_FORMATS",
     "MODES",
     "RUNTIME_FIELDS",
@@ -42,6 +44,9 @@ DTYPES = {
     "fp32": "float32",
     "float": "float32",
 }
+#: Continuous-batching slots of the transformers backend when `batch_size` is unset: the measured best on CPU
+#: (docs/generation.md), lowered by the backend to what the memory this process may use holds.
+DEFAULT_SLOTS = 32
 #: `emotion_format`: what the constrained JSON schema writes as each utterance's emotion, its legend `number` (the
 #: paper's) or its label `word` (`generation.structured`).
 EMOTION_FORMATS = ("number", "word")
@@ -228,12 +233,15 @@ class GenerationConfig(FilterSettings):
             "the next prompt of the plan.",
         },
     )
-    batch_size: int = field(
-        default=8,
+    batch_size: int | None = field(
+        default=None,
         metadata={
             "range": "[1, 65536]",
-            "help": "transformers backend: requests decoding at once (continuous-batching slots; 32 is the measured "
-            "setting on 2 CPU cores, 3.6 GiB at peak for SmolLM2 at 1536 new tokens).",
+            "help": f"transformers backend: requests decoding at once (continuous-batching slots). Default: "
+            f"{DEFAULT_SLOTS}, the measured best on CPU (3.86x the static path on 2 cores, memory flat from 32 to 128 "
+            "prompts; docs/generation.md), fewer when the key/value cache of that many requests at --max-new-tokens "
+            "does not fit the memory this process may use (its cgroup limit, the available RAM); the choice and "
+            "its reason are logged and stored in the manifest.",
         },
     )
     device: str | None = field(default=None, metadata={"help": "transformers device; default cuda if available."})
@@ -241,14 +249,7 @@ class GenerationConfig(FilterSettings):
         default=None,
         metadata={"help": "transformers dtype: bfloat16, float16, float32; default bf16 on CUDA, float32 on CPU."},
     )
-    num_threads: int | None = field(
-        default=None,
-        metadata={
-            "range": "[1, 4096]",
-            "help": "transformers on CPU: torch threads (default: torch's choice; 1 is fastest when the cores "
-            "are shared with other busy processes).",
-        },
-    )
+    num_threads: int | None = num_threads_field("the transformers backend")
     shard_index: int = field(
         default=0, metadata={"range": "[0, 1000000]", "help": "This process's shard, in [0, num_shards)."}
     )

@@ -154,7 +154,7 @@ class JudgeOptions:
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, but got {getattr(self, name)}.")
 
-    def build_backend(self) -> Any:
+    def build_backend(self, num_threads: int | None = None) -> Any:
         """The judge's backend, built (not loaded); see `build_judge_backend`."""
         return build_judge_backend(
             self.judge_backend,
@@ -162,18 +162,27 @@ class JudgeOptions:
             device=self.judge_device,
             base_url=self.judge_base_url,
             batch_size=self.judge_batch_size,
+            num_threads=num_threads,
         )
 
 
 def build_judge_backend(
-    backend: str, model: str, *, device: str | None = None, base_url: str | None = None, batch_size: int = 4
+    backend: str,
+    model: str,
+    *,
+    device: str | None = None,
+    base_url: str | None = None,
+    batch_size: int = 4,
+    num_threads: int | None = None,
 ) -> Any:
     """A generation backend for the judge, built (not loaded) by `build_backend`, as a generation run's is.
 
     Raises:
         ConfigError: the backend name is unknown, or an option cannot work (e.g. a device that does not exist).
     """
-    settings = SimpleNamespace(backend=backend, model=model, batch_size=batch_size, max_in_flight=batch_size)
+    settings = SimpleNamespace(
+        backend=backend, model=model, batch_size=batch_size, max_in_flight=batch_size, num_threads=num_threads
+    )
     if device is not None:
         settings.device = device
     if base_url is not None:

@@ -416,6 +416,8 @@ def _run(
     if not scheduler.finished:
         _load_backend(backend, setup)
         writer.manifest.model, writer.manifest.model_revision = backend.model_name, backend.model_revision
+        # The threads and slots chosen from this machine, with their reasons, beside the settings given.
+        writer.manifest.runtime.update(backend.machine_choices(_sampling(config)))
         task.generator_model = backend.model_name
         writer.save(RunStatus.RUNNING)
     try:

@@ -97,6 +97,11 @@ def check_records(run_dir: Path, config: GenerationConfig) -> list[dict]:
     assert manifest["output_format"] == "json" and manifest["json_schema"]["type"] == "object"
     assert manifest["benchmark"] == benchmark.to_dict()
     assert manifest["tokens"]["completion"] > 0
+    # The threads and slots the run used, with where they came from.
+    assert manifest["runtime"]["threads"]["num_threads"] == 1
+    assert manifest["runtime"]["threads"]["source"] == "--num-threads"
+    assert manifest["runtime"]["slots"]["slots"] == config.batch_size
+    assert manifest["runtime"]["slots"]["source"] == "--batch-size"
     return accepted
 
 

@@ -44,11 +44,13 @@ def test_pretrain_then_finetune_on_real_meld_writes_complete_results(tiny_encode
         "train", "--architecture", "context", "--model_name_or_path", tiny_encoder,
         "--data_dir", str(shared_data / "meld"), "--synthetic_dataset", synthetic,
         "--pretrain_config", "meld_balanced", "--test_configs", "meld_natural", "meld_balanced",
-        "--max_train_dialogues", "6", "--max_eval_dialogues", "3", "--output_dir", str(out), "--seed", "7", *FAST,
+        "--max_train_dialogues", "6", "--max_eval_dialogues", "3", "--output_dir", str(out), "--seed", "7",
+        "--num_threads", "1", *FAST,
     ]  # fmt: skip
     assert cli_main(argv) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["status"] == "complete" and results["variant"] == "balanced" and results["seed"] == 7
+    assert results["threads"]["num_threads"] == 1 and results["threads"]["source"] == "--num-threads"
     assert results["model"] == tiny_encoder and results["architecture"] == "context"
     assert [s["name"] for s in results["stages"]] == ["pretrain", "finetune"]
     assert results["stages"][0]["train_split"] == "meld_balanced/train"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from erc_synth_datasets.threads import num_threads_field
 from erc_synth_datasets.vocabulary import ConfigName, Variant, VocabularyError
 
 from .errors import TrainingConfigError
@@ -410,6 +411,7 @@ class ErcTrainingFields:
             "results.json records the steps done. None: no limit.",
         },
     )
+    num_threads: int | None = num_threads_field("training and evaluation on the CPU")
     keep_checkpoints: bool = field(
         default=False, metadata={"help": "Keep each stage's checkpoint folders (deleted once the stage is done)."}
     )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from erc_synth_datasets.benchmarks import Benchmark, get_benchmark
 from erc_synth_datasets.configuration import ConfigError
 from erc_synth_datasets.files import atomic_path
+from erc_synth_datasets.threads import apply_torch_threads, num_threads_field
 
 from .errors import TrainingConfigError
 from .models import load_classifier, load_classifier_config
@@ -69,6 +70,7 @@ class PredictArguments:
     device: str | None = field(
         default=None, metadata={"help": "Torch device (default: cuda when available, else cpu)."}
     )
+    num_threads: int | None = num_threads_field("the classifier")
 
     @property
     def output(self) -> Path:
@@ -297,6 +299,7 @@ def predict(args: PredictArguments) -> int:
     if has_gold:
         names = list(dialogues.features["emotions"].feature.names)
         check_label_order(config, names, f"config {args.dataset_config!r} of {args.dialogues!r}")
+    apply_torch_threads(args.num_threads)
     classifier = SavedClassifier(args.model, batch_size=args.batch_size, device=args.device)
     utterances = flatten_dialogues(dialogues, max_context=0).select_columns(["dialogue_id", "turn", "speaker"])
     count = 0

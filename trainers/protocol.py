@@ -30,6 +30,7 @@ from datasets import Dataset, concatenate_datasets
 from transformers import Trainer
 
 from erc_synth_datasets.benchmarks import get_benchmark
+from erc_synth_datasets.threads import apply_torch_threads
 from erc_synth_datasets.vocabulary import REAL_SOURCE, TestSetName
 
 from .baselines import fit_baselines, score_baselines
@@ -279,6 +280,7 @@ def run_protocol(
     from transformers import AutoTokenizer, set_seed
 
     started = time.time()
+    threads = apply_torch_threads(training_args.num_threads)
     benchmark = get_benchmark(data_args.benchmark)
     labels = list(benchmark.labels)
     variant = variant_of(data_args, match_steps=bool(training_args.match_steps_of))
@@ -408,6 +410,7 @@ def run_protocol(
             "training": training_args.to_dict(),
             "world_size": trainer.accelerator.num_processes,
         },
+        "threads": threads.to_dict(),
         "versions": environment_versions(),
         "wall_time_s": time.time() - started,
     }

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from erc_synth_datasets.configuration import check_fields
 from erc_synth_datasets.errors import reports_errors
 from erc_synth_datasets.options import OptionParser
+from erc_synth_datasets.threads import num_threads_field
 
 if TYPE_CHECKING:
     from erc_synth_datasets.benchmarks import Benchmark
@@ -68,6 +69,7 @@ class QualityOptions:
         },
     )
     json: bool = field(default=False, metadata={"help": "Print the JSON report instead of the Markdown."})
+    num_threads: int | None = num_threads_field("the encoder, --classifier and a local --judge-model")
 
 
 @dataclass
@@ -125,13 +127,15 @@ def make_parser() -> OptionParser:
     )
 
 
-def _judge(options: JudgeOptions, source: SyntheticSource, output: Path, seed: int) -> dict | None:
+def _judge(
+    options: JudgeOptions, source: SyntheticSource, output: Path, seed: int, num_threads: int | None
+) -> dict | None:
     """The judge section of the report, or None when no --judge-model is given."""
     if not options.judge_model:
         return None
     from generation.judge import JUDGE_CACHE_NAME, judge_dialogues, summarize_judgements
 
-    backend = options.build_backend()
+    backend = options.build_backend(num_threads)
     ids = source.dialogue_ids or [f"dialogue-{index}" for index in range(len(source.dialogues))]
     try:
         judgements = judge_dialogues(
@@ -172,8 +176,12 @@ def main(argv: list[str] | None = None) -> int:
         real = load_real_split(source.benchmark, data_dir, "train")
         real_test = load_real_split(source.benchmark, data_dir, "test")
     reference = load_reference(source.benchmark) if real is None else None
+    if settings.embeddings or classifier_options.classifier or judge_options.judge_model:
+        from erc_synth_datasets.threads import apply_torch_threads
+
+        apply_torch_threads(args.num_threads)  # before any model loads: the encoder, the classifier, the judge
     classifier = classifier_options.build(source.benchmark)  # a classifier for other labels fails before the judge
-    judge = _judge(judge_options, source, output, settings.seed)
+    judge = _judge(judge_options, source, output, settings.seed, args.num_threads)
     report = compute_report(
         source,
         real=real,

@@ -43,7 +43,7 @@ class BackendOptions:
     """Base of the option dataclasses: `max_in_flight` is set on the built backend, every other field is passed to
     its constructor."""
 
-    max_in_flight: int = 1
+    max_in_flight: int | None = 1
 
     @classmethod
     def from_config(cls, config: Any) -> BackendOptions:
@@ -55,7 +55,7 @@ class BackendOptions:
 
     def check(self) -> None:
         """Raises `ConfigError` naming the option and what is allowed when a value cannot work."""
-        if self.max_in_flight < 1:
+        if self.max_in_flight is not None and self.max_in_flight < 1:
             raise ConfigError(f"max_in_flight must be >= 1, but got {self.max_in_flight}.")
 
     def constructor_kwargs(self) -> dict[str, Any]:
@@ -67,9 +67,10 @@ _DEVICE = re.compile(r"(cpu|cuda|mps|xpu)(?::(\d+))?")
 
 @dataclass(frozen=True)
 class TransformersOptions(BackendOptions):
-    """Options of the local `transformers` backend."""
+    """Options of the local `transformers` backend; `max_in_flight` None lets the backend choose its slots from the
+    memory it may use, `num_threads` None its CPU threads from the CPUs it can have."""
 
-    max_in_flight: int = field(default=8, metadata={"config": "batch_size"})
+    max_in_flight: int | None = field(default=None, metadata={"config": "batch_size"})
     model: str = ""
     device: str | None = None
     dtype: str | None = None
@@ -80,7 +81,9 @@ class TransformersOptions(BackendOptions):
     def check(self) -> None:
         super().check()
         if self.num_threads is not None and self.num_threads < 1:
-            raise ConfigError(f"num_threads must be >= 1 (or unset for torch's choice), but got {self.num_threads}.")
+            raise ConfigError(
+                f"num_threads must be >= 1 (or unset to choose from the machine), but got {self.num_threads}."
+            )
         if self.device is not None:
             _check_device(self.device)
 

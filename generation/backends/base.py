@@ -134,5 +134,10 @@ class Backend(ABC):
                 raise BackendError(f"{type(self).__name__} returned {len(results)} results for {len(batch)} requests")
             yield from zip(batch, results, strict=True)
 
+    def machine_choices(self, sampling: SamplingParams) -> dict[str, Any]:
+        """What the backend chose from this machine for a stream with `sampling` (CPU threads, slots), each with
+        its reason, for the run manifest; empty for a backend that chooses nothing. Called after `load`."""
+        return {}
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Releases resources (servers' connections, GPU memory)."""

@@ -19,28 +19,40 @@ chat template.
   compiles at most `max_turns - min_turns + 1` grammars (about a second each, once); the task shares one schema
   object per count, which is found by identity before the schema is serialised as the cache key.
 - Device: CUDA when available, else CPU; dtype bf16 on CUDA and float32 on CPU unless given.
+- Threads and slots fit the machine unless given: torch's CPU threads are the CPUs this process can have
+  (`erc_synth_datasets.threads`), and the slots are `DEFAULT_SLOTS`, the measured best on CPU, lowered to what
+  `MEMORY_SHARE` of the memory this process may use holds in key/value cache at the run's `max_new_tokens`.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
+import sys
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from erc_synth_datasets.configuration import ConfigError
+from erc_synth_datasets.machine import available_memory_bytes
+from erc_synth_datasets.threads import ThreadChoice, apply_torch_threads
 
+from ..config import DEFAULT_SLOTS
 from ..config import DTYPES as _DTYPES
 from ..default_model import DEFAULT_MODEL_HUB_ID, default_model_path, default_model_revision, is_default_model
 from .base import Backend, BackendError, GenerationRequest, GenerationResult, RequestSource, SamplingParams
 from .continuous import ContinuousBatcher, PreparedRequest, sampling_warpers, supports_continuous_batching
 
-__all__ = ["TransformersBackend"]
+__all__ = ["MEMORY_SHARE", "SlotChoice", "TransformersBackend", "automatic_slots"]
 
 #: Tokens assumed for a prompt when checking what a batch needs before any prompt is known (the shipped templates
 #: give 300 to 600).
 PROMPT_TOKENS_ESTIMATE = 512
+
+#: Share of the memory this process may use that the automatic slot count fills with key/value cache (the rest is
+#: left for activations, logits and whatever else the machine runs).
+MEMORY_SHARE = 0.8
+_GIB = 1 << 30
 
 #: Most schema objects remembered by identity (the grammars themselves stay cached by content).
 _MAX_SCHEMAS_BY_ID = 256
@@ -66,22 +78,40 @@ def _cache_bytes_per_token(model: Any) -> int:
 
 
 def _free_memory_bytes(device: Any) -> int | None:
-    """Memory free on `device` now: the GPU's free memory, or the system's available memory (None if unknown)."""
+    """Memory free on `device` now: the GPU's free memory, or what this process may still take of the system's
+    (available RAM, lowered to its cgroup limit; None if unknown)."""
     if device is not None and device.type == "cuda":
         import torch
 
         return int(torch.cuda.mem_get_info(device)[0])
-    try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None
+    return available_memory_bytes()
+
+
+@dataclass(frozen=True)
+class SlotChoice:
+    """The continuous-batching slots of a stream, where they came from (`automatic` or `--batch-size`) and why."""
+
+    slots: int
+    source: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def automatic_slots(free: int | None, per_slot: int, device: str, max_new_tokens: int) -> SlotChoice:
+    """`DEFAULT_SLOTS`, lowered to how many slots of `per_slot` bytes of key/value cache fit in `MEMORY_SHARE` of
+    `free` bytes (at least 1; `DEFAULT_SLOTS` when either is unknown, None or 0)."""
+    measured = f"{DEFAULT_SLOTS}, the measured best on CPU"
+    if not per_slot or free is None:
+        return SlotChoice(DEFAULT_SLOTS, "automatic", f"{measured} (memory free on {device} not known)")
+    slots = max(1, min(DEFAULT_SLOTS, int(free * MEMORY_SHARE // per_slot)))
+    bound = "within" if slots == DEFAULT_SLOTS else "lowered to what fits in"
+    reason = (
+        f"{measured}, {bound} {MEMORY_SHARE:.0%} of the {free / _GIB:.1f} GiB free on {device} "
+        f"({per_slot / _GIB:.2f} GiB of key/value cache per slot at --max-new-tokens {max_new_tokens})"
+    )
+    return SlotChoice(slots, "automatic", reason)
 
 
 class TransformersBackend(Backend):
@@ -92,7 +122,8 @@ class TransformersBackend(Backend):
         device: `cpu`, `cuda`, `cuda:1`, ...; default CUDA when available, else CPU.
         dtype: `bfloat16`, `float16` or `float32`; default bf16 on CUDA, float32 on CPU.
         constrained: Enforce `GenerationRequest.json_schema` during decoding (needs xgrammar).
-        num_threads: CPU threads for torch (`torch.set_num_threads`); None leaves torch's default.
+        num_threads: CPU threads for torch (`torch.set_num_threads`); None chooses them from the CPUs this process
+            can have (`erc_synth_datasets.threads`).
         continuous_batching: `stream` refills a finished request's slot at once; False runs static batches through
             `generate` (the older path, kept as a baseline).
     """
@@ -126,6 +157,27 @@ class TransformersBackend(Backend):
         # id(schema) -> (schema, grammar): the schema is kept so that its id is not reused while cached.
         self._grammars_by_id: dict[int, tuple[dict[str, Any], Any]] = {}
         self._revision: str | None = None
+        self._max_in_flight: int | None = None  # None: the slots are chosen from memory (`slot_choice`)
+        self._slot_choice: SlotChoice | None = None
+        self._slot_choice_tokens = 0  # the max_new_tokens `_slot_choice` was made for
+        self.thread_choice: ThreadChoice | None = None
+
+    @property
+    def max_in_flight(self) -> int:
+        """The slots: the value set (`--batch-size`), else the automatic choice (`DEFAULT_SLOTS` until a stream has
+        bounded it by the memory this process may use)."""
+        if self._max_in_flight is not None:
+            return self._max_in_flight
+        return self._slot_choice.slots if self._slot_choice is not None else DEFAULT_SLOTS
+
+    @max_in_flight.setter
+    def max_in_flight(self, value: int | None) -> None:
+        """An int sets the slots; None lets `slot_choice` choose them from memory."""
+        self._slot_choice = None
+        if value is None:
+            self._max_in_flight = None
+        else:
+            Backend.max_in_flight.fset(self, value)
 
     @property
     def model_name(self) -> str:
@@ -145,8 +197,7 @@ class TransformersBackend(Backend):
 
         if self.model is not None:
             return
-        if self.num_threads is not None:
-            torch.set_num_threads(self.num_threads)
+        self.thread_choice = apply_torch_threads(self.num_threads)
         device = self.requested_device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.device = torch.device(device)
         if self.requested_dtype is not None:
@@ -206,6 +257,33 @@ class TransformersBackend(Backend):
                 f"{self.device.type}; at most --batch-size {fits} fits at this --max-new-tokens."
             )
 
+    def slot_choice(self, max_new_tokens: int, prompt_tokens: int = PROMPT_TOKENS_ESTIMATE) -> SlotChoice:
+        """The slots of a stream of requests of up to `max_new_tokens`: `--batch-size` when set (checked with
+        `check_capacity`), else `DEFAULT_SLOTS` bounded by `MEMORY_SHARE` of the memory free on the device; the
+        automatic choice is logged once per `max_new_tokens`.
+
+        Raises:
+            ConfigError: a set `--batch-size`, or a single request, does not fit (see `check_capacity`).
+        """
+        if self._max_in_flight is not None:
+            self.check_capacity(self._max_in_flight, max_new_tokens, prompt_tokens)
+            return SlotChoice(self._max_in_flight, "--batch-size", f"--batch-size {self._max_in_flight}")
+        self.check_capacity(1, max_new_tokens, prompt_tokens)
+        if self._slot_choice is not None and self._slot_choice_tokens == max_new_tokens:
+            return self._slot_choice
+        per_slot = (max_new_tokens + prompt_tokens) * _cache_bytes_per_token(self.model)
+        choice = automatic_slots(_free_memory_bytes(self.device), per_slot, self.device.type, max_new_tokens)
+        self._slot_choice, self._slot_choice_tokens = choice, max_new_tokens
+        print(f"slots: {choice.slots} ({choice.reason})", file=sys.stderr)
+        return self._slot_choice
+
+    def machine_choices(self, sampling: SamplingParams) -> dict[str, Any]:
+        """The CPU threads and the slots this backend runs with, each with its reason (for the run manifest)."""
+        choices = {"slots": self.slot_choice(sampling.max_new_tokens).to_dict()}
+        if self.thread_choice is not None:
+            choices["threads"] = self.thread_choice.to_dict()
+        return choices
+
     def close(self) -> None:
         self.model = None
         self._grammars.clear()
@@ -245,25 +323,30 @@ class TransformersBackend(Backend):
         """
         if self.model is None:
             raise BackendError("TransformersBackend.stream called before load().")
-        self.check_capacity(self.max_in_flight, sampling.max_new_tokens)
+        self.slot_choice(sampling.max_new_tokens)
         if not self.continuous_batching or not supports_continuous_batching(self.model):
             yield from super().stream(source, sampling)
             return
 
         def prepared() -> PreparedRequest | None:
             request = source()
-            if request is None:
-                return None
-            return PreparedRequest(request, self._prompt_ids(request), self._grammar_for(request))
+            return None if request is None else self.prepare(request)
 
-        batcher = ContinuousBatcher(
+        yield from self.make_batcher(sampling).run(prepared, self._decode)
+
+    def prepare(self, request: GenerationRequest) -> PreparedRequest:
+        """The request as the continuous batcher takes it: its prompt's token ids and its compiled grammar."""
+        return PreparedRequest(request, self._prompt_ids(request), self._grammar_for(request))
+
+    def make_batcher(self, sampling: SamplingParams, batcher: type[ContinuousBatcher] = ContinuousBatcher) -> Any:
+        """A continuous batcher (`batcher`, or a subclass of it) over this backend's model and slots."""
+        return batcher(
             self.model,
             eos_token_id=self.tokenizer.eos_token_id,
             vocab_size=self.model.config.vocab_size,
             slots=self.max_in_flight,
             sampling=sampling,
         )
-        yield from batcher.run(prepared, self._decode)
 
     def _prompt_ids(self, request: GenerationRequest) -> list[int]:
         """The request's chat prompt as token ids, exactly as `generate` tokenizes it."""
