@@ -4,13 +4,19 @@ folder is named before any work. One test per class, on real files and the real 
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import json
 from pathlib import Path
 
+import pytest
 from run_fixtures import write_run
 from test_custom_benchmark import fixture_dialogues, make_custom_benchmark
 
 from erc_synth.cli import main as erc_synth
+from erc_synth_datasets.configuration import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -28,3 +34,58 @@ def test_quality_of_a_custom_benchmark_reads_the_real_side_from_its_yaml(tmp_pat
     report = json.loads(out)
     assert report["real"]["kind"] == "data"
     assert report["real"]["dialogues"] == len(fixture_dialogues()["train"])
+
+
+# --- an option a config file set, put back to its default -------------------------------------------------------
+
+
+def _command_parsers():
+    """Every command's option parser (the enumeration of this class: every command parses through OptionParser)."""
+    from erc_synth.cli import COMMANDS
+
+    for name in COMMANDS:
+        module = importlib.import_module(f"erc_synth.commands.{name}")
+        parser = module.make_parser(for_help=True) if name == "train" else module.make_parser()
+        yield name, parser
+
+
+def test_every_option_with_a_default_can_be_reset_in_every_command(tmp_path):
+    for name, parser in _command_parsers():
+        owners = parser._field_owner
+        for field_name, cls in owners.items():
+            spec = next(s for s in dataclasses.fields(cls) if s.name == field_name)
+            flags = [f for f, action in parser._option_string_actions.items() if action.dest == field_name]
+            if not flags or (spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING):
+                continue
+            assert parser._reset_fields([flags[0]], {}) == {field_name}, (name, field_name)
+            assert parser._reset_fields([field_name.replace("_", "-")], {}) == {field_name}, (name, field_name)
+        with pytest.raises(ConfigError, match=r"--reset bogus-option: .* has no option --bogus-option\..*See --help"):
+            parser._reset_fields(["bogus-option"], {})
+
+
+def test_reset_puts_a_config_files_value_back_to_the_default_on_the_real_command_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("ERC_SYNTH_DATA_DIR", raising=False)
+    definition = make_custom_benchmark(tmp_path / "bench", "tsv")
+    config = tmp_path / "stats.yaml"
+    config.write_text(f"data_dir: {tmp_path / 'nowhere'}\njson: true\n")
+    code, out, err = run_cli(capsys, "stats", definition, "--config", config, "--reset", "data-dir")
+    assert code == 0, err
+    assert json.loads(out)["splits"]["train"]["dialogues"] == len(fixture_dialogues()["train"])
+    code, out, err = run_cli(capsys, "stats", definition, "--config", config, "--reset", "data_dir,json")
+    assert code == 0 and out.startswith("## Ticket kiosk"), err
+    # Without --reset the file's value holds; with the option also given, the command line is ambiguous.
+    code, out, err = run_cli(capsys, "stats", definition, "--config", config)
+    assert code == 1 and "nowhere" in err
+    code, out, err = run_cli(capsys, "stats", definition, "--config", config, "--reset", "data-dir", "--data-dir", "x")
+    assert code == 1 and "--data-dir is also given on this command line" in err and err.count("\n") == 1
+    code, out, err = run_cli(capsys, "merge", "SHARD", "--reset", "output-dir")
+    assert code == 1 and "--output-dir has no default to go back to" in err and err.count("\n") == 1
+
+
+def test_reset_data_dir_of_the_shipped_train_config_takes_a_custom_benchmarks_files(tmp_path):
+    from erc_synth.commands.train import make_parser
+
+    definition = make_custom_benchmark(tmp_path / "bench", "csv")
+    argv = ["--config", str(REPO / "configs" / "train" / "smoke.yaml"), "--benchmark", str(definition)]
+    _, data_args, _ = make_parser().parse([*argv, "--reset", "data_dir", "--output_dir", str(tmp_path / "out")])
+    assert data_args.data_dir is None and data_args.benchmark == str(definition)
