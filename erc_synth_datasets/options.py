@@ -345,10 +345,7 @@ class OptionParser(argparse.ArgumentParser):
         missing = [
             spec.name
             for spec in dataclasses.fields(cls)
-            if spec.init
-            and not spec.name.startswith("_")
-            and not _has_default(spec)
-            and spec.name not in values
+            if spec.init and not spec.name.startswith("_") and not _has_default(spec) and spec.name not in values
         ]
         if missing:
             where = f" or set it in {config_file}" if config_file else ""
