@@ -7,14 +7,18 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from run_fixtures import write_run
 from test_custom_benchmark import fixture_dialogues, make_custom_benchmark
 
 from erc_synth.cli import main as erc_synth
 from erc_synth_datasets.configuration import ConfigError
+from erc_synth_datasets.splitting import SplitError, SplitRatios, split_counts
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -89,3 +93,24 @@ def test_reset_data_dir_of_the_shipped_train_config_takes_a_custom_benchmarks_fi
     argv = ["--config", str(REPO / "configs" / "train" / "smoke.yaml"), "--benchmark", str(definition)]
     _, data_args, _ = make_parser().parse([*argv, "--reset", "data_dir", "--output_dir", str(tmp_path / "out")])
     assert data_args.data_dir is None and data_args.benchmark == str(definition)
+
+
+# --- the fewest dialogues a build needs, stated in the error ----------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    validation=st.integers(min_value=0, max_value=45),
+    test=st.integers(min_value=0, max_value=45),
+    min_per_split=st.one_of(st.integers(min_value=1, max_value=60), st.integers(min_value=10**6, max_value=10**9)),
+)
+def test_the_number_of_dialogues_a_split_error_asks_for_is_the_fewest_that_builds(validation, test, min_per_split):
+    ratios = SplitRatios(1 - (validation + test) / 100, validation / 100, test / 100)
+    with pytest.raises(SplitError) as caught:
+        split_counts(0, ratios, min_per_split=min_per_split)
+    needed = int(re.search(r"Generate at least (\d+) dialogues", str(caught.value)).group(1))
+    counts = split_counts(needed, ratios, min_per_split=min_per_split)
+    assert min(n for n, r in zip(counts.values(), ratios.as_dict().values(), strict=True) if r > 0) >= min_per_split
+    with pytest.raises(SplitError):
+        split_counts(needed - 1, ratios, min_per_split=min_per_split)
+    assert f"needs at least {min_per_split}" in str(caught.value)
