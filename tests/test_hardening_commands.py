@@ -11,9 +11,10 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from run_fixtures import write_run
+from run_fixtures import write_run, write_synthetic_dataset
 from test_custom_benchmark import fixture_dialogues, make_custom_benchmark
 
 from erc_synth.cli import main as erc_synth
@@ -114,3 +115,46 @@ def test_the_number_of_dialogues_a_split_error_asks_for_is_the_fewest_that_build
     with pytest.raises(SplitError):
         split_counts(needed - 1, ratios, min_per_split=min_per_split)
     assert f"needs at least {min_per_split}" in str(caught.value)
+
+
+# --- an experiment names a missing input before its first run ---------------------------------------------------
+
+
+def test_an_experiment_names_each_missing_input_before_the_first_run(
+    tmp_path, capsys, monkeypatch, benchmark_fixtures
+):
+    # Every input a run reads from the experiment YAML: the synthetic dataset (each shape of a missing folder), the
+    # base train config and the real data folder. None may start a run (no run folder, no log).
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    synthetic = write_synthetic_dataset(tmp_path / "synthetic", modes=("natural",))
+    train_config = tmp_path / "train.yaml"
+    train_config.write_text("max_train_dialogues: 2\n")
+    base = {
+        "architectures": ["context"],
+        "variants": ["org", "natural"],
+        "benchmarks": ["meld"],
+        "data_dirs": {"meld": str(benchmark_fixtures / "meld")},
+        "synthetic_dataset": str(synthetic),
+        "test_modes": ["natural"],
+        "train_config": str(train_config),
+    }
+    cases = [
+        ({"synthetic_dataset": "erc-synth"}, "synthetic_dataset 'erc-synth' is not an existing folder"),
+        ({"synthetic_dataset": "runs/erc-synth"}, "synthetic_dataset 'runs/erc-synth' is not an existing folder"),
+        ({"synthetic_dataset": str(tmp_path / "gone")}, f"synthetic_dataset {str(tmp_path / 'gone')!r} is not"),
+        ({"train_config": "nowhere.yaml"}, "train_config 'nowhere.yaml'"),
+        ({"train_config": str(tmp_path)}, "is a folder"),
+        (
+            {"data_dirs": {"meld": "missing/meld"}},
+            "The real meld data folder 'missing/meld' is not an existing folder",
+        ),
+        ({"data_dirs": {}, "data_root": "nodata"}, "'nodata/meld' is not an existing folder; set data_root"),
+    ]
+    for number, (change, message) in enumerate(cases):
+        out = tmp_path / f"experiment-{number}"
+        path = tmp_path / f"experiment-{number}.yaml"
+        path.write_text(yaml.safe_dump({**base, **change, "output_dir": str(out)}))
+        code, stdout, err = run_cli(capsys, "experiment", path)
+        assert code == 1 and message in err and err.count("\n") == 1 and "Traceback" not in err, (change, err)
+        assert stdout == "" and not out.exists(), change

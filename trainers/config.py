@@ -52,7 +52,8 @@ def check_synthetic_dataset(value: str | None, option: str = "synthetic_dataset"
         return
     text = str(value)
     local = Path(text).expanduser()
-    looks_local = text.startswith(("/", "./", "../", "~")) or text.count("/") != 1
+    # `runs/erc-synth` has the shape of a Hub id, but where `runs` is a folder here it names a local folder.
+    looks_local = text.startswith(("/", "./", "../", "~")) or text.count("/") != 1 or local.parent.is_dir()
     if looks_local and not local.is_dir():
         raise TrainingConfigError(
             f"{option} {text!r} is not an existing folder (and not a Hub id of the form org/name); give the folder "
