@@ -7,7 +7,10 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,7 @@ from test_custom_benchmark import fixture_dialogues, make_custom_benchmark
 from erc_synth.cli import main as erc_synth
 from erc_synth_datasets.configuration import ConfigError
 from erc_synth_datasets.splitting import SplitError, SplitRatios, split_counts
+from trainers.testing import make_tiny_encoder
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -158,3 +162,44 @@ def test_an_experiment_names_each_missing_input_before_the_first_run(
         code, stdout, err = run_cli(capsys, "experiment", path)
         assert code == 1 and message in err and err.count("\n") == 1 and "Traceback" not in err, (change, err)
         assert stdout == "" and not out.exists(), change
+
+
+# --- no progress bar when progress is off, model loading included -----------------------------------------------
+
+_BAR = "%|"  # what every tqdm bar draws
+
+
+def test_silenced_progress_bars_cover_model_loading_and_dataset_preparation(tmp_path):
+    # In a process that imported torch (and so tqdm) first, as a command that parsed its options has.
+    encoder = make_tiny_encoder(tmp_path / "encoder")
+    script = (
+        "import sys, torch\n"
+        "if sys.argv[1] == 'quiet':\n"
+        "    from erc_synth_datasets.progress import silence_progress_bars\n"
+        "    silence_progress_bars()\n"
+        "import datasets\n"
+        "from transformers import AutoModel\n"
+        f"AutoModel.from_pretrained({encoder!r})\n"
+        "datasets.Dataset.from_dict({'a': list(range(3000))}).map(lambda row: row)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+    for name in ("HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS", "TQDM_DISABLE"):
+        env.pop(name, None)
+    loud, quiet = (
+        subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True, env=env, timeout=300)
+        for mode in ("loud", "quiet")
+    )
+    assert loud.returncode == 0 and quiet.returncode == 0, quiet.stderr
+    assert "Loading weights" in loud.stderr and "Map" in loud.stderr  # the bars this test is about exist
+    assert _BAR not in quiet.stderr, quiet.stderr
+
+
+@pytest.mark.slow
+def test_generate_with_progress_false_draws_no_bar_even_converting_the_default_model(tmp_path):
+    # A fresh cache: the packaged default model is converted from GGUF (tqdm bars of its own), then loaded.
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "ERC_SYNTH_CACHE": str(tmp_path / "cache")}
+    command = [sys.executable, "-m", "erc_synth.cli", "generate", "--benchmark", "meld", "--num-dialogues", "1"]
+    command += ["--progress", "false", "--max-new-tokens", "48", "--max-attempts", "1", "--output-dir", tmp_path / "o"]
+    done = subprocess.run([str(c) for c in command], capture_output=True, text=True, env=env, timeout=600)
+    assert (tmp_path / "cache" / "models").is_dir(), done.stderr  # the conversion ran
+    assert "Traceback" not in done.stderr and _BAR not in done.stderr, done.stderr
