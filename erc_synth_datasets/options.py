@@ -55,7 +55,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .configuration import ConfigError, check_values, coerce_value, field_types, load_config_yaml
+from .configuration import ConfigError, check_values, coerce_value, field_range, field_types, load_config_yaml
 from .errors import DEBUG_FLAG, ErcSynthError
 from .registry import did_you_mean
 
@@ -217,8 +217,9 @@ class OptionParser(argparse.ArgumentParser):
             shown = " and ".join("--" + alias for alias in old)
             help_text = f"{help_text} {_ALIAS_NOTE.format(old=shown)}".strip()
         default = self._default_text(spec)
-        if "range" in meta:
-            help_text = f"{help_text} Allowed: {meta['range']}.".strip()
+        allowed_range = field_range(cls, spec)
+        if allowed_range:
+            help_text = f"{help_text} Allowed: {allowed_range}.".strip()
         if default is not None:
             help_text = f"{help_text} (default: {default})"
         if "choices" not in kwargs:

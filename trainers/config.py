@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from erc_synth_datasets.vocabulary import ConfigName, Variant, VocabularyError
 
 from .errors import TrainingConfigError
+
+#: Largest seed numpy's and torch's generators accept (2**32 - 1).
+SEED_MAX = 2**32 - 1
 
 __all__ = [
     "DataArguments",
@@ -331,7 +334,35 @@ class DataArguments:
 @dataclass
 class ErcTrainingFields:
     """What `ErcTrainingArguments` adds to `TrainingArguments`: the defaults of ERC fine-tuning and the settings of
-    the pretraining stage (a plain dataclass, so that `--help` lists them without importing transformers)."""
+    the pretraining stage (a plain dataclass, so that `--help` lists them without importing transformers).
+
+    `field_ranges` gives the interval of every number option that `TrainingArguments` itself declares (read with
+    `erc_synth_datasets.configuration.field_range`, checked before the arguments are built, shown in `--help`).
+    """
+
+    field_ranges: ClassVar[dict[str, str]] = {
+        "max_steps": "[-1, 1000000000000]",  # -1: train num_train_epochs
+        "weight_decay": "[0, 10]",
+        "adam_beta1": "[0, 1)",
+        "adam_beta2": "[0, 1)",
+        "adam_epsilon": "(0, 1]",
+        "gradient_accumulation_steps": "[1, 1000000]",
+        "max_grad_norm": "[0, 1000000]",  # 0: no clipping
+        "label_smoothing_factor": "[0, 1)",
+        "neftune_noise_alpha": "(0, 1000000]",
+        "torch_empty_cache_steps": "[1, 1000000000]",
+        "eval_steps": "(0, 1000000000]",  # below 1: a fraction of the training steps
+        "eval_delay": "[0, 1000000000]",
+        "eval_accumulation_steps": "[1, 1000000000]",
+        "save_steps": "(0, 1000000000]",
+        "seed": f"[0, {SEED_MAX}]",
+        "data_seed": f"[0, {SEED_MAX}]",
+        "dataloader_num_workers": "[0, 1024]",
+        "dataloader_prefetch_factor": "[1, 1024]",
+        "ddp_bucket_cap_mb": "[1, 1000000]",
+        "ddp_timeout": "[1, 1000000000]",
+        "local_rank": "[-1, 1000000]",
+    }
 
     output_dir: str | None = field(
         default="runs/train", metadata={"help": "Where checkpoints, the final model and results.json are written."}
