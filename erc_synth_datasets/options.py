@@ -57,6 +57,7 @@ from typing import Any
 
 from .configuration import ConfigError, check_values, coerce_value, field_range, field_types, load_config_yaml
 from .errors import DEBUG_FLAG, ErcSynthError
+from .files import load_yaml_text
 from .registry import did_you_mean
 
 __all__ = [
@@ -337,9 +338,11 @@ class OptionParser(argparse.ArgumentParser):
             import yaml
 
             try:
-                value = yaml.safe_load(value)
+                value = load_yaml_text(value)  # as a config file: no aliases (no "billion laughs"), no key twice
             except yaml.YAMLError as err:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a YAML or JSON mapping: {err}") from None
+            except RecursionError:
+                raise ConfigError(f"--{name.replace('_', '-')} nests too deeply to be a mapping.") from None
         return coerce_value(name, tp, value, "the command line")
 
     def _build(self, cls: type, values: dict[str, Any], config_file: str | None) -> Any:

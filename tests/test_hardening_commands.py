@@ -203,3 +203,26 @@ def test_generate_with_progress_false_draws_no_bar_even_converting_the_default_m
     done = subprocess.run([str(c) for c in command], capture_output=True, text=True, env=env, timeout=600)
     assert (tmp_path / "cache" / "models").is_dir(), done.stderr  # the conversion ran
     assert "Traceback" not in done.stderr and _BAR not in done.stderr, done.stderr
+
+
+# --- a model or an image a command is pointed at ----------------------------------------------------------------
+
+
+def test_an_encoder_that_cannot_be_loaded_is_one_line_naming_it(tmp_path, capsys):
+    run = write_run(tmp_path / "run", num_dialogues=10, num_rejected=0)  # enough dialogues to be embedded
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file.txt").write_text("not a model\n")
+    for encoder in (tmp_path / "missing", tmp_path / "file.txt", tmp_path / "empty", "no such/hub id/x"):
+        code, out, err = run_cli(capsys, "quality", run, "--encoder", encoder, "--output-dir", tmp_path / "q")
+        assert code == 1 and err.count("\n") == 1 and "Traceback" not in err, err
+        assert f"The sentence encoder {str(encoder)!r} cannot be loaded" in err and "Hub id available offline" in err
+
+
+def test_an_image_path_whose_suffix_is_no_format_is_refused_before_any_work(tmp_path, capsys):
+    table = next((REPO / "tests" / "fixtures" / "significance").glob("*.csv"))
+    for suffix in (".txt", ".xyz", ".png.bak"):
+        code, out, err = run_cli(capsys, "significance", table, "--plot", tmp_path / f"cd{suffix}")
+        assert code == 1 and out == "" and err.count("\n") == 1, err
+        assert f"--plot {str(tmp_path / f'cd{suffix}')!r}: the suffix chooses the image format" in err and ".pdf" in err
+    code, out, err = run_cli(capsys, "significance", table, "--plot", tmp_path / "cd.SVG")
+    assert code == 0 and (tmp_path / "cd.SVG").read_text().lstrip().startswith("<?xml"), err
