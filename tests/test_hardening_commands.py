@@ -124,9 +124,7 @@ def test_the_number_of_dialogues_a_split_error_asks_for_is_the_fewest_that_build
 # --- an experiment names a missing input before its first run ---------------------------------------------------
 
 
-def test_an_experiment_names_each_missing_input_before_the_first_run(
-    tmp_path, capsys, monkeypatch, benchmark_fixtures
-):
+def test_a_long_command_names_each_missing_input_before_any_work(tmp_path, capsys, monkeypatch, benchmark_fixtures):
     # Every input a run reads from the experiment YAML: the synthetic dataset (each shape of a missing folder), the
     # base train config and the real data folder. None may start a run (no run folder, no log).
     monkeypatch.chdir(tmp_path)
@@ -162,6 +160,10 @@ def test_an_experiment_names_each_missing_input_before_the_first_run(
         code, stdout, err = run_cli(capsys, "experiment", path)
         assert code == 1 and message in err and err.count("\n") == 1 and "Traceback" not in err, (change, err)
         assert stdout == "" and not out.exists(), change
+    # The demo generates for minutes before it reads the real data: a folder given on purpose is checked first.
+    code, stdout, err = run_cli(capsys, "demo", "--data-dir", tmp_path / "gone", "--output-dir", tmp_path / "demo")
+    assert code == 1 and f"--data-dir {str(tmp_path / 'gone')!r} is not an existing folder" in err
+    assert not (tmp_path / "demo").exists()
 
 
 # --- no progress bar when progress is off, model loading included -----------------------------------------------
@@ -221,8 +223,9 @@ def test_an_encoder_that_cannot_be_loaded_is_one_line_naming_it(tmp_path, capsys
 def test_an_image_path_whose_suffix_is_no_format_is_refused_before_any_work(tmp_path, capsys):
     table = next((REPO / "tests" / "fixtures" / "significance").glob("*.csv"))
     for suffix in (".txt", ".xyz", ".png.bak"):
-        code, out, err = run_cli(capsys, "significance", table, "--plot", tmp_path / f"cd{suffix}")
+        plot = tmp_path / f"cd{suffix}"
+        code, out, err = run_cli(capsys, "significance", table, "--plot", plot)
         assert code == 1 and out == "" and err.count("\n") == 1, err
-        assert f"--plot {str(tmp_path / f'cd{suffix}')!r}: the suffix chooses the image format" in err and ".pdf" in err
+        assert f"--plot {str(plot)!r}: the suffix chooses the image format" in err and ".pdf" in err
     code, out, err = run_cli(capsys, "significance", table, "--plot", tmp_path / "cd.SVG")
     assert code == 0 and (tmp_path / "cd.SVG").read_text().lstrip().startswith("<?xml"), err
