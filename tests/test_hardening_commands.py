@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from run_fixtures import write_run, write_synthetic_dataset
 from test_custom_benchmark import fixture_dialogues, make_custom_benchmark
+from test_hardening_inputs import PATHOLOGIES
 
 from erc_synth.cli import main as erc_synth
 from erc_synth_datasets.configuration import ConfigError
@@ -229,3 +230,35 @@ def test_an_image_path_whose_suffix_is_no_format_is_refused_before_any_work(tmp_
         assert f"--plot {str(plot)!r}: the suffix chooses the image format" in err and ".pdf" in err
     code, out, err = run_cli(capsys, "significance", table, "--plot", tmp_path / "cd.SVG")
     assert code == 0 and (tmp_path / "cd.SVG").read_text().lstrip().startswith("<?xml"), err
+
+
+# --- pathological JSON in the run folders commands are handed ----------------------------------------------------
+
+
+@pytest.mark.parametrize("pathology", [*PATHOLOGIES, "duplicate_key", "binary"])
+def test_pathological_json_in_a_run_folder_is_one_line_naming_file_and_line(tmp_path, capsys, pathology):
+    # The manifest and a shard line, read by every command that takes a run (build, quality, merge).
+    run = write_run(tmp_path / "run", num_dialogues=3, num_rejected=0)
+    manifest = run / "manifest.json"
+    shard = next(run.glob("accepted*.jsonl"))
+    if pathology == "duplicate_key":
+        value, message = '{"status": "complete", "status": "running"}', "appears twice in one object"
+    elif pathology == "binary":
+        value, message = "\0", "NUL"
+    else:
+        make, message = PATHOLOGIES[pathology]
+        value = make(5000 if pathology != "overflow" else 400)
+    original = manifest.read_text()
+    for path, line, text in ((manifest, 1, value), (shard, 2, None)):
+        if path == shard:
+            manifest.write_text(original)
+            lines = shard.read_text().splitlines()
+            text = "\n".join([lines[0], value, *lines[2:]]) + "\n"  # the manifest's count still holds
+        path.write_text(text)
+        for argv in (["build", run, "--output-dir", tmp_path / "ds"], ["quality", run, "--no-embeddings"]):
+            code, out, err = run_cli(capsys, *argv)
+            assert code == 1 and err.count("\n") == 1 and "Traceback" not in err, err
+            where = f"{path}:{line}" if pathology != "binary" or path == shard else str(path)
+            expected = "not valid JSON" if pathology == "binary" and path == shard else message
+            assert where in err and expected in err, err
+        assert not (tmp_path / "ds").exists()
