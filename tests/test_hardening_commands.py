@@ -262,3 +262,32 @@ def test_pathological_json_in_a_run_folder_is_one_line_naming_file_and_line(tmp_
             expected = "not valid JSON" if pathology == "binary" and path == shard else message
             assert where in err and expected in err, err
         assert not (tmp_path / "ds").exists()
+
+
+# --- a model or dataset folder train is pointed at -----------------------------------------------------------------
+
+
+def test_train_refuses_each_kind_of_wrong_model_or_dataset_folder_in_one_line(tmp_path, capsys, benchmark_fixtures):
+    # Every folder train loads from: the backbones (model, memory, knowledge) and the synthetic dataset. A missing
+    # path, a file, a folder without a model's config.json or without a dataset card, a config the folder lacks.
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file.txt").write_text("not a folder\n")
+    synthetic = write_synthetic_dataset(tmp_path / "synthetic", modes=("natural",))
+    base = ["train", "--data_dir", benchmark_fixtures / "meld", "--output_dir", tmp_path / "out"]
+    pretrain = ["--pretrain_config", "meld_natural"]
+    cases = [
+        (["--model_name_or_path", tmp_path / "gone"], "is not an existing folder"),
+        (["--model_name_or_path", tmp_path / "file.txt"], "is a file, not a model folder"),
+        (["--memory_model_name_or_path", tmp_path / "empty"], "has no config.json"),
+        (["--knowledge_model_name_or_path", tmp_path / "empty"], "has no config.json"),
+        (["--synthetic_dataset", tmp_path / "gone", *pretrain], "is not an existing folder"),
+        (["--synthetic_dataset", tmp_path / "file.txt", "--test_configs", "meld_natural"], "not an existing folder"),
+        (["--synthetic_dataset", tmp_path / "empty", *pretrain], "no README.md dataset card"),
+        (["--synthetic_dataset", synthetic, "--pretrain_config", "meld_balanced"], "not 'meld_balanced'"),
+    ]
+    for extra, message in cases:
+        code, out, err = run_cli(capsys, *base, *extra)
+        assert code == 1 and err.count("\n") == 1 and "Traceback" not in err and message in err, (extra, err)
+        assert str(extra[1]) in err
+    code, out, err = run_cli(capsys, "knowledge", "make-standin", "--output-dir", tmp_path / "file.txt")
+    assert code == 1 and "is a file" in err and (tmp_path / "file.txt").read_text() == "not a folder\n"

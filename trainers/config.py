@@ -36,16 +36,25 @@ POOLINGS = ("first", "mean", "target_mean")
 
 
 def _check_local_model(name: str, value: str | None) -> None:
-    """Refuses a value that can only be a local folder (an absolute or relative path, `~`, more than one `/`) and
-    does not exist; a Hub id (`org/name`) is left to the Hub."""
+    """Refuses a local path (an absolute or relative path, `~`, more than one `/`, or anything that exists here) that
+    is not the folder of a saved model (with its config.json); a Hub id (`org/name`) is left to the Hub."""
     if value is None:
         return
     text = str(value)
+    path = Path(text).expanduser()
     looks_local = text.startswith(("/", "./", "../", "~")) or text in (".", "..") or text.count("/") > 1
-    if looks_local and not Path(text).expanduser().exists():
+    if not (looks_local or path.exists()):
+        return
+    if not path.is_dir():
+        what = "is a file, not a model folder" if path.exists() else "is not an existing folder"
         raise TrainingConfigError(
-            f"--{name} {text!r} is not an existing folder; give the folder of a saved model or a Hub id such as "
-            "'roberta-large' or 'org/name'."
+            f"--{name} {text!r} {what}; give the folder of a saved model or a Hub id such as 'roberta-large' or "
+            "'org/name'."
+        )
+    if not (path / "config.json").is_file():
+        raise TrainingConfigError(
+            f"--{name} {text!r} has no config.json: it is not the folder of a saved model (one written by "
+            "save_pretrained); give such a folder or a Hub id."
         )
 
 
@@ -209,7 +218,7 @@ class ModelArguments:
     )
 
     def __post_init__(self) -> None:
-        for name in ("model_name_or_path", "memory_model_name_or_path"):
+        for name in ("model_name_or_path", "memory_model_name_or_path", "knowledge_model_name_or_path"):
             _check_local_model(name, getattr(self, name))
         if self.max_length < 8:
             raise TrainingConfigError(f"max_length must be at least 8 tokens, but got max_length={self.max_length}.")
