@@ -17,7 +17,9 @@ config = config_from_dict(MyConfig, load_config_yaml("x.yaml", MyConfig))
 Numbers are checked by the fields' metadata, not by hand in every dataclass (`check_values`, `check_fields`): a
 `float` field must be a finite number (NaN and infinities are refused everywhere), and a field whose metadata has
 `"range": "[0, 1]"` (brackets include the bound, parentheses exclude it, `inf` for no upper bound) must lie in that
-interval; for a list field each item is checked. `OptionParser` checks every value given on the command line or in a
+interval; for a list field each item is checked. A dataclass whose number fields come from a library (and so cannot
+carry our metadata) gives their ranges in a class attribute `field_ranges` (field name -> range), read the same way
+(`field_range`). `OptionParser` checks every value given on the command line or in a
 config file this way before the dataclass is built, and a dataclass built elsewhere calls `check_fields(self)` in
 its `__post_init__`.
 """
@@ -39,6 +41,7 @@ from .errors import ErcSynthError
 from .files import read_yaml_mapping
 
 __all__ = [
+    "FIELD_RANGES_ATTRIBUTE",
     "ConfigError",
     "Interval",
     "check_fields",
@@ -46,12 +49,16 @@ __all__ = [
     "coerce_value",
     "config_from_dict",
     "config_to_dict",
+    "field_range",
     "field_types",
     "load_config_yaml",
     "save_config_yaml",
 ]
 
 T = TypeVar("T")
+
+#: The class attribute (a `ClassVar[dict[str, str]]`) giving the ranges of fields a dataclass inherits from a library.
+FIELD_RANGES_ATTRIBUTE = "field_ranges"
 
 
 class ConfigError(ErcSynthError, ValueError):
@@ -160,6 +167,11 @@ class Interval:
         )
 
 
+def field_range(cls: type, spec: dataclasses.Field) -> str | None:
+    """The interval a number field must lie in (`"[0, 1]"`): its `"range"` metadata, else `cls.field_ranges`."""
+    return spec.metadata.get("range") or getattr(cls, FIELD_RANGES_ATTRIBUTE, {}).get(spec.name)
+
+
 def _option_name(name: str) -> str:
     return f"--{name.replace('_', '-')}"
 
@@ -175,13 +187,13 @@ def _is_number_type(tp: Any) -> bool:
     return bool(members) and all(m in (int, float) for m in members)
 
 
-def _check_number(name: str, value: Any, spec: dataclasses.Field, number_type: bool) -> None:
+def _check_number(name: str, value: Any, allowed_range: str | None, number_type: bool) -> None:
     if number_type and (isinstance(value, bool) or (value is not None and not isinstance(value, (int, float)))):
-        allowed = f"a number in {spec.metadata['range']}" if "range" in spec.metadata else "a number"
+        allowed = f"a number in {allowed_range}" if allowed_range else "a number"
         raise ConfigError(f"{_option_name(name)} ({name}) must be {allowed}, but got {value!r}.")
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
         return
-    interval = Interval.parse(spec.metadata["range"]) if "range" in spec.metadata else None
+    interval = Interval.parse(allowed_range) if allowed_range else None
     allowed = f"a number in {interval}" if interval is not None else "a finite number"
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{_option_name(name)} ({name}) must be {allowed}, but got {value!r}.")
@@ -192,7 +204,7 @@ def _check_number(name: str, value: Any, spec: dataclasses.Field, number_type: b
 
 def check_values(cls: type, values: dict[str, Any]) -> None:
     """Checks the numbers among `values` (field name -> value) against `cls`'s fields: finite, and within each
-    field's `"range"` metadata (lists item by item).
+    field's range (`field_range`; lists item by item).
 
     Raises:
         ConfigError: naming the option, the allowed interval and the value received.
@@ -204,8 +216,9 @@ def check_values(cls: type, values: dict[str, Any]) -> None:
         if spec is None:
             continue
         number_type = _is_number_type(types_.get(name))
+        allowed_range = field_range(cls, spec)
         for item in value if isinstance(value, (list, tuple)) else [value]:
-            _check_number(name, item, spec, number_type)
+            _check_number(name, item, allowed_range, number_type)
 
 
 def check_fields(config: Any) -> None:

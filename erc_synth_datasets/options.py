@@ -5,6 +5,9 @@ A command's options are one or more `@dataclass`es whose fields carry `metadata=
 
 - the YAML keys are the field names (an unknown key fails and the message lists the valid keys);
 - flags given on the command line override the YAML, which overrides the dataclass defaults;
+- `--reset NAME` puts an option that the YAML sets back to its default (`--reset data-dir`; repeat the flag or
+  separate names with commas for several): the way to unset a value, since every value given on the command line is
+  taken literally (`--data-dir ''` is the current folder, `--data-dir none` a folder named `none`);
 - `--num-dialogues` and `--num_dialogues` are the same flag (help shows the dashed spelling);
 - booleans take `--flag`, `--flag true|false` and `--no-flag`; lists take several values (`--seeds 1 2 3`);
 - enums and `Literal` types become choices; a field without a default must be given (flag or YAML);
@@ -52,13 +55,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .configuration import ConfigError, check_values, coerce_value, field_types, load_config_yaml
+from .configuration import ConfigError, check_values, coerce_value, field_range, field_types, load_config_yaml
 from .errors import DEBUG_FLAG, ErcSynthError
+from .files import load_yaml_text
+from .registry import did_you_mean
 
 __all__ = [
     "CANONICAL_FLAGS",
     "FIELD_METADATA",
     "OptionParser",
+    "RESET_FLAG",
     "asks_for_help",
     "dataclass_from_fields",
     "describe_fields",
@@ -74,6 +80,8 @@ CANONICAL_FLAGS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 #: The field metadata `OptionParser` reads; other keys (such as `HfArgumentParser`'s `const`) change no flag.
 FIELD_METADATA = ("help", "positional", "choices", "metavar", "aliases", "nargs", "range")
+#: The flag that puts options a `--config` file sets back to their defaults.
+RESET_FLAG = "--reset"
 _ALIAS_NOTE = "The old spellings {old} still work for this release."
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
@@ -84,6 +92,10 @@ def _bool(text: str) -> bool:
     if lowered in _TRUE | _FALSE:
         return lowered in _TRUE
     raise argparse.ArgumentTypeError(f"expected true or false, but got {text!r}")
+
+
+def _has_default(spec: dataclasses.Field) -> bool:
+    return spec.default is not dataclasses.MISSING or spec.default_factory is not dataclasses.MISSING
 
 
 def _dashed(name: str) -> str:
@@ -155,6 +167,14 @@ class OptionParser(argparse.ArgumentParser):
             metavar="FILE.yaml",
             help="A YAML file whose keys are the option names below (with underscores); flags given here override it.",
         )
+        self.add_argument(
+            RESET_FLAG,
+            default=[],
+            action="append",
+            metavar="NAME[,NAME...]",
+            help="Put options that --config sets back to their defaults: --reset data-dir (repeat the flag or "
+            "separate names with commas for several).",
+        )
         if config_positional:
             self.add_argument("config_file", nargs="?", metavar="CONFIG.yaml", help="The same as --config.")
         if not any(spec.name == "debug" for cls in self.dataclass_types for spec in dataclasses.fields(cls)):
@@ -186,7 +206,7 @@ class OptionParser(argparse.ArgumentParser):
             kwargs["action"] = "extend"  # a repeated flag adds to the list
         if meta.get("positional"):
             kwargs.pop("dest")
-            if spec.default is not dataclasses.MISSING or spec.default_factory is not dataclasses.MISSING:
+            if _has_default(spec):
                 kwargs.setdefault("nargs", "?")
             self.add_argument(spec.name, help=help_text, **kwargs)
             return
@@ -198,8 +218,9 @@ class OptionParser(argparse.ArgumentParser):
             shown = " and ".join("--" + alias for alias in old)
             help_text = f"{help_text} {_ALIAS_NOTE.format(old=shown)}".strip()
         default = self._default_text(spec)
-        if "range" in meta:
-            help_text = f"{help_text} Allowed: {meta['range']}.".strip()
+        allowed_range = field_range(cls, spec)
+        if allowed_range:
+            help_text = f"{help_text} Allowed: {allowed_range}.".strip()
         if default is not None:
             help_text = f"{help_text} (default: {default})"
         if "choices" not in kwargs:
@@ -266,9 +287,11 @@ class OptionParser(argparse.ArgumentParser):
                 )
             given["config"] = given["config_file"]
         given.pop("config_file", None)
+        reset = self._reset_fields(given.pop("reset", []), given)
         file_values: dict[str, Any] = {}
         if given.get("config") is not None:
             file_values = load_config_yaml(given["config"], *self.dataclass_types, synonyms=_yaml_synonyms())
+        file_values = {name: value for name, value in file_values.items() if name not in reset}
         configs = []
         for cls in self.dataclass_types:
             values = {}
@@ -279,6 +302,34 @@ class OptionParser(argparse.ArgumentParser):
         extras = argparse.Namespace(**{k: v for k, v in given.items() if k not in self._field_owner and k != "debug"})
         return (*configs, extras)
 
+    def _reset_fields(self, names: Sequence[str], given: dict[str, Any]) -> set[str]:
+        """The fields `--reset` names (a flag or field name, with or without dashes), checked: each must be an option
+        of this command that has a default and that the same command line does not also set."""
+        fields = set()
+        for name in (part.strip() for given_names in names for part in given_names.split(",") if part.strip()):
+            flag = _dashed(name.lstrip("-").replace("-", "_"))
+            action = self._option_string_actions.get(flag)
+            field_name = action.dest if action is not None else None
+            if field_name not in self._field_owner:
+                flags = [
+                    option[2:]
+                    for option, known in self._option_string_actions.items()
+                    if known.dest in self._field_owner and option.startswith("--") and "_" not in option
+                ]
+                raise ConfigError(
+                    f"{RESET_FLAG} {name}: {self.prog} has no option {flag}.{did_you_mean(flag[2:], flags)} "
+                    "See --help."
+                )
+            spec = next(s for s in dataclasses.fields(self._field_owner[field_name]) if s.name == field_name)
+            if not _has_default(spec):
+                raise ConfigError(f"{RESET_FLAG} {name}: {flag} has no default to go back to; give it a value.")
+            if field_name in given:
+                raise ConfigError(
+                    f"{RESET_FLAG} {name}: {flag} is also given on this command line; give one or the other."
+                )
+            fields.add(field_name)
+        return fields
+
     @staticmethod
     def _convert(cls: type, name: str, value: Any) -> Any:
         tp = field_types(cls)[name]
@@ -287,20 +338,18 @@ class OptionParser(argparse.ArgumentParser):
             import yaml
 
             try:
-                value = yaml.safe_load(value)
+                value = load_yaml_text(value)  # as a config file: no aliases (no "billion laughs"), no key twice
             except yaml.YAMLError as err:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a YAML or JSON mapping: {err}") from None
+            except RecursionError:
+                raise ConfigError(f"--{name.replace('_', '-')} nests too deeply to be a mapping.") from None
         return coerce_value(name, tp, value, "the command line")
 
     def _build(self, cls: type, values: dict[str, Any], config_file: str | None) -> Any:
         missing = [
             spec.name
             for spec in dataclasses.fields(cls)
-            if spec.init
-            and not spec.name.startswith("_")
-            and spec.default is dataclasses.MISSING
-            and spec.default_factory is dataclasses.MISSING
-            and spec.name not in values
+            if spec.init and not spec.name.startswith("_") and not _has_default(spec) and spec.name not in values
         ]
         if missing:
             where = f" or set it in {config_file}" if config_file else ""
@@ -366,7 +415,7 @@ def describe_fields(cls: type) -> list[dict[str, Any]]:
         }
         if "choices" in settings:
             entry["choices"] = list(settings["choices"])
-        required = spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING
+        required = not _has_default(spec)
         entry["default"] = None if required else OptionParser._default_text(spec)
         entry["required"] = required
         # Choices and aliases may be any collection (`dict_keys` in TrainingArguments): JSON has lists.

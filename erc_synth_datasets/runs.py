@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import ErcSynthError
-from .files import write_json_atomic
+from .files import parse_json, read_text_file, write_json_atomic
 
 __all__ = [
     "ACCEPTED_COLUMNS",
@@ -332,15 +332,14 @@ def read_manifest(run_dir: str | Path) -> RunManifest:
             format version or status this version does not know.
     """
     path = _check_dir(run_dir) / MANIFEST_NAME
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.exists():
         raise RunFormatError(
             f"{str(path)!r} does not exist: {str(path.parent)!r} is not a generation run directory "
             "(expected manifest.json next to accepted-*.jsonl)."
-        ) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise RunFormatError(f"{str(path)!r} is not valid JSON ({err}).") from None
+        )
+    # Bounded and strict, as every file a user hands a command: binary, deep, huge numbers, a key twice.
+    text = read_text_file(path, what="Run manifest", error=RunFormatError)
+    data = parse_json(text, where=str(path), error=RunFormatError)
     if not isinstance(data, dict):
         raise RunFormatError(f"{str(path)!r} must hold a JSON object, but got {type(data).__name__}.")
     return RunManifest.from_dict(data, where=repr(str(path)))
@@ -387,9 +386,10 @@ def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
             if not raw.strip():
                 continue
             try:
-                record = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as err:
-                raise RunFormatError(f"{str(path)}:{number}: not a valid JSON line ({err}).") from None
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise RunFormatError(f"{str(path)}:{number}: not valid UTF-8 ({err.reason}).") from None
+            record = parse_json(line, where=str(path), error=RunFormatError, line_offset=number - 1)
             if not isinstance(record, dict):
                 raise RunFormatError(f"{str(path)}:{number}: expected a JSON object, but got {type(record).__name__}.")
             yield record

@@ -83,14 +83,17 @@ def split_counts(num_dialogues: int, ratios: SplitRatios, *, min_per_split: int 
             f"Too few accepted dialogues for the requested splits: {num_dialogues} dialogues with ratios "
             f"{ratios.as_dict()} give {counts}, but every split with a ratio above 0 needs at least {min_per_split}. "
             f"Generate at least {needed} dialogues (raise --num-dialogues of `erc-synth generate`), "
-            "or change --split-ratios (1,0,0 builds a train split only, from any number of dialogues)."
+            f"or change --split-ratios (1,0,0 builds a train split only, from {min_per_split} or more dialogues)."
         )
     return counts
 
 
 def _fewest_dialogues(ratios: SplitRatios, min_per_split: int) -> int:
-    n = 1
-    while n < 1_000_000:
+    """The fewest dialogues for which every split with a ratio above 0 gets `min_per_split` (searched upwards from a
+    bound just below the answer: a split of ratio r holds about n * r dialogues, give or take one for rounding)."""
+    positive = [ratio for ratio in ratios.as_dict().values() if ratio > 0]
+    n = max(1, math.floor((min_per_split - 1) / min(positive)))
+    while True:  # ends: train's ratio is above 0, so every count grows with n
         validation, test = round(n * ratios.validation), round(n * ratios.test)
         counts = (n - validation - test, validation, test)
         if all(
@@ -98,7 +101,6 @@ def _fewest_dialogues(ratios: SplitRatios, min_per_split: int) -> int:
         ):
             return n
         n += 1
-    return n
 
 
 def split_dialogues(

@@ -25,6 +25,7 @@ __all__ = [
     "format_stats",
     "is_dataset_folder",
     "plot_label_distribution",
+    "real_data_folder",
     "synthetic_stats",
 ]
 
@@ -39,6 +40,20 @@ def default_data_dir(benchmark: str) -> Path | None:
     """`$ERC_SYNTH_DATA_DIR/<benchmark>` when that variable is set, else None."""
     root = os.environ.get(DATA_DIR_ENV)
     return Path(root) / benchmark if root else None
+
+
+def real_data_folder(benchmark: Any, data_dir: str | Path | None = None) -> Path | None:
+    """Where a benchmark's real files are read from: `data_dir` when given; else, for a custom benchmark whose YAML
+    has a `data:` section, the folder its file names are relative to (the YAML's folder); else
+    `$ERC_SYNTH_DATA_DIR/<benchmark>` when that variable is set; else None.
+
+    Every command that reads the real side (`stats`, `quality`, the card's quality block) asks this function.
+    """
+    if data_dir is not None:
+        return Path(data_dir)
+    if benchmark.data is not None:
+        return benchmark.data.base_dir
+    return default_data_dir(benchmark.name)
 
 
 def is_dataset_folder(source: str | Path) -> bool:
@@ -67,9 +82,8 @@ def benchmark_stats(benchmark: Any, data_dir: str | Path | None = None, *, forma
     from .loaders import load_benchmark
 
     benchmark = get_benchmark(benchmark)
-    if data_dir is None and benchmark.data is None:  # a custom benchmark's YAML may name its files itself
-        data_dir = default_data_dir(benchmark.name)
-    if data_dir is None and benchmark.data is None:
+    data_dir = real_data_folder(benchmark, data_dir)
+    if data_dir is None:
         raise StatsError(f"No data folder for {benchmark.name!r}: pass --data-dir (or set ${DATA_DIR_ENV}).")
     dataset, report = load_benchmark(benchmark, data_dir, format=format, return_report=True)
     return {"benchmark": benchmark.name, **compute_stats(dataset), "report": report.to_dict()}, report

@@ -260,7 +260,10 @@ class GenerationConfig(FilterSettings):
             "help": "Split the plan into this many shards (plan index i goes to i %% num_shards).",
         },
     )
-    progress: bool = field(default=True, metadata={"help": "Show a progress bar."})
+    progress: bool = field(
+        default=True,
+        metadata={"help": "Show a progress bar (false: no bar at all, the libraries' model-loading bars included)."},
+    )
     base_url: list[str] | None = field(
         default=None, metadata={"help": "openai backend: server base URLs (several spread the load)."}
     )

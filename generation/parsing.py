@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +81,11 @@ def has_lone_surrogate(text: str) -> bool:
     return _SURROGATES_RE.search(text) is not None
 
 
+def has_control_character(text: str) -> bool:
+    """Whether `text` holds a line break, tab or other control character (Unicode categories Cc, Zl, Zp)."""
+    return any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in text)
+
+
 def storable_text(text: str) -> str:
     """`text` with every lone surrogate replaced by U+FFFD, so that it can always be encoded as UTF-8 and stored."""
     return _SURROGATES_RE.sub("\ufffd", text)
@@ -120,9 +126,15 @@ def resolve_label(value: Any, benchmark: Benchmark) -> tuple[str | None, str | N
     return None, "unknown_label"
 
 
+# Space characters (Unicode category Zs): runs of them become one space in a speaker's name.
+_SPACES_RE = re.compile("[\u0020\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
+
+
 def resolve_speaker(name: str, benchmark: Benchmark) -> str:
     """Canonical spelling of a speaker: aliases, case-insensitive names, and first names that name one speaker."""
-    name = " ".join(name.strip().strip("*_`'\"[]#>").split())
+    name = _SPACES_RE.sub(" ", name).strip(" ").strip("*_`'\"[]#>").strip(" ")
+    if has_control_character(name):
+        return name  # a line break, tab or other control character anywhere: kept, for the validator to refuse
     name = benchmark.canonical_speaker(name)
     if name in benchmark.speakers:
         return name

@@ -1,8 +1,9 @@
 """Validation of parsed outputs: every failure becomes a reason code (stored in rejection records) and a message.
 
 Checks, in order: something was parsed; every turn has one label inside the legend, a speaker that is a plausible
-name and allowed by the benchmark, and an utterance that has a visible character, holds no control character and is
-at most `max_utterance_chars` long; the number of turns is within [min_turns, max_turns]; at least the benchmark's
+name and allowed by the benchmark, and an utterance that holds no control character, has a visible character and a
+letter or digit (not only markup such as `**` or `---`, punctuation or symbols) and is at most `max_utterance_chars`
+long; the number of turns is within [min_turns, max_turns]; at least the benchmark's
 `min_speakers` distinct speakers; the balanced target emotion is present; the dialogue is not a duplicate of one
 already accepted. The validator accepts only what a careful reader would accept as a clean dialogue.
 """
@@ -38,7 +39,8 @@ REASONS: dict[str, str] = {
     "invisible characters",
     "speaker_not_allowed": "a speaker is not allowed by the benchmark",
     "empty_utterance": "an utterance is empty or has no visible character (only spaces, zero-width characters, byte "
-    "order marks, joiners, fillers, braille blanks, combining marks or Markdown markup such as ** and ---)",
+    "order marks, joiners, fillers, braille blanks or combining marks)",
+    "no_words": "an utterance has no letter or digit: only punctuation, symbols or Markdown markup (**, ---, ...)",
     "invalid_characters": "an utterance holds a control character (NUL, an ANSI escape, ...)",
     "utterance_too_long": "an utterance is longer than max_utterance_chars (the JSON schema's maxLength)",
     "too_few_turns": "fewer turns than min_turns",
@@ -82,19 +84,19 @@ _VALUE_WORDS = frozenset({"inf", "infinity", "nan", "none", "null", "nil", "true
 _MAX_GUEST_SPEAKER_CHARS = 40
 
 
-#: Markdown markup characters: an utterance made only of them (`**`, `---`) says nothing.
-_MARKUP = frozenset("*_-#=~`>|+")
-
-
 def _is_visible(char: str) -> bool:
     """Whether a character shows ink: not a control, format, separator or combining mark, nor a blank letter."""
     return unicodedata.category(char)[0] not in "CZM" and char not in _BLANK_LETTERS
 
 
+def _breaks_a_name(speaker: str) -> bool:
+    """A line break, tab, other space than " ", or a control, format or unassigned character: refused in any speaker,
+    even around or inside one of the benchmark's own names."""
+    return any(char != " " and (char.isspace() or unicodedata.category(char)[0] == "C") for char in speaker)
+
+
 def _speaker_problem(speaker: str, benchmark: Benchmark) -> str | None:
     """Why `speaker` is not a plausible name (guest speakers only; the benchmark's own names always are)."""
-    if any(char != " " and (char.isspace() or unicodedata.category(char)[0] == "C") for char in speaker):
-        return "invalid_speaker"  # a line break or tab, even inside one of the benchmark's own names
     if benchmark.canonical_speaker(speaker) in benchmark.speakers:
         return None
     if not speaker:
@@ -115,8 +117,10 @@ def _speaker_problem(speaker: str, benchmark: Benchmark) -> str | None:
 def _utterance_problem(utterance: str, max_chars: int | None) -> str | None:
     if _CONTROL_RE.search(utterance):
         return "invalid_characters"
-    if not any(_is_visible(char) and char not in _MARKUP for char in utterance):
+    if not any(_is_visible(char) for char in utterance):
         return "empty_utterance"
+    if not any(unicodedata.category(char)[0] in "LN" and char not in _BLANK_LETTERS for char in utterance):
+        return "no_words"  # markup (`**`, `---`), punctuation or symbols alone say nothing
     if max_chars is not None and len(utterance) > max_chars:
         return "utterance_too_long"
     return None
@@ -168,6 +172,9 @@ def validate_dialogue(
             return Verdict(reason="unknown_label", message=f"turn {number}: {turn.emotion!r} is not a label")
         if has_lone_surrogate(turn.speaker) or has_lone_surrogate(turn.utterance):
             return Verdict(reason="invalid_unicode", message=f"turn {number}: {REASONS['invalid_unicode']}")
+        if _breaks_a_name(turn.speaker):
+            # Before the benchmark's names are looked up, which would strip a line break at either end.
+            return Verdict(reason="invalid_speaker", message=f"turn {number}: speaker {ascii(turn.speaker):.60}")
         if not benchmark.is_allowed_speaker(turn.speaker):
             return Verdict(
                 reason="speaker_not_allowed",

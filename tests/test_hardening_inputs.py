@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from erc_synth.cli import main as erc_synth
 from erc_synth_datasets import DataFileError
-from erc_synth_datasets.configuration import ConfigError, check_values, field_types
+from erc_synth_datasets.configuration import ConfigError, check_values, field_range, field_types
 from erc_synth_datasets.errors import MAX_MESSAGE_CHARS, ErcSynthError, report_error
 from erc_synth_datasets.files import read_yaml_mapping
 from erc_synth_datasets.loaders import read_benchmark
@@ -261,8 +261,10 @@ def _option_classes() -> list[type]:
     from trainers.config import DataArguments, ErcTrainingFields, ModelArguments
     from trainers.experiment import ExperimentConfig
     from trainers.predict import PredictArguments
+    from trainers.training_args import ErcTrainingArguments  # TrainingArguments' own numbers: `field_ranges`
 
     return [
+        ErcTrainingArguments,
         BuildConfig,
         DemoOptions,
         ClassifierOptions,
@@ -297,9 +299,9 @@ def test_every_number_option_has_a_range():
         f"{cls.__name__}.{spec.name}"
         for cls in _option_classes()
         for spec, _ in _number_fields(cls)
-        if "range" not in spec.metadata
+        if field_range(cls, spec) is None
     ]
-    assert not missing, f"number options without a 'range' in their metadata: {missing}"
+    assert not missing, f"number options without a range (metadata 'range' or the class's field_ranges): {missing}"
 
 
 NUMBER_FIELDS = [(cls, spec, kind) for cls in _option_classes() for spec, kind in _number_fields(cls)]
@@ -311,7 +313,7 @@ def test_nan_infinities_and_out_of_range_numbers_are_refused_naming_the_option(c
     from erc_synth_datasets.configuration import Interval
 
     cls, spec, kind = case
-    interval = Interval.parse(spec.metadata["range"])
+    interval = Interval.parse(field_range(cls, spec))
     below = st.floats(max_value=interval.low, exclude_max=interval.low_closed, allow_nan=False)
     above = st.floats(min_value=interval.high, exclude_min=interval.high_closed, allow_nan=False)
     choices = [st.just(math.nan), st.just(-math.inf)] if kind is float else []

@@ -265,3 +265,51 @@ def test_two_labels_on_one_utterance(a, b, template):
         assert verdict.ok and verdict.dialogue.emotions[0] == MELD.labels[a - 1]
     else:
         assert verdict.reason == "conflicting_labels"
+
+
+# Characters that break a name wherever they stand: line breaks, tabs and other controls, format characters.
+_NAME_BREAKS = st.characters(codec=None, categories=("Cc", "Cf", "Zl", "Zp"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from([MELD, EMORY, get_benchmark("iemocap")]),
+    st.data(),
+    st.text(alphabet=_NAME_BREAKS, min_size=1, max_size=3),
+)
+def test_a_line_break_or_control_character_anywhere_in_a_speaker_is_refused(benchmark, data, breaks):
+    # Even around or inside one of the benchmark's own names, where stripping it would have made a valid name.
+    name = data.draw(st.sampled_from(list(benchmark.speakers)))
+    at = data.draw(st.integers(min_value=0, max_value=len(name)))
+    speaker = name[:at] + breaks + name[at:]
+    other = next(s for s in benchmark.speakers if s != name)
+    document = {
+        "turns": [
+            {"speaker": speaker, "utterance": "Hi.", "emotion": 1},
+            {"speaker": other, "utterance": "Hey.", "emotion": 2},
+        ]
+    }
+    verdict = _verdict(json.dumps(document), "json", benchmark)
+    assert verdict.reason == "invalid_speaker", (speaker, verdict.message)
+
+
+# Visible characters that are not letters or digits: punctuation, symbols, Markdown markup (and spaces between).
+_NO_WORD = st.characters(codec=None, categories=("P", "S", "Zs"), exclude_characters="\u3164\uffa0\u115f\u1160\u2800")
+_MARKUP_AND_PUNCTUATION = st.sampled_from(list("*_-#=~>|+.!?,;'\"…—–•·/\\ "))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=_NO_WORD, min_size=1, max_size=20), st.text(alphabet=_MARKUP_AND_PUNCTUATION, max_size=12))
+def test_an_utterance_without_a_letter_or_digit_is_refused(utterance, line_utterance):
+    assume(any(not char.isspace() for char in utterance))
+    document = {
+        "turns": [
+            {"speaker": "Ross", "utterance": utterance, "emotion": 1},
+            {"speaker": "Rachel", "utterance": "Hey.", "emotion": 5},
+        ]
+    }
+    verdict = _verdict(json.dumps(document), "json")
+    assert verdict.reason in ("no_words", "empty_utterance"), (utterance, verdict.message)  # quotes around are cut
+    # The line format strips markup and end punctuation around an utterance first: what is left is empty or wordless.
+    verdict = _verdict(f"Ross: {line_utterance} (1)\nRachel: Hey. (5)", "lines")
+    assert verdict.reason in ("no_words", "empty_utterance", "missing_label"), (line_utterance, verdict.message)

@@ -117,7 +117,7 @@ def test_corruption_inside_a_file_names_file_and_line(tmp_path):
     path = tmp_path / rejected_file_name()
     lines = [json.dumps(rejection(0, 0).to_dict()), "not json", json.dumps(rejection(0, 1).to_dict())]
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(RunFormatError, match=r"rejected-00000-of-00001.jsonl:2: not a valid JSON line"):
+    with pytest.raises(RunFormatError, match=r"rejected-00000-of-00001.jsonl:2: not valid JSON"):
         list(iter_rejected(tmp_path))
 
 

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from erc_synth_datasets.threads import num_threads_field
 from erc_synth_datasets.vocabulary import ConfigName, Variant, VocabularyError
 
 from .errors import TrainingConfigError
+
+#: Largest seed numpy's and torch's generators accept (2**32 - 1).
+SEED_MAX = 2**32 - 1
 
 __all__ = [
     "DataArguments",
@@ -34,16 +37,25 @@ POOLINGS = ("first", "mean", "target_mean")
 
 
 def _check_local_model(name: str, value: str | None) -> None:
-    """Refuses a value that can only be a local folder (an absolute or relative path, `~`, more than one `/`) and
-    does not exist; a Hub id (`org/name`) is left to the Hub."""
+    """Refuses a local path (an absolute or relative path, `~`, more than one `/`, or anything that exists here) that
+    is not the folder of a saved model (with its config.json); a Hub id (`org/name`) is left to the Hub."""
     if value is None:
         return
     text = str(value)
+    path = Path(text).expanduser()
     looks_local = text.startswith(("/", "./", "../", "~")) or text in (".", "..") or text.count("/") > 1
-    if looks_local and not Path(text).expanduser().exists():
+    if not (looks_local or path.exists()):
+        return
+    if not path.is_dir():
+        what = "is a file, not a model folder" if path.exists() else "is not an existing folder"
         raise TrainingConfigError(
-            f"--{name} {text!r} is not an existing folder; give the folder of a saved model or a Hub id such as "
-            "'roberta-large' or 'org/name'."
+            f"--{name} {text!r} {what}; give the folder of a saved model or a Hub id such as 'roberta-large' or "
+            "'org/name'."
+        )
+    if not (path / "config.json").is_file():
+        raise TrainingConfigError(
+            f"--{name} {text!r} has no config.json: it is not the folder of a saved model (one written by "
+            "save_pretrained); give such a folder or a Hub id."
         )
 
 
@@ -53,7 +65,8 @@ def check_synthetic_dataset(value: str | None, option: str = "synthetic_dataset"
         return
     text = str(value)
     local = Path(text).expanduser()
-    looks_local = text.startswith(("/", "./", "../", "~")) or text.count("/") != 1
+    # `runs/erc-synth` has the shape of a Hub id, but where `runs` is a folder here it names a local folder.
+    looks_local = text.startswith(("/", "./", "../", "~")) or text.count("/") != 1 or local.parent.is_dir()
     if looks_local and not local.is_dir():
         raise TrainingConfigError(
             f"{option} {text!r} is not an existing folder (and not a Hub id of the form org/name); give the folder "
@@ -206,7 +219,7 @@ class ModelArguments:
     )
 
     def __post_init__(self) -> None:
-        for name in ("model_name_or_path", "memory_model_name_or_path"):
+        for name in ("model_name_or_path", "memory_model_name_or_path", "knowledge_model_name_or_path"):
             _check_local_model(name, getattr(self, name))
         if self.max_length < 8:
             raise TrainingConfigError(f"max_length must be at least 8 tokens, but got max_length={self.max_length}.")
@@ -331,7 +344,35 @@ class DataArguments:
 @dataclass
 class ErcTrainingFields:
     """What `ErcTrainingArguments` adds to `TrainingArguments`: the defaults of ERC fine-tuning and the settings of
-    the pretraining stage (a plain dataclass, so that `--help` lists them without importing transformers)."""
+    the pretraining stage (a plain dataclass, so that `--help` lists them without importing transformers).
+
+    `field_ranges` gives the interval of every number option that `TrainingArguments` itself declares (read with
+    `erc_synth_datasets.configuration.field_range`, checked before the arguments are built, shown in `--help`).
+    """
+
+    field_ranges: ClassVar[dict[str, str]] = {
+        "max_steps": "[-1, 1000000000000]",  # -1: train num_train_epochs
+        "weight_decay": "[0, 10]",
+        "adam_beta1": "[0, 1)",
+        "adam_beta2": "[0, 1)",
+        "adam_epsilon": "(0, 1]",
+        "gradient_accumulation_steps": "[1, 1000000]",
+        "max_grad_norm": "[0, 1000000]",  # 0: no clipping
+        "label_smoothing_factor": "[0, 1)",
+        "neftune_noise_alpha": "(0, 1000000]",
+        "torch_empty_cache_steps": "[1, 1000000000]",
+        "eval_steps": "(0, 1000000000]",  # below 1: a fraction of the training steps
+        "eval_delay": "[0, 1000000000]",
+        "eval_accumulation_steps": "[1, 1000000000]",
+        "save_steps": "(0, 1000000000]",
+        "seed": f"[0, {SEED_MAX}]",
+        "data_seed": f"[0, {SEED_MAX}]",
+        "dataloader_num_workers": "[0, 1024]",
+        "dataloader_prefetch_factor": "[1, 1024]",
+        "ddp_bucket_cap_mb": "[1, 1000000]",
+        "ddp_timeout": "[1, 1000000000]",
+        "local_rank": "[-1, 1000000]",
+    }
 
     output_dir: str | None = field(
         default="runs/train", metadata={"help": "Where checkpoints, the final model and results.json are written."}

@@ -20,11 +20,13 @@ from datasets import ClassLabel, Dataset, DatasetDict
 
 from erc_synth_datasets import load_benchmark
 from erc_synth_datasets.benchmarks import BUILTIN_BENCHMARKS, Benchmark
+from erc_synth_datasets.errors import bounded_message
 from erc_synth_datasets.loaders.generic import GENERIC_FORMAT, data_files
 from erc_synth_datasets.schema import flatten_dialogues
+from erc_synth_datasets.stats import dataset_folder_configs, is_dataset_folder
 from erc_synth_datasets.vocabulary import SPLITS
 
-from .config import DataArguments, ModelArguments
+from .config import DataArguments, ModelArguments, check_synthetic_dataset
 from .errors import LabelSpaceError, TrainingConfigError
 
 __all__ = [
@@ -152,6 +154,26 @@ def load_real(data_args: DataArguments, benchmark: Benchmark) -> tuple[DatasetDi
     return dataset, revision
 
 
+def _check_synthetic_folder(source: str | None, config_name: str) -> None:
+    """Refuses, before `load_dataset`, a synthetic dataset that is not a folder built by `erc-synth build` holding
+    `config_name` (a Hub id is left to the Hub)."""
+    check_synthetic_dataset(source)
+    folder = Path(str(source)).expanduser()
+    if not folder.is_dir():
+        return
+    if not is_dataset_folder(folder):
+        raise TrainingConfigError(
+            f"synthetic_dataset {str(source)!r} is not a dataset folder built by `erc-synth build` (it has no "
+            "README.md dataset card); give the folder `erc-synth build --output-dir` wrote."
+        )
+    configs = dataset_folder_configs(folder)
+    if config_name not in configs:
+        raise TrainingConfigError(
+            f"synthetic_dataset {str(source)!r} has the configs {configs}, not {config_name!r}; build it from a run "
+            "of that benchmark and mode, or choose one of those."
+        )
+
+
 def load_synthetic(data_args: DataArguments, config_name: str, benchmark: Benchmark) -> tuple[DatasetDict, dict]:
     """A synthetic config (`<benchmark>_<natural|balanced>`) with train/validation/test, label space checked."""
     from datasets import load_dataset
@@ -161,7 +183,14 @@ def load_synthetic(data_args: DataArguments, config_name: str, benchmark: Benchm
             f"Synthetic config {config_name!r} does not belong to benchmark {benchmark.name!r}; expected a config "
             f"named {benchmark.name}_natural or {benchmark.name}_balanced."
         )
-    dataset = load_dataset(data_args.synthetic_dataset, config_name, revision=data_args.synthetic_revision)
+    _check_synthetic_folder(data_args.synthetic_dataset, config_name)
+    try:
+        dataset = load_dataset(data_args.synthetic_dataset, config_name, revision=data_args.synthetic_revision)
+    except (FileNotFoundError, ValueError, ConnectionError) as err:  # a Hub id not cached offline, not found, ...
+        raise TrainingConfigError(
+            f"synthetic_dataset {data_args.synthetic_dataset!r} (config {config_name!r}) cannot be loaded: "
+            f"{bounded_message(str(err), 300)}"
+        ) from None
     missing = [split for split in SPLITS if split not in dataset]
     if missing:
         raise TrainingConfigError(

@@ -28,7 +28,7 @@ from typing import Any
 
 from erc_synth_datasets.benchmarks import get_benchmark
 from erc_synth_datasets.configuration import load_config_yaml
-from erc_synth_datasets.files import write_text_atomic
+from erc_synth_datasets.files import read_yaml_mapping, write_text_atomic
 from erc_synth_datasets.vocabulary import (
     LONG_TABLE_COLUMNS,
     REAL_SOURCE,
@@ -176,11 +176,18 @@ def test_sets_of(config: ExperimentConfig, benchmark: str) -> list[str]:
 
 
 def _run_settings(config: ExperimentConfig, run: Run) -> dict[str, Any]:
-    import yaml
-
     settings: dict[str, Any] = {}
     if config.train_config:
-        settings.update(yaml.safe_load(Path(config.train_config).read_text(encoding="utf-8")) or {})
+        settings.update(
+            read_yaml_mapping(
+                config.train_config,
+                what="train_config",
+                error=TrainingConfigError,
+                missing_hint="set train_config in the experiment YAML to a configs/train file (relative to the "
+                "current folder)",
+                allow_empty=True,
+            )
+        )
     settings.update(config.train_overrides)
     # A custom benchmark is passed on as its YAML (the training process reads it again); one whose YAML names its
     # files needs no data folder.
@@ -285,14 +292,37 @@ def _csv(rows: list[dict], columns: list[str]) -> str:
     return buffer.getvalue()
 
 
+def check_inputs(config: ExperimentConfig, runs: list[Run]) -> None:
+    """Checks, before the first run, what every run reads: the synthetic dataset, the base train config and each
+    benchmark's real data folder (rather than failing in every run's log).
+
+    Raises:
+        TrainingConfigError: naming the missing or unreadable folder or file and the key that sets it.
+    """
+    from .config import check_synthetic_dataset
+
+    if any(run.variant != "org" for run in runs) or config.test_modes:
+        check_synthetic_dataset(config.synthetic_dataset)
+    checked = set()
+    for run in runs:
+        if run.benchmark in checked:
+            continue
+        checked.add(run.benchmark)
+        data_dir = _run_settings(config, run)["data_dir"]  # reads train_config: a missing or bad file fails here
+        if data_dir is not None and not Path(data_dir).is_dir():
+            key = f"data_dirs.{run.benchmark}" if run.benchmark in config.data_dirs else "data_root"
+            raise TrainingConfigError(
+                f"The real {run.benchmark} data folder {data_dir!r} is not an existing folder; set {key} in the "
+                "experiment YAML (or with --data-root / --data-dirs) to the folder of its files."
+            )
+
+
 def run_experiment(config: ExperimentConfig, *, dry_run: bool = False) -> int:
     """Runs the missing runs of the matrix, then writes `table.csv` and `table_per_seed.csv`; returns the failures."""
 
     runs = plan_runs(config)
-    if not dry_run and (any(run.variant != "org" for run in runs) or config.test_modes):
-        from .config import check_synthetic_dataset
-
-        check_synthetic_dataset(config.synthetic_dataset)  # once here, rather than failing in every run's log
+    if not dry_run:
+        check_inputs(config, runs)
     failures = 0
     for index, run in enumerate(runs, 1):
         label = f"[{index}/{len(runs)}] {run.benchmark} {run.variant_name} seed {run.seed}"

@@ -383,6 +383,8 @@ def make_standin_generator(folder: str | Path, tokenizer_name_or_path: str | Non
     from .models.base import resolve_backbone
 
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise TrainingConfigError(f"--output-dir {str(folder)!r} is a file; give a folder for the stand-in generator.")
     if (folder / "config.json").is_file():
         return str(folder)
     tokenizer = AutoTokenizer.from_pretrained(

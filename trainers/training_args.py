@@ -10,11 +10,9 @@ from dataclasses import dataclass
 
 from transformers import TrainingArguments
 
-from .config import ErcTrainingFields
-from .errors import TrainingConfigError
+from erc_synth_datasets.configuration import check_fields
 
-#: Largest seed numpy's and torch's generators accept (2**32 - 1).
-SEED_MAX = 2**32 - 1
+from .config import ErcTrainingFields
 
 __all__ = ["ErcTrainingArguments"]
 
@@ -30,13 +28,7 @@ class ErcTrainingArguments(ErcTrainingFields, TrainingArguments):
     def __post_init__(self) -> None:
         import torch
 
-        for name in ("seed", "data_seed"):
-            value = getattr(self, name, None)
-            if value is not None and not 0 <= value <= SEED_MAX:
-                raise TrainingConfigError(
-                    f"--{name} must be an integer in [0, {SEED_MAX}] (the seeds numpy and torch accept), "
-                    f"but got {value}."
-                )
+        check_fields(self)  # every number within its range, TrainingArguments' own included (`field_ranges`)
 
         if not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
             # Launched as several processes on a machine without a GPU (`accelerate launch --multi_gpu

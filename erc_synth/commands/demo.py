@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from erc_synth_datasets.configuration import ConfigError
 from erc_synth_datasets.errors import reports_errors
 from erc_synth_datasets.options import OptionParser
 from erc_synth_datasets.vocabulary import ConfigName, Mode
@@ -56,6 +57,14 @@ class DemoOptions:
         },
     )
     skip_real: bool = field(default=False, metadata={"help": "Do not print the real MELD's statistics."})
+
+    def __post_init__(self) -> None:
+        # A folder given on purpose is checked before minutes of generation (only the default may be absent).
+        if self.data_dir is not None and not self.skip_real and not self.data_dir.is_dir():
+            raise ConfigError(
+                f"--data-dir {str(self.data_dir)!r} is not an existing folder; give the real MELD folder, or "
+                "--skip-real."
+            )
 
 
 def make_parser() -> OptionParser:

@@ -19,6 +19,7 @@ import sys
 
 from erc_synth_datasets.errors import reports_errors
 from erc_synth_datasets.options import OptionParser
+from erc_synth_datasets.progress import silence_progress_bars
 
 __all__ = ["main", "make_parser"]
 
@@ -46,6 +47,8 @@ def make_parser() -> OptionParser:
 @reports_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     config, extras = make_parser().parse_with_extras(argv)
+    if not config.progress:
+        silence_progress_bars()  # model loading too, before any library that draws bars is imported
     from generation.runner import run_generation
 
     if extras.api_key:

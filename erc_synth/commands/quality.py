@@ -57,8 +57,8 @@ class QualityOptions:
     data_dir: Path | None = field(
         default=None,
         metadata={
-            "help": "The real benchmark's files (default: $ERC_SYNTH_DATA_DIR/<benchmark> when set; else stored "
-            "figures)."
+            "help": "The real benchmark's files (default: the files a custom benchmark's data: section names; else "
+            "$ERC_SYNTH_DATA_DIR/<benchmark> when set; else stored figures)."
         },
     )
     output_dir: Path | None = field(
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     from erc_synth_datasets.quality.reference import load_reference
     from erc_synth_datasets.quality.report import compute_report
     from erc_synth_datasets.quality.sources import load_dataset_config, load_real_split, load_run
-    from erc_synth_datasets.stats import default_data_dir
+    from erc_synth_datasets.stats import real_data_folder
 
     if args.dataset_config:
         source = load_dataset_config(args.source, args.dataset_config, args.benchmark)
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.benchmark:
             source.benchmark = get_benchmark(args.benchmark)
         output = args.output_dir or args.source / "quality"
-    data_dir = args.data_dir or default_data_dir(source.benchmark.name)
+    data_dir = real_data_folder(source.benchmark, args.data_dir)
     real = real_test = None
     if data_dir is not None:
         real = load_real_split(source.benchmark, data_dir, "train")

@@ -64,6 +64,10 @@ class SignificanceArguments:
     def __post_init__(self) -> None:
         if self.json and self.latex:
             raise ConfigError("--json and --latex each choose the output format; give at most one of them.")
+        if self.plot is not None:
+            from trainers.significance.plot import check_image_path
+
+            check_image_path(self.plot, "--plot")
 
 
 PROG = "erc-synth significance"

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _real(options: StatsOptions) -> int:
     from erc_synth_datasets.benchmarks import get_benchmark
-    from erc_synth_datasets.stats import benchmark_stats, default_data_dir, format_stats, plot_label_distribution
+    from erc_synth_datasets.stats import benchmark_stats, format_stats, plot_label_distribution, real_data_folder
 
     benchmark = get_benchmark(options.source)
     stats, report = benchmark_stats(benchmark, options.data_dir, format=options.format)
@@ -76,9 +76,7 @@ def _real(options: StatsOptions) -> int:
     if options.json:
         print(json.dumps(stats, indent=2, ensure_ascii=False))
         return 0
-    custom_files = benchmark.data.base_dir if benchmark.data is not None else None
-    data_dir = options.data_dir or custom_files or default_data_dir(benchmark.name)
-    print(format_stats(stats, title=f"{benchmark.display_name} ({data_dir})"))
+    print(format_stats(stats, title=f"{benchmark.display_name} ({real_data_folder(benchmark, options.data_dir)})"))
     print()
     print(report.summary())
     if options.plot:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from erc_synth_datasets.errors import reports_errors
 from erc_synth_datasets.options import OptionParser, asks_for_help
+from erc_synth_datasets.progress import silence_progress_bars
 
 __all__ = ["main", "make_parser"]
 
@@ -48,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     if asks_for_help(argv or ()):
         make_parser(for_help=True).parse(argv)  # prints the help and exits
     model_args, data_args, training_args = make_parser().parse(argv)
+    if training_args.disable_tqdm:
+        silence_progress_bars()  # the bars of model loading and dataset preparation too, not only the trainer's
     from trainers.protocol import run_protocol
 
     results = run_protocol(model_args, data_args, training_args)

@@ -12,11 +12,13 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..errors import ErcSynthError, bounded_message
 from .metrics import Dialogue
 
 __all__ = [
     "DEFAULT_ENCODER",
     "DialogueClassifier",
+    "EncoderError",
     "SentenceEncoder",
     "agreement",
     "default_encoder",
@@ -28,6 +30,10 @@ __all__ = [
 ]
 
 DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class EncoderError(ErcSynthError, ValueError):
+    """The sentence encoder of the quality report (`--encoder`, `build --quality-encoder`) cannot be loaded."""
 
 
 def default_encoder() -> str:
@@ -52,8 +58,14 @@ class SentenceEncoder:
         from transformers import AutoModel, AutoTokenizer
 
         self.name = model or default_encoder()
-        self.tokenizer = AutoTokenizer.from_pretrained(self.name)
-        self.model = AutoModel.from_pretrained(self.name).eval()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.name)
+            self.model = AutoModel.from_pretrained(self.name).eval()
+        except (OSError, ValueError) as err:  # no such folder or Hub id, no config.json, no tokenizer files
+            raise EncoderError(
+                f"The sentence encoder {self.name!r} cannot be loaded: {bounded_message(str(err), 300)} Give the "
+                "folder of a saved transformers model (with its tokenizer) or a Hub id available offline."
+            ) from None
         self.batch_size = batch_size
         self.max_length = max_length
 

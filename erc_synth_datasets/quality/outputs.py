@@ -16,7 +16,7 @@ from typing import Any
 
 from ..benchmarks import Benchmark
 from ..files import write_json_atomic, write_text_atomic
-from ..stats import default_data_dir
+from ..stats import real_data_folder
 from .plots import plot_report
 from .sources import SyntheticSource, dialogues_from_records, load_real_split
 
@@ -98,7 +98,7 @@ def report_config(
         dialogues=dialogues_from_records(records, benchmark, where),
         attempts=attempts,
     )
-    data_dir = data_dir or default_data_dir(benchmark.name)
+    data_dir = real_data_folder(benchmark, data_dir)
     real = real_test = None
     if data_dir is not None and Path(data_dir).is_dir():
         real = load_real_split(benchmark, data_dir, "train")

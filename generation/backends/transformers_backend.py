@@ -35,6 +35,7 @@ from typing import Any
 
 from erc_synth_datasets.configuration import ConfigError
 from erc_synth_datasets.machine import available_memory_bytes
+from erc_synth_datasets.progress import silence_progress_bars
 from erc_synth_datasets.threads import ThreadChoice, apply_torch_threads
 
 from ..config import DEFAULT_SLOTS
@@ -192,6 +193,8 @@ class TransformersBackend(Backend):
         return self.constrained and _xgrammar_available()
 
     def load(self) -> None:
+        if not self.progress:
+            silence_progress_bars()  # before torch imports tqdm, and before the default model's first conversion
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -209,10 +212,6 @@ class TransformersBackend(Backend):
             self._revision = default_model_revision()
         else:
             path = self.model_id
-        if not self.progress:
-            from transformers.utils import logging as transformers_logging
-
-            transformers_logging.disable_progress_bar()
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
             self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(self.device)
