@@ -41,6 +41,7 @@ from erc_synth_datasets.runs import (
     read_manifest,
     utc_now,
 )
+from erc_synth_datasets.turn_histogram import turns_histogram
 
 from .backends import Backend, BackendError, SamplingParams, apply_in_flight, build_backend, secrets_of
 from .config import GenerationConfig, settings_hash
@@ -138,7 +139,8 @@ def _setup(config: GenerationConfig, backend: Backend) -> _RunSetup:
         check_template_states_turns(template)
     settings = config.data_settings()
     settings.update(
-        benchmark=benchmark.to_dict(),
+        # The definition's identity: its data's licence changes no dialogue, so it is not part of the settings.
+        benchmark=benchmark.identity(),
         prompt_file=template.text(),
         persona_file=pools.content() if pools is not None else None,
         output_format=output_format,
@@ -150,17 +152,18 @@ def _setup(config: GenerationConfig, backend: Backend) -> _RunSetup:
 
 
 def _turn_distribution(config: GenerationConfig, benchmark: Benchmark) -> TurnDistribution | None:
-    """The distribution of turn counts a `turn_counts: reference` run draws from: the benchmark's stored real
-    histogram clipped to [min_turns, max_turns]; None for `range` or a benchmark without stored figures."""
+    """The distribution of turn counts a `turn_counts: reference` run draws from: the benchmark's real turns
+    histogram (shipped, or computed from a custom benchmark's data) clipped to [min_turns, max_turns]; None for
+    `range` or a benchmark without one."""
     if config.turn_counts != "reference":
         return None
-    # numpy: loaded only when a run takes its turn counts from the reference figures.
-    from erc_synth_datasets.quality.reference import reference_turns_histogram
-
     try:
-        histogram = reference_turns_histogram(benchmark)
+        histogram = turns_histogram(benchmark)
     except ValueError as err:
-        raise ConfigError(f"turn_counts='reference' cannot read the stored turns histogram: {err}") from None
+        raise ConfigError(
+            f"turn_counts='reference' cannot read the real turns histogram: {err} Fix the benchmark's files, or set "
+            "turn_counts: range."
+        ) from None
     if histogram is None:
         return None
     return TurnDistribution.from_histogram(histogram, min_turns=config.min_turns, max_turns=config.max_turns)
@@ -321,9 +324,9 @@ def _warn_about_settings(setup: _RunSetup, backend: Backend, log: Callable[[str]
         log(f"Backend {backend.name!r} cannot enforce a JSON schema; using the lenient line format instead.")
     if config.turn_counts == "reference" and setup.turn_distribution is None:
         log(
-            f"Benchmark {setup.benchmark.name!r} has no stored turns-per-dialogue histogram "
-            "(erc_synth_datasets/quality/reference/); every dialogue is asked for min_turns to max_turns utterances, "
-            "as with turn_counts: range."
+            f"Benchmark {setup.benchmark.name!r} has no turns-per-dialogue histogram (no turns file beside its "
+            "definition, and no `data:` section to compute one from); every dialogue is asked for min_turns to "
+            "max_turns utterances, as with turn_counts: range."
         )
     needed = estimated_tokens(config)
     if config.max_new_tokens < needed:
