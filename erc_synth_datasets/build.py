@@ -83,7 +83,8 @@ class BuildConfig:
         split_ratios: Fractions of dialogues per split (train, validation, test).
         split_seed: Seed of the dialogue-level shuffle that assigns splits.
         min_per_split: The fewest dialogues any split may hold; fewer is an error.
-        license: License identifier written into the card's metadata.
+        license: License identifier written into the card's metadata; None takes the licence of the real data the
+            configs imitate from the benchmark definition, or writes `unknown` and asks for one in the card.
         pretty_name: Human-readable dataset name for the card.
         repo_id: The Hub repository the card's examples load from (`<org>/<name>`); the folder name when None.
         allow_incomplete: Also accept runs whose manifest status is not `complete` (e.g. `stopped`, `running`).
@@ -102,7 +103,13 @@ class BuildConfig:
     min_per_split: int = field(
         default=1, metadata={"range": "[1, 1000000000]", "help": "The fewest dialogues any split may hold."}
     )
-    license: str = field(default="apache-2.0", metadata={"help": "License identifier for the card metadata."})
+    license: str | None = field(
+        default=None,
+        metadata={
+            "help": "License identifier for the card metadata (default: the licence of the real data the configs "
+            "imitate, from the benchmark definition; 'unknown' when it has none)."
+        },
+    )
     pretty_name: str = field(default="erc-synth", metadata={"help": "Human-readable dataset name for the card."})
     repo_id: str | None = field(
         default=None, metadata={"help": "Hub repository (<org>/<name>) used in the card's loading examples."}
