@@ -13,6 +13,7 @@ custom benchmark is the same thing outside the package: its companion files sit 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,8 +28,8 @@ from .vocabulary import SPLITS
 __all__ = [
     "Benchmark",
     "BenchmarkError",
-    "BUILTIN_BENCHMARKS",
     "BUILTIN_BENCHMARKS_DIR",
+    "builtin_benchmarks",
     "BenchmarkFiles",
     "FILE_TYPES",
     "GENERIC_FORMAT",
@@ -432,7 +433,7 @@ def _check_custom_name(benchmark: Benchmark, source: str, *, path: str = "object
     - `path="object"` (`get_benchmark` given a `Benchmark`): a definition rebuilt from a run's manifest passes as long
       as its labels (the ids of every dataset and model) are the built-in ones.
     """
-    builtin = _REGISTRY.get(benchmark.name) if benchmark.name in BUILTIN_BENCHMARKS else None
+    builtin = _registry().get(benchmark.name) if benchmark.name in builtin_benchmarks() else None
     if builtin is None:
         return
     differs = {"file": True, "register": benchmark != builtin, "object": benchmark.labels != builtin.labels}[path]
@@ -447,7 +448,7 @@ def _check_custom_name(benchmark: Benchmark, source: str, *, path: str = "object
 
 def list_benchmarks() -> list[str]:
     """Names of every registered benchmark, built-in and custom."""
-    return sorted(_REGISTRY)
+    return sorted(_registry())
 
 
 def register_benchmark(benchmark: Benchmark, *, overwrite: bool = False) -> Benchmark:
@@ -458,12 +459,13 @@ def register_benchmark(benchmark: Benchmark, *, overwrite: bool = False) -> Benc
             `overwrite`).
     """
     _check_custom_name(benchmark, f"Benchmark {benchmark.display_name!r}", path="register")
-    if benchmark.name in _REGISTRY and not overwrite and _REGISTRY.get(benchmark.name) != benchmark:
+    registry = _registry()
+    if benchmark.name in registry and not overwrite and registry.get(benchmark.name) != benchmark:
         raise BenchmarkError(
             f"A different benchmark named {benchmark.name!r} is already registered; choose another name "
             "or pass overwrite=True."
         )
-    _REGISTRY.register(benchmark.name, benchmark, overwrite=True)
+    registry.register(benchmark.name, benchmark, overwrite=True)
     return benchmark
 
 
@@ -475,12 +477,22 @@ def get_benchmark(name_or_path: str | Path | Benchmark) -> Benchmark:
     """
     if isinstance(name_or_path, Benchmark):
         _check_custom_name(name_or_path, f"Benchmark {name_or_path.display_name!r}")
+        if name_or_path.files is None and name_or_path.name in builtin_benchmarks():
+            # A built-in definition rebuilt from a run's manifest: its files and release formats are the folder's.
+            registered = _registry().get(name_or_path.name)
+            return dataclasses.replace(
+                name_or_path,
+                formats=registered.formats,
+                files=registered.files,
+                licence=name_or_path.licence or registered.licence,
+            )
         return name_or_path
     text = str(name_or_path)
     if text.endswith((".yaml", ".yml")) or Path(text).is_file():
         return register_benchmark(load_benchmark_yaml(text), overwrite=True)  # load_benchmark_yaml checks the name
     key = text.strip().lower()
-    return _REGISTRY.get(key if key in _REGISTRY else text)
+    registry = _registry()
+    return registry.get(key if key in registry else text)
 
 
 _YAML_FIELDS = {
@@ -568,7 +580,28 @@ def load_benchmark_yaml(path: str | Path, *, builtin: bool = False) -> Benchmark
     return benchmark
 
 
-for _builtin in _builtin_definitions():
-    _REGISTRY.register(_builtin.name, _builtin)
-# Names a custom benchmark may never take: results, configs and cards are named after the benchmark.
-BUILTIN_BENCHMARKS: tuple[str, ...] = tuple(_REGISTRY)
+_BUILTIN_NAMES: list[str] = []
+
+
+def _registry() -> Registry[Benchmark]:
+    """The registry, with the built-in benchmarks read on first use (reading their YAML files at import would add to
+    every command's `--help`)."""
+    if not _BUILTIN_NAMES:
+        for builtin in _builtin_definitions():
+            _REGISTRY.register(builtin.name, builtin, overwrite=True)
+            _BUILTIN_NAMES.append(builtin.name)
+    return _REGISTRY
+
+
+def builtin_benchmarks() -> tuple[str, ...]:
+    """The built-in benchmarks' names, in their listing order. A custom benchmark may never take one: results,
+    configs and cards are named after the benchmark."""
+    _registry()
+    return tuple(_BUILTIN_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    # `BUILTIN_BENCHMARKS` is computed on first use, like the registry it lists.
+    if name == "BUILTIN_BENCHMARKS":
+        return builtin_benchmarks()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

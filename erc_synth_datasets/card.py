@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from .benchmarks import BUILTIN_BENCHMARKS, Benchmark, get_benchmark
+from .benchmarks import Benchmark, builtin_benchmarks, get_benchmark
 from .errors import ErcSynthError
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ UNKNOWN_LICENCE = "unknown"
 def _licence_of(benchmark: Benchmark) -> str:
     """The licence a benchmark's definition gives its real data (a built-in one's from the registry, for configs
     built before definitions carried it); empty when unknown."""
-    if benchmark.licence or benchmark.name not in BUILTIN_BENCHMARKS:
+    if benchmark.licence or benchmark.name not in builtin_benchmarks():
         return benchmark.licence
     return get_benchmark(benchmark.name).licence
 
@@ -128,7 +128,7 @@ def load_card_data(config: BuildConfig) -> CardSettings:
     return CardSettings(
         license=config.license,
         pretty_name=config.pretty_name,
-        repo_id=config.repo_id or Path(config.output).name,
+        repo_id=config.repo_id or Path(config.output_dir).name,
     )
 
 

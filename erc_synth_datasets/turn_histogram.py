@@ -26,6 +26,7 @@ from .benchmarks import Benchmark, get_benchmark
 from .errors import ErcSynthError
 from .files import read_yaml_mapping, write_text_atomic
 from .loaders.generic import data_files, read_generic
+from .vocabulary import Split
 
 __all__ = [
     "TurnHistogramError",
@@ -37,7 +38,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_SPLIT = "train"
+_SPLIT = Split.TRAIN.value
 
 
 class TurnHistogramError(ErcSynthError, ValueError):

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from erc_synth_datasets.benchmarks import BUILTIN_BENCHMARKS, Benchmark, get_benchmark
+from erc_synth_datasets.benchmarks import Benchmark, builtin_benchmarks, get_benchmark
 from erc_synth_datasets.errors import ErcSynthError
 from erc_synth_datasets.files import read_yaml_mapping
 
@@ -122,7 +122,7 @@ def _template_folders(benchmark: Benchmark | None = None) -> list[Path]:
     """Where template names are looked up, first match first: the user's folder, the generic templates, the
     benchmark's own `prompts/`, then every built-in benchmark's."""
     owners = [benchmark] if benchmark is not None else []
-    owners += [get_benchmark(name) for name in BUILTIN_BENCHMARKS]
+    owners += [get_benchmark(name) for name in builtin_benchmarks()]
     folders = [configs_dir() / "prompts", shipped_defaults_dir() / "prompts"]
     folders += [owner.files.prompts_dir for owner in owners if owner.files is not None]
     return list(dict.fromkeys(folders))

@@ -147,7 +147,7 @@ def _setup(config: GenerationConfig, backend: Backend) -> _RunSetup:
         # The clipped counts the turn counts are drawn from (None: not drawn), so a changed reference is a new run.
         turn_distribution=turn_distribution.to_dict() if turn_distribution is not None else None,
     )
-    run_dir = Path(config.output)  # type: ignore[arg-type]
+    run_dir = Path(config.output_dir)  # type: ignore[arg-type]
     return _RunSetup(config, benchmark, template, pools, output_format, settings, run_dir, turn_distribution)
 
 
@@ -324,8 +324,8 @@ def _warn_about_settings(setup: _RunSetup, backend: Backend, log: Callable[[str]
         log(f"Backend {backend.name!r} cannot enforce a JSON schema; using the lenient line format instead.")
     if config.turn_counts == "reference" and setup.turn_distribution is None:
         log(
-            f"Benchmark {setup.benchmark.name!r} has no turns-per-dialogue histogram (no turns file beside its "
-            "definition, and no `data:` section to compute one from); every dialogue is asked for min_turns to "
+            f"Benchmark {setup.benchmark.name!r} has no stored turns-per-dialogue histogram (no turns file beside "
+            "its definition, and no `data:` section to compute one from); every dialogue is asked for min_turns to "
             "max_turns utterances, as with turn_counts: range."
         )
     needed = estimated_tokens(config)
@@ -344,7 +344,7 @@ def run_generation(
     log: Callable[[str], None] | None = None,
     dialogue_filter: DialogueFilter | None = None,
 ) -> RunSummary:
-    """Generates (continues, or extends) the run described by `config` into `config.output`.
+    """Generates (continues, or extends) the run described by `config` into `config.output_dir`.
 
     Args:
         config: The settings; `benchmark` and `output` are required.
@@ -361,7 +361,7 @@ def run_generation(
 
     Raises:
         ConfigError: missing or invalid settings (a device that does not exist, ...).
-        RunConflictError: `config.output` holds a run with different settings, or cannot be created.
+        RunConflictError: `config.output_dir` holds a run with different settings, or cannot be created.
         RunStorageError: a write failed (a full disk); everything decided before is on disk.
     """
     log = log or (lambda message: print(message, file=sys.stderr))

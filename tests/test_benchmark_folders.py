@@ -18,8 +18,8 @@ from run_fixtures import write_run
 
 from erc_synth_datasets import benchmarks
 from erc_synth_datasets.benchmarks import (
-    BUILTIN_BENCHMARKS,
     BenchmarkError,
+    builtin_benchmarks,
     get_benchmark,
     load_benchmark_yaml,
 )
@@ -101,7 +101,7 @@ def test_each_builtin_benchmark_is_one_folder_of_package_data_read_like_a_custom
 
 
 def test_builtin_licences_and_the_settings_identity():
-    assert {name: get_benchmark(name).licence for name in BUILTIN_BENCHMARKS} == {
+    assert {name: get_benchmark(name).licence for name in builtin_benchmarks()} == {
         "meld": "gpl-3.0",
         "emorynlp": "apache-2.0",
         "iemocap": "other",

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from erc_synth_datasets.configuration import check_fields
 from erc_synth_datasets.errors import reports_errors
 from erc_synth_datasets.options import OptionParser
+from erc_synth_datasets.vocabulary import Split
 
 if TYPE_CHECKING:
     from erc_synth_datasets.benchmarks import Benchmark
@@ -169,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = args.data_dir or default_data_dir(source.benchmark.name)
     real = real_test = None
     if data_dir is not None:
-        real = load_real_split(source.benchmark, data_dir, "train")
-        real_test = load_real_split(source.benchmark, data_dir, "test")
+        real = load_real_split(source.benchmark, data_dir, Split.TRAIN)
+        real_test = load_real_split(source.benchmark, data_dir, Split.TEST)
     reference = load_reference(source.benchmark) if real is None else None
     classifier = classifier_options.build(source.benchmark)  # a classifier for other labels fails before the judge
     judge = _judge(judge_options, source, output, settings.seed)

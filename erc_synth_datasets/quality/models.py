@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .metrics import Dialogue
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "DEFAULT_ENCODER",
@@ -59,6 +60,7 @@ class SentenceEncoder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """One unit-length row per text."""
+        import numpy as np  # loaded when a report is computed, not by `erc-synth quality --help`
         import torch
 
         rows = []
@@ -96,6 +98,7 @@ def embedding_diversity(
     n = len(embeddings)
     if n < 2:
         return {"mean_pairwise_distance": None, "clusters_per_100": None, "near_duplicate_share": None}
+    import numpy as np  # loaded when a report is computed, not by `erc-synth quality --help`
     from sklearn.cluster import AgglomerativeClustering
 
     similarity = embeddings @ embeddings.T

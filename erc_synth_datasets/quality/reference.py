@@ -21,6 +21,7 @@ from typing import Any
 from ..benchmarks import Benchmark, get_benchmark
 from ..files import read_yaml_mapping, write_text_atomic
 from ..turn_histogram import source_fingerprint, write_turns_histogram
+from ..vocabulary import Split
 from .metrics import Dialogue
 from .models import SentenceEncoder, label_agreement, train_reference_classifier
 from .report import SAMPLE_SIZES, TOKEN_BUDGETS, QualitySettings, sampled_figures, shape_figures
@@ -54,7 +55,7 @@ def compute_reference(
     classifier = train_reference_classifier(train, seed=settings.seed)
     return {
         "benchmark": benchmark.name,
-        "split": "train",
+        "split": Split.TRAIN.value,
         "shape": shape,
         "by_budget": by_budget,
         "by_size": by_size,
@@ -81,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     benchmark = get_benchmark(args.benchmark)
     try:
-        train = load_real_split(benchmark, args.data_dir, "train")
-        test = load_real_split(benchmark, args.data_dir, "test")
+        train = load_real_split(benchmark, args.data_dir, Split.TRAIN)
+        test = load_real_split(benchmark, args.data_dir, Split.TEST)
     except QualitySourceError as err:
         print(f"reference: {err}", file=sys.stderr)
         return 2
