@@ -119,8 +119,14 @@ def write_turns_histogram(
         data["source"] = source
     header = (
         f"# Dialogues per number of turns in the real {benchmark.display_name} {_SPLIT} split (aggregate counts, no "
-        "text),\n# written by erc-synth; computed again when the files it was computed from change.\n"
+        "text);\n"
     )
+    if source is None:
+        header += (
+            f"# regenerate with\n#   python -m erc_synth_datasets.quality.reference {benchmark.name} --data-dir DIR\n"
+        )
+    else:
+        header += "# computed by erc-synth from the files listed under `source`, and again when one of them changes.\n"
     return write_text_atomic(path, header + yaml.safe_dump(data, sort_keys=False))
 
 
