@@ -598,10 +598,3 @@ def builtin_benchmarks() -> tuple[str, ...]:
     configs and cards are named after the benchmark."""
     _registry()
     return tuple(_BUILTIN_NAMES)
-
-
-def __getattr__(name: str) -> Any:
-    # `BUILTIN_BENCHMARKS` is computed on first use, like the registry it lists.
-    if name == "BUILTIN_BENCHMARKS":
-        return builtin_benchmarks()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
