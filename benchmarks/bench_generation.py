@@ -48,7 +48,7 @@ def _config(args: argparse.Namespace, output: Path, dialogues: int, **backend: o
         seed=args.seed,
         max_attempts=1,
         progress=False,
-        output=str(output),
+        output_dir=str(output),
         **{name: getattr(args, name) for name in _SETTINGS if getattr(args, name) is not None},
         **backend,
     )

@@ -53,7 +53,7 @@ def _runs(args: argparse.Namespace) -> dict[str, Path]:
                 mode=mode,
                 num_dialogues=args.num_dialogues,
                 seed=args.seed,
-                output=str(runs[mode]),
+                output_dir=str(runs[mode]),
                 **{name: getattr(args, name) for name in ("batch_size", "num_threads") if getattr(args, name)},
             )
         )
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     dataset = args.work / "erc-synth"
     if not all((dataset / f"{args.benchmark_name}_{mode}" / "build_info.json").is_file() for mode in args.modes):
-        result = build_dataset(list(runs.values()), BuildConfig(output=str(dataset), allow_incomplete=True))
+        result = build_dataset(list(runs.values()), BuildConfig(output_dir=str(dataset), allow_incomplete=True))
         for built in result.configs:
             print(f"built {built.name}: dialogues per split {built.num_dialogues}", flush=True)
     timings["build"] = time.perf_counter() - started

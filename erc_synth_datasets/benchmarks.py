@@ -4,10 +4,16 @@ Canonical label order: each benchmark's labels are listed in the order its refer
 repository, the EmoryNLP README, the DialogueRNN/CoMPM IEMOCAP index), so that label ids in erc-synth equal the ids
 used by published code and checkpoints. The same order is used for the ``ClassLabel``, the numbered legend in the
 prompts, the dataset cards and the classifier heads; it never comes from the data.
+
+Each built-in benchmark is one folder of package data, `erc_synth_datasets/builtin_benchmarks/<name>/`: its
+definition (`benchmark.yaml`), prompt templates (`prompts/`), reference figures (`reference.yaml`) and turns histogram
+(`turns.yaml`). The folder is read by `load_benchmark_yaml`, the same code that reads a custom benchmark's YAML, so a
+custom benchmark is the same thing outside the package: its companion files sit beside its YAML.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,11 +28,14 @@ from .vocabulary import SPLITS
 __all__ = [
     "Benchmark",
     "BenchmarkError",
-    "BUILTIN_BENCHMARKS",
+    "BUILTIN_BENCHMARKS_DIR",
+    "builtin_benchmarks",
+    "BenchmarkFiles",
     "FILE_TYPES",
     "GENERIC_FORMAT",
     "ROLES",
     "GenericData",
+    "ReleaseFormat",
     "get_benchmark",
     "list_benchmarks",
     "load_benchmark_yaml",
@@ -194,6 +203,69 @@ def _text_key(value: Any) -> str:
 
 
 @dataclass(frozen=True)
+class ReleaseFormat:
+    """One release format of a benchmark (an entry of the YAML's `formats:` section): which reader of
+    `erc_synth_datasets.loaders` reads it and the file of each split (found in the data folder or its subfolders).
+
+    Args:
+        reader: The reader's name (`meld_csv`, `emorynlp_json`, `tsv`, `dagerc_json`).
+        files: Split -> file name, for each of train, validation and test.
+    """
+
+    reader: str
+    files: dict[str, str]
+
+    @classmethod
+    def from_dict(cls, name: str, value: Any) -> ReleaseFormat:
+        """Reads one entry of `formats:` (`name` is its key).
+
+        Raises:
+            BenchmarkError: not a mapping of `reader` and `files`, or `files` lacks a split.
+        """
+        where = f"formats.{name}"
+        if not isinstance(value, Mapping) or set(value) != {"reader", "files"}:
+            raise BenchmarkError(f"{where!r} must be a mapping with keys ['files', 'reader'], but got {value!r}.")
+        reader, files = value["reader"], value["files"]
+        if not isinstance(reader, str) or not reader.strip():
+            raise BenchmarkError(f"'{where}.reader' must name a reader, but got {reader!r}.")
+        if not isinstance(files, Mapping) or set(files) != set(SPLITS):
+            raise BenchmarkError(f"'{where}.files' must name one file for each of {list(SPLITS)}, but got {files!r}.")
+        if not all(isinstance(f, str) and f.strip() for f in files.values()):
+            raise BenchmarkError(f"'{where}.files' must hold file names, but got {dict(files)!r}.")
+        return cls(reader=reader.strip(), files={split: str(files[split]) for split in SPLITS})
+
+
+@dataclass(frozen=True)
+class BenchmarkFiles:
+    """The files that travel with a benchmark definition, as paths (relative keys of the YAML resolved against its
+    folder). A built-in benchmark names them in its `benchmark.yaml`; a custom one may, else they sit beside its YAML
+    as `<stem>.reference.yaml` and `<stem>.turns.yaml`.
+
+    Args:
+        definition: The YAML file the definition was read from.
+        prompt_file: The benchmark's default prompt template (YAML key `prompt_file`), or None for the default one.
+        reference: The stored reference figures (`reference`; see `erc_synth_datasets.quality.reference`).
+        turns_histogram: The real train split's turns-per-dialogue histogram (`turns_histogram`; see
+            `erc_synth_datasets.turn_histogram`), shipped for a built-in benchmark and computed from the real data
+            and cached there for a custom one.
+    """
+
+    definition: Path
+    prompt_file: Path | None
+    reference: Path
+    turns_histogram: Path
+
+    @property
+    def folder(self) -> Path:
+        return self.definition.parent
+
+    @property
+    def prompts_dir(self) -> Path:
+        """The folder of the benchmark's own prompt templates (`prompts/` beside the definition)."""
+        return self.folder / "prompts"
+
+
+@dataclass(frozen=True)
 class Benchmark:
     """Everything erc-synth needs to know about one ERC benchmark.
 
@@ -213,6 +285,13 @@ class Benchmark:
         data: Where the benchmark's real files are and how to read them (the YAML's `data:` section, a
             `GenericData`); None for the release formats of the built-in benchmarks. Not part of the
             definition's identity: it is left out of `to_dict` and of comparisons.
+        licence: The licence of the real data (an identifier such as `gpl-3.0`, `cc-by-nc-sa-4.0` or `other`), for
+            the cards of data imitating it; empty when unknown. Not part of comparisons.
+        formats: Release format -> `ReleaseFormat`, in the order `format="auto"` tries them (the YAML's `formats:`
+            section); empty for the generic format. Not part of the identity.
+        files: The files beside the definition (`BenchmarkFiles`); None for a definition made in Python or read
+            from a run's manifest. Not part of the identity.
+        order: Where a built-in benchmark is listed among the built-in ones.
     """
 
     name: str
@@ -226,6 +305,10 @@ class Benchmark:
     min_speakers: int = 1
     citation: str = ""
     data: GenericData | None = field(default=None, compare=False, repr=False)
+    licence: str = field(default="", compare=False)
+    formats: dict[str, ReleaseFormat] = field(default_factory=dict, compare=False, repr=False)
+    files: BenchmarkFiles | None = field(default=None, compare=False, repr=False)
+    order: int = field(default=0, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
@@ -254,6 +337,9 @@ class Benchmark:
             raise BenchmarkError(f"Benchmark {self.name!r} needs at least one speaker.")
         if not self.description.strip():
             raise BenchmarkError(f"Benchmark {self.name!r} needs a description (used in generation prompts).")
+        if not isinstance(self.licence, str):
+            raise BenchmarkError(f"Benchmark {self.name!r}: licence must be text, but got {self.licence!r}.")
+        object.__setattr__(self, "licence", self.licence.strip())
 
     @property
     def num_labels(self) -> int:
@@ -286,7 +372,15 @@ class Benchmark:
         return bool(speaker) and (speaker in self.speakers or self.other_speakers)
 
     def to_dict(self) -> dict[str, Any]:
-        """The definition as plain data, in the YAML layout `load_benchmark_yaml` reads."""
+        """The definition as plain data, in the YAML layout `load_benchmark_yaml` reads (with `licence` when it is
+        known; `identity` leaves it out)."""
+        data = self.identity()
+        if self.licence:
+            data["licence"] = self.licence
+        return data
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that decide what a generated dialogue looks like (hashed into a run's settings)."""
         return {
             "name": self.name,
             "display_name": self.display_name,
@@ -301,67 +395,33 @@ class Benchmark:
         }
 
 
-_FRIENDS_DESCRIPTION = (
-    "a scene from the TV sitcom Friends, a casual everyday conversation between the Friends characters"
-)
+#: The folder of the built-in benchmarks: one folder each, `<name>/benchmark.yaml` plus its companion files.
+BUILTIN_BENCHMARKS_DIR = Path(__file__).resolve().parent / "builtin_benchmarks"
+DEFINITION_FILE = "benchmark.yaml"
 
-MELD = Benchmark(
-    name="meld",
-    display_name="MELD",
-    labels=("neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"),
-    speakers=("Chandler", "Joey", "Monica", "Phoebe", "Rachel", "Ross"),
-    other_speakers=True,
-    description=_FRIENDS_DESCRIPTION,
-    citation=(
-        "@inproceedings{poria2019meld,\n  title={{MELD}: A Multimodal Multi-Party Dataset for Emotion Recognition in "
-        "Conversations},\n  author={Poria, Soujanya and Hazarika, Devamanyu and Majumder, Navonil and "
-        "Naik, Gautam and Cambria, Erik and Mihalcea, Rada},\n  booktitle={ACL},\n  year={2019}\n}"
-    ),
-)
 
-EMORYNLP = Benchmark(
-    name="emorynlp",
-    display_name="EmoryNLP",
-    labels=("Neutral", "Joyful", "Peaceful", "Powerful", "Scared", "Mad", "Sad"),
-    speakers=("Chandler Bing", "Joey Tribbiani", "Monica Geller", "Phoebe Buffay", "Rachel Green", "Ross Geller"),
-    other_speakers=True,
-    description=_FRIENDS_DESCRIPTION,
-    citation=(
-        "@inproceedings{zahiri2018emotion,\n  title={Emotion Detection on {TV} Show Transcripts with Sequence-based "
-        "Convolutional Neural Networks},\n  author={Zahiri, Sayyed M. and Choi, Jinho D.},\n  booktitle={AAAI "
-        "Workshops},\n  year={2018}\n}"
-    ),
-)
+def _builtin_definitions() -> list[Benchmark]:
+    """Every folder of `BUILTIN_BENCHMARKS_DIR`, read by `load_benchmark_yaml`, in their `order`."""
+    found = []
+    for folder in sorted(p for p in BUILTIN_BENCHMARKS_DIR.iterdir() if (p / DEFINITION_FILE).is_file()):
+        benchmark = load_benchmark_yaml(folder / DEFINITION_FILE, builtin=True)
+        if benchmark.name != folder.name:
+            raise BenchmarkError(
+                f"{folder / DEFINITION_FILE}: a built-in benchmark's folder is named after it, but the folder "
+                f"{folder.name!r} holds name={benchmark.name!r}."
+            )
+        found.append(benchmark)
+    return sorted(found, key=lambda b: (b.order, b.name))
 
-IEMOCAP = Benchmark(
-    name="iemocap",
-    display_name="IEMOCAP",
-    labels=("hap", "sad", "neu", "ang", "exc", "fru"),
-    label_words=("happy", "sad", "neutral", "angry", "excited", "frustrated"),
-    speakers=("Male", "Female"),
-    other_speakers=False,
-    speaker_aliases={"M": "Male", "F": "Female"},
-    min_speakers=2,
-    description="a conversation between an unnamed male speaker and an unnamed female speaker, acted in a "
-    "scripted or improvised everyday situation",
-    citation=(
-        "@article{busso2008iemocap,\n  title={{IEMOCAP}: Interactive emotional dyadic motion capture database},\n  "
-        "author={Busso, Carlos and Bulut, Murtaza and Lee, Chi-Chun and Kazemzadeh, Abe and Mower, Emily and Kim, "
-        "Samuel and Chang, Jeannette N. and Lee, Sungbok and Narayanan, Shrikanth S.},\n  journal={Language Resources "
-        "and Evaluation},\n  volume={42},\n  pages={335--359},\n  year={2008}\n}"
-    ),
-)
 
 # name -> definition (the project's one registry helper: did-you-mean errors).
 _REGISTRY: Registry[Benchmark] = Registry(
     "benchmark",
-    {b.name: b for b in (MELD, EMORYNLP, IEMOCAP)},
+    {},
     error=BenchmarkError,
     hint="A custom benchmark can be given as the path of a YAML file (see configs/benchmarks/).",
     lazy=False,
 )
-# Names a custom benchmark may never take: results, configs and cards are named after the benchmark.
-BUILTIN_BENCHMARKS: tuple[str, ...] = tuple(_REGISTRY)
 
 
 def _check_custom_name(benchmark: Benchmark, source: str, *, path: str = "object") -> None:
@@ -373,7 +433,7 @@ def _check_custom_name(benchmark: Benchmark, source: str, *, path: str = "object
     - `path="object"` (`get_benchmark` given a `Benchmark`): a definition rebuilt from a run's manifest passes as long
       as its labels (the ids of every dataset and model) are the built-in ones.
     """
-    builtin = _REGISTRY.get(benchmark.name) if benchmark.name in BUILTIN_BENCHMARKS else None
+    builtin = _registry().get(benchmark.name) if benchmark.name in builtin_benchmarks() else None
     if builtin is None:
         return
     differs = {"file": True, "register": benchmark != builtin, "object": benchmark.labels != builtin.labels}[path]
@@ -388,7 +448,7 @@ def _check_custom_name(benchmark: Benchmark, source: str, *, path: str = "object
 
 def list_benchmarks() -> list[str]:
     """Names of every registered benchmark, built-in and custom."""
-    return sorted(_REGISTRY)
+    return sorted(_registry())
 
 
 def register_benchmark(benchmark: Benchmark, *, overwrite: bool = False) -> Benchmark:
@@ -399,12 +459,13 @@ def register_benchmark(benchmark: Benchmark, *, overwrite: bool = False) -> Benc
             `overwrite`).
     """
     _check_custom_name(benchmark, f"Benchmark {benchmark.display_name!r}", path="register")
-    if benchmark.name in _REGISTRY and not overwrite and _REGISTRY.get(benchmark.name) != benchmark:
+    registry = _registry()
+    if benchmark.name in registry and not overwrite and registry.get(benchmark.name) != benchmark:
         raise BenchmarkError(
             f"A different benchmark named {benchmark.name!r} is already registered; choose another name "
             "or pass overwrite=True."
         )
-    _REGISTRY.register(benchmark.name, benchmark, overwrite=True)
+    registry.register(benchmark.name, benchmark, overwrite=True)
     return benchmark
 
 
@@ -416,12 +477,22 @@ def get_benchmark(name_or_path: str | Path | Benchmark) -> Benchmark:
     """
     if isinstance(name_or_path, Benchmark):
         _check_custom_name(name_or_path, f"Benchmark {name_or_path.display_name!r}")
+        if name_or_path.files is None and name_or_path.name in builtin_benchmarks():
+            # A built-in definition rebuilt from a run's manifest: its files and release formats are the folder's.
+            registered = _registry().get(name_or_path.name)
+            return dataclasses.replace(
+                name_or_path,
+                formats=registered.formats,
+                files=registered.files,
+                licence=name_or_path.licence or registered.licence,
+            )
         return name_or_path
     text = str(name_or_path)
     if text.endswith((".yaml", ".yml")) or Path(text).is_file():
         return register_benchmark(load_benchmark_yaml(text), overwrite=True)  # load_benchmark_yaml checks the name
     key = text.strip().lower()
-    return _REGISTRY.get(key if key in _REGISTRY else text)
+    registry = _registry()
+    return registry.get(key if key in registry else text)
 
 
 _YAML_FIELDS = {
@@ -436,12 +507,33 @@ _YAML_FIELDS = {
     "description",
     "citation",
     "data",
+    "licence",
+    "formats",
+    "prompt_file",
+    "reference",
+    "turns_histogram",
+    "order",
 }
+# Keys naming companion files (relative to the YAML's folder), and where each is without the key.
+_FILE_KEYS = {"prompt_file": None, "reference": "{stem}.reference.yaml", "turns_histogram": "{stem}.turns.yaml"}
 _YAML_REQUIRED = ("name", "labels", "speakers", "description")
 
 
-def load_benchmark_yaml(path: str | Path) -> Benchmark:
-    """Reads a custom benchmark definition from YAML (keys: the fields of `Benchmark`; see docs/benchmarks.md).
+def _companion_files(path: Path, data: dict[str, Any]) -> BenchmarkFiles:
+    """The companion files a definition names (`prompt_file`, `reference`, `turns_histogram`), or their defaults."""
+    resolved: dict[str, Path | None] = {}
+    for key, default in _FILE_KEYS.items():
+        value = data.pop(key, None)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise BenchmarkError(f"{key!r} must be a file name relative to the benchmark file, but got {value!r}.")
+        name = value or (default.format(stem=path.stem) if default else None)
+        resolved[key] = path.parent / Path(name).expanduser() if name else None
+    return BenchmarkFiles(definition=path, **resolved)  # type: ignore[arg-type]
+
+
+def load_benchmark_yaml(path: str | Path, *, builtin: bool = False) -> Benchmark:
+    """Reads a benchmark definition from YAML (keys: the fields of `Benchmark`; see docs/benchmarks.md): a custom
+    benchmark's file, or a built-in one's `benchmark.yaml` (`builtin=True`, the only way to use a built-in name).
 
     Raises:
         BenchmarkError: a missing or unknown key, a wrong value, or a built-in benchmark's name.
@@ -467,6 +559,15 @@ def load_benchmark_yaml(path: str | Path) -> Benchmark:
     data["speakers"] = [str(speaker) for speaker in data["speakers"]]
     data["speaker_aliases"] = {str(k): str(v) for k, v in (data.get("speaker_aliases") or {}).items()}
     try:
+        data["files"] = _companion_files(path.resolve(), data)
+        formats = data.get("formats") or {}
+        if not isinstance(formats, Mapping):
+            raise BenchmarkError(f"'formats' must be a mapping of format names, but got {formats!r}.")
+        data["formats"] = {str(name): ReleaseFormat.from_dict(str(name), value) for name, value in formats.items()}
+        if not isinstance(data.get("order", 0), int):
+            raise BenchmarkError(f"'order' must be an integer, but got {data['order']!r}.")
+        if data.get("licence") is None:
+            data.pop("licence", None)
         if data.get("data") is not None:
             data["data"] = GenericData.from_dict(data["data"], base_dir=path.resolve().parent)
         benchmark = Benchmark(**data)
@@ -474,5 +575,26 @@ def load_benchmark_yaml(path: str | Path) -> Benchmark:
             benchmark.data.check_labels(benchmark)
     except BenchmarkError as err:
         raise BenchmarkError(f"Benchmark file {str(path)!r}: {err}") from None
-    _check_custom_name(benchmark, f"Benchmark file {str(path)!r}", path="file")
+    if not builtin:
+        _check_custom_name(benchmark, f"Benchmark file {str(path)!r}", path="file")
     return benchmark
+
+
+_BUILTIN_NAMES: list[str] = []
+
+
+def _registry() -> Registry[Benchmark]:
+    """The registry, with the built-in benchmarks read on first use (reading their YAML files at import would add to
+    every command's `--help`)."""
+    if not _BUILTIN_NAMES:
+        for builtin in _builtin_definitions():
+            _REGISTRY.register(builtin.name, builtin, overwrite=True)
+            _BUILTIN_NAMES.append(builtin.name)
+    return _REGISTRY
+
+
+def builtin_benchmarks() -> tuple[str, ...]:
+    """The built-in benchmarks' names, in their listing order. A custom benchmark may never take one: results,
+    configs and cards are named after the benchmark."""
+    _registry()
+    return tuple(_BUILTIN_NAMES)

@@ -24,11 +24,12 @@ import json
 import shutil
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .benchmarks import Benchmark, BenchmarkError, get_benchmark
+from .configuration import output_dir_alias, take_old_output
 from .errors import ErcSynthError
 from .files import DiskFullError, is_disk_full, write_json_atomic, write_text_atomic
 from .plots import plot_label_distribution
@@ -74,16 +75,19 @@ class BuildError(ErcSynthError, ValueError):
     """Generation runs cannot be turned into a dataset (the message says which run or file, and how to fix it)."""
 
 
+@output_dir_alias
 @dataclass
 class BuildConfig:
     """Settings of `erc-synth build`.
 
     Args:
-        output: The dataset repository folder to create or update.
+        output_dir: The dataset repository folder to create or update (`output`, its old name, still works for
+            this release).
         split_ratios: Fractions of dialogues per split (train, validation, test).
         split_seed: Seed of the dialogue-level shuffle that assigns splits.
         min_per_split: The fewest dialogues any split may hold; fewer is an error.
-        license: License identifier written into the card's metadata.
+        license: License identifier written into the card's metadata; None takes the licence of the real data the
+            configs imitate from the benchmark definition, or writes `unknown` and asks for one in the card.
         pretty_name: Human-readable dataset name for the card.
         repo_id: The Hub repository the card's examples load from (`<org>/<name>`); the folder name when None.
         allow_incomplete: Also accept runs whose manifest status is not `complete` (e.g. `stopped`, `running`).
@@ -92,7 +96,7 @@ class BuildConfig:
         quality_encoder: Sentence encoder for the report's embedding figures; none are computed when None.
     """
 
-    output: str = field(default="erc-synth", metadata={"help": "Dataset repository folder to create or update."})
+    output_dir: str = field(default="erc-synth", metadata={"help": "Dataset repository folder to create or update."})
     split_ratios: str = field(
         default="0.8,0.1,0.1", metadata={"help": "Fractions of dialogues in train,validation,test (sum 1)."}
     )
@@ -102,7 +106,13 @@ class BuildConfig:
     min_per_split: int = field(
         default=1, metadata={"range": "[1, 1000000000]", "help": "The fewest dialogues any split may hold."}
     )
-    license: str = field(default="apache-2.0", metadata={"help": "License identifier for the card metadata."})
+    license: str | None = field(
+        default=None,
+        metadata={
+            "help": "License identifier for the card metadata (default: the licence of the real data the configs "
+            "imitate, from the benchmark definition; 'unknown' when it has none)."
+        },
+    )
     pretty_name: str = field(default="erc-synth", metadata={"help": "Human-readable dataset name for the card."})
     repo_id: str | None = field(
         default=None, metadata={"help": "Hub repository (<org>/<name>) used in the card's loading examples."}
@@ -121,7 +131,11 @@ class BuildConfig:
     def ratios(self) -> SplitRatios:
         return SplitRatios.parse(self.split_ratios)
 
-    def __post_init__(self) -> None:
+    #: The old name of `output_dir` (one release).
+    output: InitVar[str | None] = None
+
+    def __post_init__(self, output: str | None = None) -> None:
+        take_old_output(self, output)
         if isinstance(self.split_ratios, SplitRatios):
             ratios = self.split_ratios.as_dict()
             self.split_ratios = ",".join(f"{ratios[name]:g}" for name in SPLIT_NAMES)
@@ -133,8 +147,8 @@ class BuildConfig:
             raise BuildError(f"split_ratios: {err}") from None
         if not isinstance(self.min_per_split, int) or self.min_per_split < 1:
             raise BuildError(f"min_per_split must be an integer >= 1, but got min_per_split={self.min_per_split!r}.")
-        if not str(self.output).strip():
-            raise BuildError("output must name a folder, but got an empty string.")
+        if not str(self.output_dir).strip():
+            raise BuildError("output_dir must name a folder, but got an empty string.")
 
 
 @dataclass
@@ -518,7 +532,7 @@ def build_dataset(run_dirs: Sequence[str | Path], config: BuildConfig | None = N
     config = config or BuildConfig()
     if not run_dirs:
         raise BuildError("Give at least one generation run directory (the --output-dir of `erc-synth generate`).")
-    output = Path(config.output).absolute()
+    output = Path(config.output_dir).absolute()
     recover_swap(output)
     _check_output(output)
     resolved = [Path(run_dir).resolve() for run_dir in run_dirs]

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from .benchmarks import Benchmark, builtin_benchmarks, get_benchmark
 from .errors import ErcSynthError
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ __all__ = [
     "CardSettings",
     "card_settings_of",
     "CardError",
+    "UNKNOWN_LICENCE",
+    "data_licence",
     "card_metadata",
     "load_card_data",
     "merge_cards",
@@ -61,18 +64,60 @@ class CardSettings:
     """Card metadata that does not come from the data.
 
     Args:
-        license: License identifier (`apache-2.0`, `cc-by-4.0`, ...).
+        license: License identifier (`apache-2.0`, `cc-by-4.0`, ...); None takes the licence of the real data the
+            configs imitate, from the benchmark definition (`data_licence`).
         pretty_name: Human-readable dataset name.
         repo_id: Repository the loading examples use (`<org>/<name>`, or a local folder name).
         language: Languages of the dialogues.
         extra_tags: Tags added to the defaults (`synthetic`, `emotion-recognition`, ...).
     """
 
-    license: str = field(default="apache-2.0", metadata={"help": "License identifier of the data."})
+    license: str | None = field(
+        default=None, metadata={"help": "License identifier of the data (default: the imitated benchmark's)."}
+    )
     pretty_name: str = field(default="erc-synth", metadata={"help": "Human-readable dataset name."})
     repo_id: str = field(default="erc-synth", metadata={"help": "Repository the card's loading examples use."})
     language: list[str] = field(default_factory=lambda: ["en"], metadata={"help": "Languages of the dialogues."})
     extra_tags: list[str] = field(default_factory=list, metadata={"help": "Tags added to the defaults."})
+
+
+#: The card's `license:` when the data's licence is not known (the card then asks for it).
+UNKNOWN_LICENCE = "unknown"
+
+
+def _licence_of(benchmark: Benchmark) -> str:
+    """The licence a benchmark's definition gives its real data (a built-in one's from the registry, for configs
+    built before definitions carried it); empty when unknown."""
+    if benchmark.licence or benchmark.name not in builtin_benchmarks():
+        return benchmark.licence
+    return get_benchmark(benchmark.name).licence
+
+
+def data_licence(configs: Sequence[ConfigBuild], explicit: str | None = None) -> tuple[str, str]:
+    """The card's licence identifier and the sentence the card says about it.
+
+    The licence set for the build (`--license`) wins; else the licence of the real data the configs imitate, from
+    the benchmark definitions (the built-in registry, or a custom YAML's `licence:`), when they all agree; else
+    `unknown`, and the sentence asks for one.
+    """
+    benchmarks = {build.benchmark.name: build.benchmark for build in configs}
+    if explicit:
+        return explicit, f"The data is released under `{explicit}` (set with `--license`)."
+    licences = {name: _licence_of(benchmark) for name, benchmark in sorted(benchmarks.items())}
+    known = set(licences.values())
+    if len(known) == 1 and "" not in known:
+        (licence,) = known
+        names = ", ".join(benchmarks[name].display_name for name in licences)
+        return licence, (
+            f"The dialogues imitate {names}, whose data is released under `{licence}`; that licence is taken for "
+            "this data (from the benchmark definition). Set another with `erc-synth build --license ID`."
+        )
+    stated = ", ".join(f"{benchmarks[n].display_name}: {v or 'not stated'}" for n, v in licences.items()) or "none"
+    return UNKNOWN_LICENCE, (
+        f"The licence of this data is unknown (the imitated benchmarks' licences: {stated}). Check the terms of the "
+        "real data the dialogues imitate and set the licence with `erc-synth build --license ID` (or `licence:` "
+        "in a custom benchmark's YAML)."
+    )
 
 
 DEFAULT_TAGS = ("synthetic", "emotion-recognition", "emotion-recognition-in-conversation", "dialogue", "erc-synth")
@@ -83,7 +128,7 @@ def load_card_data(config: BuildConfig) -> CardSettings:
     return CardSettings(
         license=config.license,
         pretty_name=config.pretty_name,
-        repo_id=config.repo_id or Path(config.output).name,
+        repo_id=config.repo_id or Path(config.output_dir).name,
     )
 
 
@@ -137,7 +182,7 @@ def card_metadata(configs: Sequence[ConfigBuild], settings: CardSettings) -> Dat
     tags = list(dict.fromkeys([*DEFAULT_TAGS, *benchmarks, *settings.extra_tags]))
     return DatasetCardData(
         pretty_name=settings.pretty_name,
-        license=settings.license,
+        license=data_licence(configs, settings.license)[0],
         language=list(settings.language),
         annotations_creators=["machine-generated"],
         language_creators=["machine-generated"],
@@ -245,7 +290,7 @@ def card_settings_of(text: str | None) -> CardSettings:
     data = DatasetCard(text, ignore_metadata_errors=True).data.to_dict()
     language = data.get("language") or ["en"]
     return CardSettings(
-        license=data.get("license") or CardSettings.license,
+        license=data.get("license") or None,
         pretty_name=data.get("pretty_name") or CardSettings.pretty_name,
         language=[language] if isinstance(language, str) else list(language),
     )
@@ -285,6 +330,7 @@ def render_card(
         pretty_name=data.pretty_name,
         repo_id=data.repo_id,
         example_config=sorted(all_configs, key=lambda b: b.name)[0].name if all_configs else "meld_balanced",
+        licence_note=data_licence(all_configs, data.license)[1],
         config_sections=sections.strip(),
     )
     if existing is None:

@@ -29,8 +29,10 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import sys
 import types
 import typing
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -52,7 +54,10 @@ __all__ = [
     "field_range",
     "field_types",
     "load_config_yaml",
+    "output_dir_alias",
     "save_config_yaml",
+    "take_old_output",
+    "warn_deprecated",
 ]
 
 T = TypeVar("T")
@@ -63,6 +68,51 @@ FIELD_RANGES_ATTRIBUTE = "field_ranges"
 
 class ConfigError(ErcSynthError, ValueError):
     """A configuration value, key or file is wrong (the message says what was received and what is expected)."""
+
+
+_OLD_OUTPUT = "`output` is the old name of `output_dir`; it still works for this release, use `output_dir`."
+
+
+def warn_deprecated(old: str, new: str, where: str) -> None:
+    """The one message for an old spelling a user wrote (a flag or a YAML key): one line on stderr, since it still
+    works for this release."""
+    print(f"{where}: {old} is the old spelling of {new}; it still works for this release, use {new}.", file=sys.stderr)
+
+
+def output_dir_alias(cls: type[T]) -> type[T]:
+    """Class decorator (above `@dataclass`): `output`, the old name of an options class's `output_dir` field, still
+    works for one release as an attribute, with a `DeprecationWarning`. The class also declares
+    `output: InitVar[...] = None` as its last field and passes it to `take_old_output` in `__post_init__`, so that it
+    still works as a keyword of the constructor."""
+
+    def get(self: Any) -> Any:
+        warnings.warn(_OLD_OUTPUT, DeprecationWarning, stacklevel=2)
+        return self.output_dir
+
+    def set_(self: Any, value: Any) -> None:
+        warnings.warn(_OLD_OUTPUT, DeprecationWarning, stacklevel=2)
+        self.output_dir = value
+
+    cls.output = property(get, set_)  # type: ignore[attr-defined]
+    return cls
+
+
+def take_old_output(config: Any, output: Any) -> None:
+    """Moves a value given under the old keyword `output` into `output_dir` (see `output_dir_alias`).
+
+    Raises:
+        ConfigError: both names are given, with different values.
+    """
+    if output is None:
+        return
+    warnings.warn(_OLD_OUTPUT, DeprecationWarning, stacklevel=3)
+    default = next(spec.default for spec in dataclasses.fields(config) if spec.name == "output_dir")
+    if config.output_dir not in (None, default, output):
+        raise ConfigError(
+            f"Give the output folder once, as output_dir, but got output_dir={config.output_dir!r} and the old "
+            f"output={output!r}."
+        )
+    config.output_dir = output
 
 
 def field_types(cls: type) -> dict[str, Any]:
@@ -104,6 +154,11 @@ def coerce_value(name: str, tp: Any, value: Any, source: str) -> Any:
     if tp is Any:
         return value
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        if hasattr(tp, "parse"):  # the project's vocabulary (`Mode`, `Split`): its own message, the same everywhere
+            try:
+                return tp.parse(value, what=name)
+            except ValueError as err:
+                raise ConfigError(f"{source}: {err}") from None
         try:
             return tp(value)
         except ValueError:
@@ -268,7 +323,10 @@ def _plain(value: Any) -> Any:
 
 
 def load_config_yaml(
-    path: str | Path, *dataclass_types: type, synonyms: dict[str, str] | None = None
+    path: str | Path,
+    *dataclass_types: type,
+    synonyms: dict[str, str] | None = None,
+    deprecated: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Reads a YAML config whose keys must be fields of the given dataclasses (checked and type-converted).
 
@@ -276,6 +334,7 @@ def load_config_yaml(
         path: The YAML file.
         dataclass_types: The config dataclasses whose fields are the valid keys.
         synonyms: Other accepted keys, key -> field name (`output_dir` for a field named `output`).
+        deprecated: Old keys among the synonyms (old key -> its new name): using one prints a warning line.
 
     Returns:
         The mapping of field name to value.
@@ -292,6 +351,8 @@ def load_config_yaml(
     for cls in dataclass_types:
         types_.update(field_types(cls))
     synonyms = {key: name for key, name in (synonyms or {}).items() if name in types_ and key not in types_}
+    for key in sorted(set(data) & set(synonyms) & set(deprecated or {})):
+        warn_deprecated(f"the key {key!r}", repr(synonyms[key]), f"Config file {str(path)!r}")
     data = {synonyms.get(key, key): value for key, value in data.items()}
     unknown = sorted(set(data) - set(types_))
     if unknown:

@@ -19,14 +19,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from .build import ConfigBuild
 from .derived import DerivedLabels, read_config_rows, same_labels, write_derived_config
 from .errors import ErcSynthError
 from .vocabulary import ConfigName, LabelSource, check_curation
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["CurationError", "CurationOptions", "curate_config", "label_issues", "label_quality_scores", "select"]
 
@@ -92,6 +93,7 @@ class CurationOptions:
 
 def label_quality_scores(labels: Sequence[int], probs: np.ndarray) -> np.ndarray:
     """cleanlab's label-quality score of every label in [0, 1] (self-confidence: the given label's probability)."""
+    import numpy as np  # loaded when labels are scored, not by `erc-synth curate --help`
     from cleanlab.rank import get_label_quality_scores
 
     return np.asarray(get_label_quality_scores(np.asarray(labels), probs, method="self_confidence"))
@@ -99,6 +101,7 @@ def label_quality_scores(labels: Sequence[int], probs: np.ndarray) -> np.ndarray
 
 def label_issues(labels: Sequence[int], probs: np.ndarray) -> np.ndarray:
     """Whether cleanlab flags each label as an issue (confident learning, pruned by noise rate)."""
+    import numpy as np  # loaded when labels are scored, not by `erc-synth curate --help`
     from cleanlab.filter import find_label_issues
 
     labels = np.asarray(labels)
@@ -116,6 +119,8 @@ def select(
     scores: np.ndarray, issues: np.ndarray, policy: str, groups: Sequence[int], unit: str = "utterance"
 ) -> np.ndarray:
     """The utterances kept (a boolean mask) by `policy` at `unit` level; `groups` is each utterance's dialogue."""
+    import numpy as np  # loaded when labels are scored, not by `erc-synth curate --help`
+
     groups = np.asarray(groups)
     if unit == "dialogue":
         dialogues = np.unique(groups)
@@ -131,6 +136,8 @@ def select(
 
 def _top(scores: np.ndarray, policy: str) -> np.ndarray:
     """The `top<q>` share of `scores` (ties broken by position, so the count is exact)."""
+    import numpy as np  # loaded when labels are scored, not by `erc-synth curate --help`
+
     q = int(policy.removeprefix("top"))
     count = math.ceil(len(scores) * q / 100)
     order = np.argsort(-scores, kind="stable")
@@ -148,6 +155,8 @@ def curate_config(options: CurationOptions) -> ConfigBuild:
     Raises:
         CurationError: the config carries no probabilities to score with (relabel it first).
     """
+    import numpy as np  # loaded when labels are scored, not by `erc-synth curate --help`
+
     source = read_config_rows(options.dataset, options.dataset_config)
     if source.build.label_source is None:
         raise CurationError(

@@ -55,13 +55,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .configuration import ConfigError, check_values, coerce_value, field_range, field_types, load_config_yaml
+from .configuration import (
+    ConfigError,
+    check_values,
+    coerce_value,
+    field_range,
+    field_types,
+    load_config_yaml,
+    warn_deprecated,
+)
 from .errors import DEBUG_FLAG, ErcSynthError
 from .files import load_yaml_text
 from .registry import did_you_mean
 
 __all__ = [
     "CANONICAL_FLAGS",
+    "DEPRECATED_SPELLINGS",
     "FIELD_METADATA",
     "OptionParser",
     "RESET_FLAG",
@@ -77,6 +86,11 @@ __all__ = [
 CANONICAL_FLAGS: dict[str, tuple[str, tuple[str, ...]]] = {
     "output": ("output_dir", ("output", "output_dir")),
     "output_dir": ("output_dir", ("output", "output_dir")),
+}
+#: Old spellings that still work for one release, each with a line on stderr (`warn_deprecated`): the flag
+#: `--output` and the YAML key `output` of the output folder.
+DEPRECATED_SPELLINGS: dict[str, str] = {
+    old: flag for flag, olds in CANONICAL_FLAGS.values() for old in olds if old != flag
 }
 #: The field metadata `OptionParser` reads; other keys (such as `HfArgumentParser`'s `const`) change no flag.
 FIELD_METADATA = ("help", "positional", "choices", "metavar", "aliases", "nargs", "range")
@@ -127,7 +141,10 @@ def _describe(tp: Any) -> tuple[Any, dict[str, Any]]:
     if tp is dict or origin is dict:
         return dict, {"type": str}
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return tp, {"type": str, "choices": [member.value for member in tp]}
+        names = [member.value for member in tp]
+        if hasattr(tp, "parse"):  # the project's vocabulary refuses a wrong name itself (`coerce_value`)
+            return tp, {"type": str, "metavar": "{" + ",".join(names) + "}"}
+        return tp, {"type": str, "choices": names}
     if tp is bool:
         return bool, {"type": _bool}
     if tp in (int, float, str, Path):
@@ -196,7 +213,7 @@ class OptionParser(argparse.ArgumentParser):
         settings.pop("item", None)
         help_text = meta.get("help") or ""
         kwargs: dict[str, Any] = {"type": settings["type"], "dest": spec.name, "default": argparse.SUPPRESS}
-        for key in ("choices", "nargs"):
+        for key in ("choices", "metavar", "nargs"):
             if key in settings:
                 kwargs[key] = settings[key]
         for key in ("choices", "metavar", "nargs"):
@@ -258,6 +275,9 @@ class OptionParser(argparse.ArgumentParser):
             if token == "--":
                 return out + list(argv[index:])
             flag, sep, value = token.partition("=")
+            old = flag[2:].replace("-", "_")
+            if flag.startswith("--") and old in DEPRECATED_SPELLINGS and flag in flags:
+                warn_deprecated(flag, _dashed(DEPRECATED_SPELLINGS[old]), self.prog)
             if flag.startswith("--") and flag not in flags:
                 dashed = "--" + flag[2:].replace("_", "-")
                 if dashed in flags:
@@ -290,7 +310,9 @@ class OptionParser(argparse.ArgumentParser):
         reset = self._reset_fields(given.pop("reset", []), given)
         file_values: dict[str, Any] = {}
         if given.get("config") is not None:
-            file_values = load_config_yaml(given["config"], *self.dataclass_types, synonyms=_yaml_synonyms())
+            file_values = load_config_yaml(
+                given["config"], *self.dataclass_types, synonyms=_yaml_synonyms(), deprecated=DEPRECATED_SPELLINGS
+            )
         file_values = {name: value for name, value in file_values.items() if name not in reset}
         configs = []
         for cls in self.dataclass_types:
@@ -449,8 +471,12 @@ def dataclass_from_fields(name: str, described: Sequence[dict[str, Any]], *, bas
 
 
 def _yaml_synonyms() -> dict[str, str]:
-    """YAML keys accepted for a field besides its name: the canonical flag names (`output_dir` for `output`)."""
-    return {flag: name for name, (flag, _) in CANONICAL_FLAGS.items() if flag != name}
+    """YAML keys accepted for a field besides its name: the canonical flag names (`output_dir` for a field named
+    `output`) and the old spellings (`output` for `output_dir`)."""
+    return {
+        **{flag: name for name, (flag, _) in CANONICAL_FLAGS.items() if flag != name},
+        **DEPRECATED_SPELLINGS,
+    }
 
 
 def make_config_parser(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import InitVar, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from erc_synth_datasets.configuration import ConfigError
+from erc_synth_datasets.configuration import ConfigError, output_dir_alias, take_old_output
 from erc_synth_datasets.threads import num_threads_field
 from erc_synth_datasets.vocabulary import Mode
 
@@ -55,7 +55,7 @@ EMOTION_FORMATS = ("number", "word")
 #: settings hash, so a run may be resumed with a different batch size, device or server list.
 RUNTIME_FIELDS = frozenset(
     {
-        "output",
+        "output_dir",
         "batch_size",
         "device",
         "dtype",
@@ -99,6 +99,7 @@ def default_file(kind: str, name: str) -> Path | None:
     return None
 
 
+@output_dir_alias
 @dataclass
 class GenerationConfig(FilterSettings):
     """Settings of one generation run. YAML keys in `configs/generation/*.yaml` map 1:1 onto these fields (the
@@ -111,8 +112,8 @@ class GenerationConfig(FilterSettings):
             "(meld, emorynlp, iemocap) or the path of a custom benchmark YAML."
         },
     )
-    mode: str = field(
-        default=Mode.NATURAL.value,
+    mode: Mode = field(
+        default=Mode.NATURAL,
         metadata={
             "help": "natural: no emotion pre-conditioning; balanced: each dialogue must contain a target "
             "emotion, the targets cycling over all labels."
@@ -142,7 +143,7 @@ class GenerationConfig(FilterSettings):
             "Default: num_dialogues x max_attempts.",
         },
     )
-    output: str | None = field(default=None, metadata={"help": "Run directory (created; re-running resumes)."})
+    output_dir: str | None = field(default=None, metadata={"help": "Run directory (created; re-running resumes)."})
     seed: int = field(
         default=0,
         metadata={"range": "[0, 9223372036854775807]", "help": "Run seed; every attempt's seed is derived from it."},
@@ -280,11 +281,17 @@ class GenerationConfig(FilterSettings):
         default=3, metadata={"range": "[0, 100]", "help": "openai backend: retries of a failed request."}
     )
 
-    def __post_init__(self) -> None:
+    #: The old name of `output_dir` (one release).
+    output: InitVar[str | None] = None
+
+    def __post_init__(self, output: str | None = None) -> None:
+        take_old_output(self, output)
         try:
             super().__post_init__()
         except ValueError as err:
             raise ConfigError(str(err)) from None
+        if self.mode in MODES:
+            self.mode = Mode(self.mode)
         for name, allowed in (("mode", MODES), ("turn_counts", TURN_COUNTS), ("emotion_format", EMOTION_FORMATS)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {list(allowed)}, but got {name}={getattr(self, name)!r}.")
@@ -308,11 +315,13 @@ class GenerationConfig(FilterSettings):
                 normalise_base_url(url)  # raises ConfigError naming --base-url and what is allowed
 
     def require_run_fields(self) -> None:
-        """Checks the fields a run needs but the dataclass cannot default (`benchmark`, `output`)."""
-        missing = [name for name in ("benchmark", "output") if getattr(self, name) in (None, "")]
+        """Checks the fields a run needs but the dataclass cannot default (`benchmark`, `output_dir`)."""
+        needed = {"benchmark": "benchmark", "output_dir": "output"}  # field -> what messages call it
+        missing = [name for name in needed if getattr(self, name) in (None, "")]
         if missing:
-            flags = " and ".join(f"--{name}" for name in missing)
-            raise ConfigError(f"Missing {', '.join(missing)}: pass {flags} or set them in the --config YAML.")
+            flags = " and ".join("--" + name.replace("_", "-") for name in missing)
+            names = ", ".join(needed[name] for name in missing)
+            raise ConfigError(f"Missing {names}: pass {flags} or set them in the --config YAML.")
 
     def sampling_params(self) -> dict[str, Any]:
         """The decoding settings as recorded with every dialogue (the `sampling` column)."""
@@ -335,8 +344,9 @@ class GenerationConfig(FilterSettings):
         return self.attempt_budget if self.attempt_budget is not None else self.target() * self.max_attempts
 
     def data_settings(self) -> dict[str, Any]:
-        """The fields that determine the generated data (all but `RUNTIME_FIELDS`)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in RUNTIME_FIELDS}
+        """The fields that determine the generated data (all but `RUNTIME_FIELDS`), as plain values."""
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in RUNTIME_FIELDS}
+        return {name: value.value if isinstance(value, Mode) else value for name, value in values.items()}
 
 
 def settings_hash(settings: dict[str, Any]) -> str:

@@ -195,5 +195,5 @@ class MergeOptions:
     shards: list[str] = field(
         metadata={"help": "The shard run directories (one per shard index).", "positional": True, "nargs": "+"}
     )
-    output: str = field(metadata={"help": "The merged run directory (must not exist or be empty)."})
+    output_dir: str = field(metadata={"help": "The merged run directory (must not exist or be empty)."})
     allow_incomplete: bool = field(default=False, metadata={"help": "Merge shards that are not complete."})

@@ -1,4 +1,9 @@
-"""Prompt templates (generation/defaults/prompts/*.yaml, package data) and the prompt text of one planned dialogue.
+"""Prompt templates and the prompt text of one planned dialogue.
+
+Templates are YAML files (package data): the generic one in generation/defaults/prompts/, each built-in benchmark's
+own in the `prompts/` folder beside its definition (erc_synth_datasets/builtin_benchmarks/<name>/prompts/); a custom
+benchmark names its default template with `prompt_file:` in its YAML. A file of the same name in the user's
+`$ERC_SYNTH_CONFIGS/prompts/` wins over a shipped one.
 
 A prompt is one user message in the source paper's three parts: a task definition in the benchmark's style (with
 the balanced target emotion named in words and the personas, when used), a numbered emotion legend with one number
@@ -13,14 +18,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from erc_synth_datasets.benchmarks import Benchmark
+from erc_synth_datasets.benchmarks import Benchmark, builtin_benchmarks, get_benchmark
 from erc_synth_datasets.errors import ErcSynthError
 from erc_synth_datasets.files import read_yaml_mapping
 
-from .config import configs_dir, default_file, shipped_defaults_dir
+from .config import EMOTION_FORMATS, configs_dir, default_file, shipped_defaults_dir
 
 __all__ = [
-    "DEFAULT_TEMPLATES",
     "LABEL_NUMBER_BASE",
     "OUTPUT_FORMATS",
     "PLACEHOLDERS",
@@ -51,10 +55,6 @@ PLACEHOLDERS = frozenset(
         "example",
     }
 )
-#: The default template of each built-in benchmark: its paper template (`<benchmark>.yaml`, unchanged, available by
-#: name for the paper's setup) with the number of utterances written `{num_turns}`, which the default
-#: `turn_counts: reference` needs; without drawn counts it renders exactly the paper template's text.
-DEFAULT_TEMPLATES = {"meld": "meld-v3", "emorynlp": "emorynlp-v2", "iemocap": "iemocap-v2"}
 _PARTS = ("task", "balanced", "persona", "labels", "format_lines", "format_json")
 
 
@@ -102,22 +102,41 @@ class PromptTemplate:
 
 
 def default_prompt_file(benchmark: Benchmark) -> Path:
-    """The benchmark's default template: prompts/<DEFAULT_TEMPLATES name>.yaml for a built-in benchmark, else
-    prompts/<benchmark>.yaml when it exists, else prompts/default.yaml; each the user's `$ERC_SYNTH_CONFIGS` copy
-    first, then the one shipped in the package (generation/defaults/prompts/)."""
-    own = default_file("prompts", f"{DEFAULT_TEMPLATES.get(benchmark.name, benchmark.name)}.yaml")
-    return own or default_file("prompts", "default.yaml") or configs_dir() / "prompts" / "default.yaml"
+    """The benchmark's default template: the `prompt_file` its definition names (each built-in benchmark names its
+    paper template with the number of utterances written `{num_turns}`, which the default `turn_counts: reference`
+    needs), else prompts/<benchmark>.yaml when it exists, else prompts/default.yaml; a file of the same name in the
+    user's `$ERC_SYNTH_CONFIGS/prompts/` first."""
+    own = benchmark.files.prompt_file if benchmark.files is not None else None
+    if own is not None:
+        return _user_file(own.name) or own
+    found = default_file("prompts", f"{benchmark.name}.yaml")
+    return found or default_file("prompts", "default.yaml") or configs_dir() / "prompts" / "default.yaml"
 
 
-def prompt_template_names() -> list[str]:
-    """The template names `--prompt_file NAME` finds (`prompts/NAME.yaml` in `$ERC_SYNTH_CONFIGS` or shipped)."""
-    folders = dict.fromkeys((configs_dir(), shipped_defaults_dir()))
-    return sorted({path.stem for folder in folders for path in (folder / "prompts").glob("*.yaml")})
+def _user_file(name: str) -> Path | None:
+    path = configs_dir() / "prompts" / name
+    return path if path.is_file() else None
+
+
+def _template_folders(benchmark: Benchmark | None = None) -> list[Path]:
+    """Where template names are looked up, first match first: the user's folder, the generic templates, the
+    benchmark's own `prompts/`, then every built-in benchmark's."""
+    owners = [benchmark] if benchmark is not None else []
+    owners += [get_benchmark(name) for name in builtin_benchmarks()]
+    folders = [configs_dir() / "prompts", shipped_defaults_dir() / "prompts"]
+    folders += [owner.files.prompts_dir for owner in owners if owner.files is not None]
+    return list(dict.fromkeys(folders))
+
+
+def prompt_template_names(benchmark: Benchmark | None = None) -> list[str]:
+    """The template names `--prompt_file NAME` finds (`prompts/NAME.yaml` in `$ERC_SYNTH_CONFIGS`, shipped, or in a
+    benchmark's folder)."""
+    return sorted({path.stem for folder in _template_folders(benchmark) for path in folder.glob("*.yaml")})
 
 
 def resolve_prompt_file(value: str | Path | None, benchmark: Benchmark) -> Path:
     """The template file of a `prompt_file` setting: a path, a template NAME (`meld` is the paper's MELD prompt,
-    `prompts/meld.yaml`; see `prompt_template_names`), or None for the benchmark's default template.
+    `prompts/meld.yaml` of the MELD folder; see `prompt_template_names`), or None for the benchmark's default.
 
     Raises:
         PromptError: a name (no folder, no `.yaml`) that no template has.
@@ -126,11 +145,13 @@ def resolve_prompt_file(value: str | Path | None, benchmark: Benchmark) -> Path:
         return default_prompt_file(benchmark)
     path = Path(value)
     if isinstance(value, str) and path.suffix == "" and len(path.parts) == 1 and not path.is_file():
-        found = default_file("prompts", f"{value}.yaml")
+        found = next(
+            (f / f"{value}.yaml" for f in _template_folders(benchmark) if (f / f"{value}.yaml").is_file()), None
+        )
         if found is None:
             raise PromptError(
-                f"No prompt template named {value!r}; available: {prompt_template_names()}. Pass a template name "
-                "or the path of a template YAML as --prompt_file."
+                f"No prompt template named {value!r}; available: {prompt_template_names(benchmark)}. Pass a template "
+                "name or the path of a template YAML as --prompt_file."
             )
         return found
     return path
@@ -195,12 +216,13 @@ def _join_names(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _example(output_format: str, speakers: list[str]) -> str:
+def _example(output_format: str, speakers: list[str], emotion_format: str = "number") -> str:
     first = speakers[0]
     second = speakers[1] if len(speakers) > 1 else speakers[0]
     if output_format == "json":
-        # Schematic on purpose: small models copy concrete example values verbatim.
-        return '{"turns": [{"speaker": name, "utterance": text, "emotion": number}, ...]}'
+        # Schematic on purpose: small models copy concrete example values verbatim. The emotion is what the JSON
+        # schema enforces (`emotion_format`): a legend number, or a label word.
+        return f'{{"turns": [{{"speaker": name, "utterance": text, "emotion": {emotion_format}}}, ...]}}'
     return f"{first}: ... (number)\n{second}: ... (number)"
 
 
@@ -227,6 +249,7 @@ def build_prompt(
     target_emotion: str | None = None,
     persona: dict[str, Any] | None = None,
     num_turns: int | None = None,
+    emotion_format: str = "number",
 ) -> str:
     """The exact user message for one dialogue.
 
@@ -241,9 +264,13 @@ def build_prompt(
             `{min_turns} to {max_turns}`.
         target_emotion: The balanced target, as a label NAME of the benchmark (named in the prompt by its word).
         persona: The sampled personas and situation (`generation.personas.sample_persona`), or None.
+        emotion_format: What the JSON schema asks for as each utterance's emotion (`number` or `word`); the JSON
+            example (`{example}`) shows the same.
     """
     if output_format not in OUTPUT_FORMATS:
         raise PromptError(f"output_format must be one of {list(OUTPUT_FORMATS)}, but got {output_format!r}.")
+    if emotion_format not in EMOTION_FORMATS:
+        raise PromptError(f"emotion_format must be one of {list(EMOTION_FORMATS)}, but got {emotion_format!r}.")
     speakers = [p["speaker"] for p in persona["speakers"]] if persona else list(benchmark.speakers)
     values: dict[str, Any] = {
         "description": benchmark.description,
@@ -255,7 +282,7 @@ def build_prompt(
         "legend": label_legend(benchmark),
         "emotion": "",
         "persona": render_personas(persona) if persona else "",
-        "example": _example(output_format, speakers),
+        "example": _example(output_format, speakers, emotion_format),
     }
     task = template.task
     if target_emotion is not None:

@@ -41,6 +41,7 @@ from erc_synth_datasets.runs import (
     read_manifest,
     utc_now,
 )
+from erc_synth_datasets.turn_histogram import turns_histogram
 
 from .backends import Backend, BackendError, SamplingParams, apply_in_flight, build_backend, secrets_of
 from .config import GenerationConfig, settings_hash
@@ -138,29 +139,31 @@ def _setup(config: GenerationConfig, backend: Backend) -> _RunSetup:
         check_template_states_turns(template)
     settings = config.data_settings()
     settings.update(
-        benchmark=benchmark.to_dict(),
+        # The definition's identity: its data's licence changes no dialogue, so it is not part of the settings.
+        benchmark=benchmark.identity(),
         prompt_file=template.text(),
         persona_file=pools.content() if pools is not None else None,
         output_format=output_format,
         # The clipped counts the turn counts are drawn from (None: not drawn), so a changed reference is a new run.
         turn_distribution=turn_distribution.to_dict() if turn_distribution is not None else None,
     )
-    run_dir = Path(config.output)  # type: ignore[arg-type]
+    run_dir = Path(config.output_dir)  # type: ignore[arg-type]
     return _RunSetup(config, benchmark, template, pools, output_format, settings, run_dir, turn_distribution)
 
 
 def _turn_distribution(config: GenerationConfig, benchmark: Benchmark) -> TurnDistribution | None:
-    """The distribution of turn counts a `turn_counts: reference` run draws from: the benchmark's stored real
-    histogram clipped to [min_turns, max_turns]; None for `range` or a benchmark without stored figures."""
+    """The distribution of turn counts a `turn_counts: reference` run draws from: the benchmark's real turns
+    histogram (shipped, or computed from a custom benchmark's data) clipped to [min_turns, max_turns]; None for
+    `range` or a benchmark without one."""
     if config.turn_counts != "reference":
         return None
-    # numpy: loaded only when a run takes its turn counts from the reference figures.
-    from erc_synth_datasets.quality.reference import reference_turns_histogram
-
     try:
-        histogram = reference_turns_histogram(benchmark)
+        histogram = turns_histogram(benchmark)
     except ValueError as err:
-        raise ConfigError(f"turn_counts='reference' cannot read the stored turns histogram: {err}") from None
+        raise ConfigError(
+            f"turn_counts='reference' cannot read the real turns histogram: {err} Fix the benchmark's files, or set "
+            "turn_counts: range."
+        ) from None
     if histogram is None:
         return None
     return TurnDistribution.from_histogram(histogram, min_turns=config.min_turns, max_turns=config.max_turns)
@@ -321,9 +324,9 @@ def _warn_about_settings(setup: _RunSetup, backend: Backend, log: Callable[[str]
         log(f"Backend {backend.name!r} cannot enforce a JSON schema; using the lenient line format instead.")
     if config.turn_counts == "reference" and setup.turn_distribution is None:
         log(
-            f"Benchmark {setup.benchmark.name!r} has no stored turns-per-dialogue histogram "
-            "(erc_synth_datasets/quality/reference/); every dialogue is asked for min_turns to max_turns utterances, "
-            "as with turn_counts: range."
+            f"Benchmark {setup.benchmark.name!r} has no stored turns-per-dialogue histogram (no turns file beside "
+            "its definition, and no `data:` section to compute one from); every dialogue is asked for min_turns to "
+            "max_turns utterances, as with turn_counts: range."
         )
     needed = estimated_tokens(config)
     if config.max_new_tokens < needed:
@@ -341,7 +344,7 @@ def run_generation(
     log: Callable[[str], None] | None = None,
     dialogue_filter: DialogueFilter | None = None,
 ) -> RunSummary:
-    """Generates (continues, or extends) the run described by `config` into `config.output`.
+    """Generates (continues, or extends) the run described by `config` into `config.output_dir`.
 
     Args:
         config: The settings; `benchmark` and `output` are required.
@@ -358,7 +361,7 @@ def run_generation(
 
     Raises:
         ConfigError: missing or invalid settings (a device that does not exist, ...).
-        RunConflictError: `config.output` holds a run with different settings, or cannot be created.
+        RunConflictError: `config.output_dir` holds a run with different settings, or cannot be created.
         RunStorageError: a write failed (a full disk); everything decided before is on disk.
     """
     log = log or (lambda message: print(message, file=sys.stderr))

@@ -117,6 +117,7 @@ class GenerationTask:
             target_emotion=item.target_emotion,
             persona=item.persona,
             num_turns=item.num_turns,
+            emotion_format=self.config.emotion_format,
         )
 
     def request(self, index: int, attempt: int) -> GenerationRequest:

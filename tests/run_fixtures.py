@@ -80,7 +80,7 @@ def write_run(
         mode=mode,
         num_dialogues=num_dialogues,
         seed=seed,
-        output=str(run_dir),
+        output_dir=str(run_dir),
         constrained=False,
         progress=False,
         top_p=0.95,
@@ -131,7 +131,7 @@ def write_synthetic_dataset(
             write_run(Path(runs_root) / mode, bench.name, mode, num_dialogues=total, seed=seed + i, num_rejected=0)
             for i, mode in enumerate(modes)
         ]
-        result = build_dataset(runs, BuildConfig(output=str(folder), split_ratios=ratios, split_seed=seed))
+        result = build_dataset(runs, BuildConfig(output_dir=str(folder), split_ratios=ratios, split_seed=seed))
     if labels is not None:
         for built in result.configs:
             _relabel(folder, built.name, list(labels))

@@ -34,7 +34,7 @@ RATIOS = "0.5,0.25,0.25"
 @pytest.fixture(scope="session")
 def real_run(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("generated") / "meld_natural"
-    assert cli.main(["generate", *GENERATE, "--output", str(run_dir)]) == 0
+    assert cli.main(["generate", *GENERATE, "--output-dir", str(run_dir)]) == 0
     manifest = read_manifest(run_dir).to_dict()
     assert manifest["counts"]["accepted"] >= 3, f"these settings are expected to give 3+ dialogues: {manifest}"
     return run_dir
@@ -53,7 +53,7 @@ def test_build_from_real_generation_output(real_run, tmp_path, monkeypatch):
     records = [record.to_dict() for record in iter_accepted(real_run)]
     benchmark = get_benchmark("meld")
     out = tmp_path / "first" / "erc-synth"
-    assert cli.main(["build", str(real_run), "--output", str(out), "--split-ratios", RATIOS]) == 0
+    assert cli.main(["build", str(real_run), "--output-dir", str(out), "--split-ratios", RATIOS]) == 0
 
     monkeypatch.chdir(out.parent)
     ds = load_dataset("erc-synth", "meld_natural", cache_dir=str(tmp_path / "cache"))
@@ -90,5 +90,5 @@ def test_build_from_real_generation_output(real_run, tmp_path, monkeypatch):
 
     # Determinism: a second build elsewhere gives the same bytes.
     again = tmp_path / "second" / "erc-synth"
-    assert cli.main(["build", str(real_run), "--output", str(again), "--split-ratios", RATIOS]) == 0
+    assert cli.main(["build", str(real_run), "--output-dir", str(again), "--split-ratios", RATIOS]) == 0
     assert digests(out) == digests(again)

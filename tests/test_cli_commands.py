@@ -32,7 +32,7 @@ def test_api_key_flag_reaches_the_backend_but_no_output_or_file(tmp_path, monkey
             "generate", "--benchmark", "meld", "--backend", "openai", "--model", "served",
             "--base-url", f"http://127.0.0.1:{_closed_port()}/v1", "--api-key", secret,
             "--api-key-env", "ERC_TEST_API_KEY", "--max-retries", "0", "--request-timeout", "5",
-            "--no-constrained", "--num-dialogues", "1", "--output", str(run_dir), "--no-progress",
+            "--no-constrained", "--num-dialogues", "1", "--output-dir", str(run_dir), "--no-progress",
         ]
     )  # fmt: skip
     captured = capsys.readouterr()

@@ -120,7 +120,7 @@ def test_importing_the_package_is_light():
         (["build", "no-such-run", "--output-dir", "{tmp}/out"], "erc-synth build: "),
         (["significance", "{tmp}/missing.csv"], "erc-synth significance: "),
         (["generate", "--benchmark", "meld", "--temperature", "-1", "--output-dir", "{tmp}/run"], "temperature"),
-        (["merge", "{tmp}/a", "{tmp}/b", "--output", "{tmp}/m"], "erc-synth merge: "),
+        (["merge", "{tmp}/a", "{tmp}/b", "--output-dir", "{tmp}/m"], "erc-synth merge: "),
         (["experiment", "{tmp}/missing.yaml"], "erc-synth experiment: "),
         (["push", "{tmp}", "--repo-id", "not a repo id", "--dry-run"], "erc-synth push: repo_id must look like"),
     ],

@@ -358,7 +358,7 @@ def test_a_builtin_name_is_refused_by_the_library(colliding_yaml):
     "argv",
     [
         ["stats", "{yaml}"],
-        ["generate", "--benchmark", "{yaml}", "--num-dialogues", "1", "--output", "{tmp}/run"],
+        ["generate", "--benchmark", "{yaml}", "--num-dialogues", "1", "--output-dir", "{tmp}/run"],
         pytest.param(
             ["train", "--benchmark", "{yaml}", "--output_dir", "{tmp}/train", "--model_name_or_path", "x"],
             marks=pytest.mark.slow,  # imports torch and transformers

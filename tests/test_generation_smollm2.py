@@ -144,7 +144,7 @@ def test_drawn_turn_counts_and_label_words_are_enforced_by_the_grammar(backend, 
     """`turn_counts: reference` + `emotion_format: word` with the real model: every output that is a complete JSON
     document has exactly the drawn number of turns, labelled with label words, and one grammar is compiled per
     distinct count."""
-    from erc_synth_datasets.quality.reference import reference_turns_histogram
+    from erc_synth_datasets.turn_histogram import turns_histogram as reference_turns_histogram
     from generation.parsing import parse_output
     from generation.plan import PromptPlan
     from generation.turns import TurnDistribution

@@ -39,7 +39,7 @@ def llama_server(request: pytest.FixtureRequest) -> servers.LlamaServer:
 def generate_command(output: Path, base_url: str, *extra: str) -> list[str]:
     return [
         sys.executable, "-m", "erc_synth.cli", "generate", "--benchmark", "meld", "--backend", "openai",
-        "--base-url", base_url, "--model", servers.SERVED_MODEL_NAME, "--output", str(output),
+        "--base-url", base_url, "--model", servers.SERVED_MODEL_NAME, "--output-dir", str(output),
         "--max-in-flight", "1", "--max-retries", "1", "--request-timeout", "300", *extra,
     ]  # fmt: skip
 

@@ -78,7 +78,7 @@ def test_predict_labels_a_jsonl_file_as_the_protocol_scored_it(run, benchmark_fi
             record = {"dialogue_id": row["dialogue_id"], "speakers": row["speakers"], "utterances": row["utterances"]}
             handle.write(json.dumps(record) + "\n")
     output = tmp_path / "out" / "predictions.jsonl"
-    assert cli_main(["predict", str(run / "model"), str(dialogues), "--output", str(output)]) == 0
+    assert cli_main(["predict", str(run / "model"), str(dialogues), "--output-dir", str(output)]) == 0
     predictions = _read_jsonl(output)
     gold = [label for row in test for label in row["emotions"]]
     assert len(predictions) == len(gold)
@@ -134,7 +134,7 @@ def test_a_bad_dialogue_file_is_one_line_naming_the_file_and_line(run, tmp_path,
     dialogues.write_text("\n".join(lines) + "\n", encoding="utf-8")
     output = tmp_path / "predictions.jsonl"
     output.write_text("earlier output\n")
-    assert cli_main(["predict", str(run / "model"), str(dialogues), "--output", str(output)]) == 1
+    assert cli_main(["predict", str(run / "model"), str(dialogues), "--output-dir", str(output)]) == 1
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and error[0].startswith("erc-synth predict: ") and f"{dialogues}{message}" in error[0]
     assert output.read_text() == "earlier output\n"  # nothing already written is lost

@@ -66,7 +66,7 @@ def test_natural_json_prompt_has_no_target_and_asks_for_json():
 def test_custom_benchmark_uses_default_template(tmp_path):
     benchmark = get_benchmark("configs/benchmarks/example_custom.yaml")
     template = load_prompt_template(None, benchmark)
-    assert template.version == "default-v1"
+    assert template.version == "default-v2"
     prompt = build_prompt(template, benchmark, output_format="lines", min_turns=2, max_turns=5)
     assert benchmark.description in prompt and "Agent and Customer" in prompt
 

@@ -87,7 +87,7 @@ def test_report_with_a_classifier_has_the_kappa_of_its_own_predictions(
     output = tmp_path / "report"
     argv = [
         "quality", str(run_dir), "--data-dir", str(data_dir), "--no-embeddings", "--classifier",
-        str(classifier_folder), "--classifier-batch-size", "5", "--output", str(output),
+        str(classifier_folder), "--classifier-batch-size", "5", "--output-dir", str(output),
     ]  # fmt: skip
     assert cli.main(argv) == 0
     printed = capsys.readouterr().out
@@ -158,7 +158,7 @@ def test_a_classifier_for_other_labels_is_refused_in_one_line(classifier_folder,
     config["label2id"] = {name: i for i, name in enumerate(labels)}
     config_file.write_text(json.dumps(config))
     output = tmp_path / "report"
-    argv = ["quality", str(run_dir), "--no-embeddings", "--classifier", str(folder), "--output", str(output)]
+    argv = ["quality", str(run_dir), "--no-embeddings", "--classifier", str(folder), "--output-dir", str(output)]
     assert cli.main(argv) == 1
     captured = capsys.readouterr()
     error = captured.err.strip().splitlines()

@@ -156,7 +156,7 @@ def test_merge_orders_by_index_drops_cross_shard_duplicates_and_sums(tmp_path):
     shard0 = make_shard(tmp_path, 0, 2, [record(0, "Hi."), record(2, "Same words.")])
     shard1 = make_shard(tmp_path, 1, 2, [record(1, "Hey."), record(3, "same   WORDS.", attempt=1)])
     out = tmp_path / "merged"
-    assert merge_main([str(shard1), str(shard0), "--output", str(out)]) == 0
+    assert merge_main([str(shard1), str(shard0), "--output-dir", str(out)]) == 0
     accepted = list(iter_accepted(out))
     assert [r.index for r in accepted] == [0, 1, 2]
     rejected = list(iter_rejected(out))
@@ -195,7 +195,7 @@ def test_generation_config_yaml_files_in_configs_are_valid():
     files = sorted((Path(__file__).resolve().parents[1] / "configs" / "generation").glob("*.yaml"))
     assert files
     for path in files:
-        (config,) = parser.parse(["--config", str(path), "--output", "x"])
+        (config,) = parser.parse(["--config", str(path), "--output-dir", "x"])
         config.require_run_fields()
     with pytest.raises(ConfigError, match="max_turns must be >= min_turns"):
         GenerationConfig(min_turns=4, max_turns=3)

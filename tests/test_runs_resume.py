@@ -46,13 +46,13 @@ def snapshot(run_dir: Path) -> tuple[list[dict], list[dict]]:
 @pytest.mark.slow
 def test_sigkill_then_rerun_equals_an_uninterrupted_run(tmp_path):
     reference = tmp_path / "reference"
-    done = run(*ARGS, "--output", str(reference))
+    done = run(*ARGS, "--output-dir", str(reference))
     assert done.returncode in (0, 1), done.stderr[-2000:]
     assert "complete:" in done.stdout or "budget_spent:" in done.stdout
 
     killed = tmp_path / "killed"
     process = subprocess.Popen(
-        command(*ARGS, "--output", str(killed)), cwd=REPO, env=env(), stdout=subprocess.DEVNULL,
+        command(*ARGS, "--output-dir", str(killed)), cwd=REPO, env=env(), stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     accepted_file = killed / "accepted-00000-of-00001.jsonl"
@@ -69,7 +69,7 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_run(tmp_path):
     assert read_manifest(killed).status.value == "running"
     partial_accepted, partial_rejected = snapshot(killed)
 
-    resumed = run(*ARGS, "--output", str(killed))
+    resumed = run(*ARGS, "--output-dir", str(killed))
     assert resumed.returncode == done.returncode, resumed.stderr[-2000:]
     accepted, rejected = snapshot(killed)
     # Nothing accepted before the kill is lost or duplicated, and the final run equals the uninterrupted one.
@@ -96,7 +96,7 @@ def test_different_settings_in_an_existing_directory_are_refused(tmp_path):
     config = GenerationConfig(benchmark="iemocap", mode="balanced", output=str(out), progress=False)
     with pytest.raises(RunConflictError, match="different settings .*mode: 'natural' there, 'balanced' now"):
         run_generation(config)
-    result = run("--benchmark", "iemocap", "--mode", "balanced", "--output", str(out), timeout=120)
+    result = run("--benchmark", "iemocap", "--mode", "balanced", "--output-dir", str(out), timeout=120)
     assert result.returncode == 1
     assert "holds a run made with different settings" in result.stderr and "choose a new --output" in result.stderr
 
@@ -104,10 +104,10 @@ def test_different_settings_in_an_existing_directory_are_refused(tmp_path):
 def test_cli_reports_bad_config_files_and_missing_settings(tmp_path):
     config = tmp_path / "gen.yaml"
     config.write_text("benchmark: meld\nnum_dialogue: 3\n", encoding="utf-8")
-    result = run("--config", str(config), "--output", str(tmp_path / "x"), timeout=120)
+    result = run("--config", str(config), "--output-dir", str(tmp_path / "x"), timeout=120)
     assert result.returncode != 0
     assert "unknown keys ['num_dialogue']" in result.stderr and "num_dialogues" in result.stderr
     missing = run("--benchmark", "meld", timeout=120)
     assert missing.returncode != 0 and "Missing output: pass --output" in missing.stderr
-    bad_mode = run("--benchmark", "meld", "--mode", "skewed", "--output", str(tmp_path / "y"), timeout=120)
+    bad_mode = run("--benchmark", "meld", "--mode", "skewed", "--output-dir", str(tmp_path / "y"), timeout=120)
     assert bad_mode.returncode != 0 and "mode must be one of ['natural', 'balanced']" in bad_mode.stderr

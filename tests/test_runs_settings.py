@@ -79,7 +79,7 @@ def test_devices_that_do_not_exist_are_refused_before_loading(device, expected):
 
 
 def test_the_cli_shows_a_refused_setting_in_one_line(tmp_path, capsys):
-    args = ["--benchmark", "meld", "--output", str(tmp_path / "run"), "--no-progress"]
+    args = ["--benchmark", "meld", "--output-dir", str(tmp_path / "run"), "--no-progress"]
     assert cli.main([*args, "--device", "bogus"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("erc-synth generate: device must be cpu, cuda") and "\n" not in err

@@ -12,8 +12,8 @@ import pytest
 
 from erc_synth_datasets.benchmarks import get_benchmark
 from erc_synth_datasets.configuration import ConfigError
-from erc_synth_datasets.quality.reference import reference_turns_histogram
 from erc_synth_datasets.runs import iter_accepted, read_manifest
+from erc_synth_datasets.turn_histogram import turns_histogram as reference_turns_histogram
 from generation.backends import Backend, GenerationRequest, GenerationResult, SamplingParams
 from generation.config import GenerationConfig
 from generation.plan import PromptPlan

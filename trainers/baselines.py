@@ -12,11 +12,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from .metrics import compute_scores
-
 if TYPE_CHECKING:
+    import numpy as np
     from datasets import Dataset
 
 __all__ = ["BASELINES", "fit_baselines", "score_baselines"]
@@ -25,7 +22,9 @@ BASELINES = ("majority", "tfidf_lr")
 
 
 def _utterances(dialogues: Dataset) -> tuple[list[str], np.ndarray]:
-    # the schema's Features import datasets: loaded only when dialogues are flattened or built.
+    # numpy, and the schema's Features (datasets): loaded only when baselines are fitted, not by `--help`.
+    import numpy as np
+
     from erc_synth_datasets.schema import flatten_dialogues
 
     rows = flatten_dialogues(dialogues, max_context=0)
@@ -54,6 +53,7 @@ def fit_baselines(train: Dataset, *, seed: int = 0) -> dict[str, Any]:
 
 def score_baselines(fitted: dict[str, Any], test: Dataset, labels: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Scores of every fitted baseline on a test split (dialogue schema), from `trainers.metrics.compute_scores`."""
+    from .metrics import compute_scores  # numpy: loaded only when baselines are scored, not by `--help`
 
     texts, references = _utterances(test)
     return {name: compute_scores(model.predict(texts), references, list(labels)) for name, model in fitted.items()}

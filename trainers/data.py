@@ -19,7 +19,7 @@ import torch
 from datasets import ClassLabel, Dataset, DatasetDict
 
 from erc_synth_datasets import load_benchmark
-from erc_synth_datasets.benchmarks import BUILTIN_BENCHMARKS, Benchmark
+from erc_synth_datasets.benchmarks import Benchmark, builtin_benchmarks
 from erc_synth_datasets.errors import bounded_message
 from erc_synth_datasets.loaders.generic import GENERIC_FORMAT, data_files
 from erc_synth_datasets.schema import flatten_dialogues
@@ -139,7 +139,7 @@ def load_real(data_args: DataArguments, benchmark: Benchmark) -> tuple[DatasetDi
     for split, ds in dataset.items():
         check_label_space(ds, benchmark, f"The real {benchmark.display_name} {split} split")
     read = None  # the release loaders: the whole folder
-    if data_args.data_format == GENERIC_FORMAT or benchmark.name not in BUILTIN_BENCHMARKS:
+    if data_args.data_format == GENERIC_FORMAT or benchmark.name not in builtin_benchmarks():
         read = [path for paths in data_files(benchmark, data_args.data_dir).values() for path in paths]
     revision = {
         "source": str(source.resolve()),

@@ -318,7 +318,7 @@ def run_protocol(
     stages.append(
         Stage(
             "joint" if joint is not None else "finetune",
-            "real",
+            REAL_SOURCE,
             real["train"],
             real["validation"],
             training_args.num_train_epochs,
@@ -381,7 +381,7 @@ def run_protocol(
         if not training_args.keep_checkpoints:
             _remove_checkpoints(trainer, stage_dir)
 
-    test_sources = {test_set_name(benchmark.name, "real"): real["test"]}
+    test_sources = {test_set_name(benchmark.name, REAL_SOURCE): real["test"]}
     test_sources.update({test_set_name(benchmark.name, c): synthetic[c]["test"] for c in data_args.test_configs})
     tests = {}
     for name, dialogues in test_sources.items():

@@ -18,7 +18,7 @@ from typing import Any
 
 from erc_synth_datasets.build import ConfigBuild
 from erc_synth_datasets.derived import DerivedLabels, read_config_rows, write_derived_config
-from erc_synth_datasets.vocabulary import ConfigName, LabelSource
+from erc_synth_datasets.vocabulary import REAL_SOURCE, ConfigName, LabelSource, TestSetName
 
 from .errors import TrainingConfigError
 
@@ -84,7 +84,7 @@ def teacher_record(folder: str | Path, benchmark: str) -> dict[str, Any]:
     results = folder.parent / "results.json"
     if results.is_file():
         data = json.loads(results.read_text(encoding="utf-8"))
-        real = data.get("test", {}).get(f"{benchmark}_real", {})
+        real = data.get("test", {}).get(str(TestSetName(benchmark, REAL_SOURCE)), {})
         if "weighted_f1" in real:
             record["real_test_weighted_f1"] = 100.0 * real["weighted_f1"]
         record["real_train_dialogues"] = data.get("settings", {}).get("data", {}).get("max_train_dialogues")

@@ -29,7 +29,7 @@ from erc_synth_datasets.benchmarks import get_benchmark
 from erc_synth_datasets.build import BuildError, read_config_build
 from erc_synth_datasets.curation import CurationOptions, curate_config
 from erc_synth_datasets.files import write_json_atomic, write_text_atomic
-from erc_synth_datasets.vocabulary import ConfigName, LabelSource, Mode, SystemName, TestSetName, Variant
+from erc_synth_datasets.vocabulary import REAL_SOURCE, ConfigName, LabelSource, Mode, SystemName, TestSetName, Variant
 
 from .errors import TrainingConfigError
 from .experiment import ExperimentConfig, run_experiment
@@ -216,7 +216,7 @@ def _headline(config: UtilityConfig, benchmark: str, table: Path, analysis: Any)
     """Per variant: the real-test mean and per-seed scores, the epochs its stages ran, and its p-values."""
     import csv
 
-    real = str(TestSetName(benchmark, "real"))
+    real = str(TestSetName(benchmark, REAL_SOURCE))
     rows = [r for r in csv.DictReader(table.open(encoding="utf-8")) if r["test_set"] == real]
     scores: dict[str, dict[int, float]] = {}
     for row in rows:

@@ -45,7 +45,7 @@ MAX_RUNS = 3
 class DemoOptions:
     """Options of `erc-synth demo`."""
 
-    output: Path = field(default=Path("demo-output"), metadata={"help": "Folder for runs and the dataset."})
+    output_dir: Path = field(default=Path("demo-output"), metadata={"help": "Folder for runs and the dataset."})
     seed: int = field(
         default=0, metadata={"range": "[0, 9223372036854775807]", "help": "Seed of the first generation run."}
     )
@@ -86,7 +86,7 @@ def _generate(output: Path, first_seed: int) -> list[Path]:
     for seed in range(first_seed, first_seed + MAX_RUNS):
         run_dir = output / "runs" / f"{DEMO_CONFIG}-seed{seed}"
         print(f"\n== Generating {run_dir} (seed {seed}) with the default model ==", flush=True)
-        summary = run_generation(GenerationConfig(**DEMO_GENERATION, seed=seed, output=str(run_dir)))
+        summary = run_generation(GenerationConfig(**DEMO_GENERATION, seed=seed, output_dir=str(run_dir)))
         print(f"{summary.status}: {summary.accepted} accepted, {summary.rejected} rejected", flush=True)
         runs.append(run_dir)
         accepted += summary.accepted
@@ -112,11 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     from erc_synth_datasets.build import BuildConfig, build_dataset
     from erc_synth_datasets.stats import benchmark_stats, compute_stats, format_stats
 
-    runs = _generate(options.output, options.seed)
-    folder = options.output / "erc-synth"
+    runs = _generate(options.output_dir, options.seed)
+    folder = options.output_dir / "erc-synth"
     print(f"\n== Building {folder} ==", flush=True)
     # The demo's runs have a small attempt budget; a run that spent it still holds good dialogues to build from.
-    build_config = BuildConfig(output=str(folder), split_ratios=DEMO_SPLIT_RATIOS, allow_incomplete=True)
+    build_config = BuildConfig(output_dir=str(folder), split_ratios=DEMO_SPLIT_RATIOS, allow_incomplete=True)
     result = build_dataset(runs, build_config)
     built = result.configs[0]
     print(f'\n== load_dataset("{folder}", "{built.name}") ==')

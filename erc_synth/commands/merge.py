@@ -27,11 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     (options,) = make_parser().parse(argv)
     from generation.merge import merge_runs
 
-    manifest = merge_runs(options.shards, options.output, allow_incomplete=options.allow_incomplete)
+    manifest = merge_runs(options.shards, options.output_dir, allow_incomplete=options.allow_incomplete)
     counts = manifest.counts
     print(
         f"merged {len(options.shards)} shards: {counts.accepted} accepted, {counts.rejected} rejected "
-        f"-> {options.output}"
+        f"-> {options.output_dir}"
     )
     return 0
 

@@ -29,6 +29,7 @@ from erc_synth_datasets.configuration import check_fields
 from erc_synth_datasets.errors import reports_errors
 from erc_synth_datasets.options import OptionParser
 from erc_synth_datasets.threads import num_threads_field
+from erc_synth_datasets.vocabulary import Split
 
 if TYPE_CHECKING:
     from erc_synth_datasets.benchmarks import Benchmark
@@ -173,8 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = real_data_folder(source.benchmark, args.data_dir)
     real = real_test = None
     if data_dir is not None:
-        real = load_real_split(source.benchmark, data_dir, "train")
-        real_test = load_real_split(source.benchmark, data_dir, "test")
+        real = load_real_split(source.benchmark, data_dir, Split.TRAIN)
+        real_test = load_real_split(source.benchmark, data_dir, Split.TEST)
     reference = load_reference(source.benchmark) if real is None else None
     if settings.embeddings or classifier_options.classifier or judge_options.judge_model:
         from erc_synth_datasets.threads import apply_torch_threads

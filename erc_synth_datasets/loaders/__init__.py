@@ -19,8 +19,9 @@ byte-order mark. Files without any utterance, rows with missing or extra fields,
 closed speaker set, and repeated identifiers (a MELD `Dialogue_ID`/`Utterance_ID` pair, an EmoryNLP `scene_id`, a
 DAG-ERC dialogue) are refused rather than loaded with changed counts.
 
-One module per release format (`meld`, `emorynlp`, `tsv`, `dagerc`) and the generic format (`generic`); this module
-maps each benchmark's formats to their files and readers and loads a folder.
+One module per release format (`meld`, `emorynlp`, `tsv`, `dagerc`) and the generic format (`generic`). Which files
+each benchmark's release formats have, and which reader reads them, is part of the benchmark's definition (the
+`formats:` section of its `benchmark.yaml`); this module holds the readers by name and loads a folder.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..benchmarks import Benchmark, BenchmarkError, get_benchmark
+from ..registry import Registry
 from ..schema import dialogue_features, empty_provenance
 from ..vocabulary import SPLITS
 from .base import DataFileError, LoadReport, Reader
@@ -39,52 +41,51 @@ from .generic import read_generic
 from .meld import _read_meld_csv
 from .tsv import _read_tsv
 
-__all__ = ["SPLITS", "DataFileError", "LoadReport", "available_formats", "load_benchmark", "read_benchmark"]
+__all__ = [
+    "READERS",
+    "SPLITS",
+    "DataFileError",
+    "LoadReport",
+    "available_formats",
+    "load_benchmark",
+    "read_benchmark",
+]
 
 logger = logging.getLogger(__name__)
 
 
-# benchmark -> format -> (reader, split -> file name); formats in preference order for format="auto".
-_FORMATS: dict[str, dict[str, tuple[Reader, dict[str, str]]]] = {
-    "meld": {
-        "csv": (
-            _read_meld_csv,
-            {"train": "train_sent_emo.csv", "validation": "dev_sent_emo.csv", "test": "test_sent_emo.csv"},
-        ),
-        "tsv": (_read_tsv, {"train": "MELD_train.txt", "validation": "MELD_dev.txt", "test": "MELD_test.txt"}),
+#: Reader name (`reader:` of a release format in a benchmark's `formats:` section) -> the function reading one file.
+READERS: Registry[Reader] = Registry(
+    "reader",
+    {
+        "meld_csv": _read_meld_csv,
+        "emorynlp_json": _read_emorynlp_json,
+        "tsv": _read_tsv,
+        "dagerc_json": _read_dagerc_json,
     },
-    "emorynlp": {
-        "json": (
-            _read_emorynlp_json,
-            {
-                "train": "emotion-detection-trn.json",
-                "validation": "emotion-detection-dev.json",
-                "test": "emotion-detection-tst.json",
-            },
-        ),
-        "tsv": (_read_tsv, {"train": "EMORY_train.txt", "validation": "EMORY_dev.txt", "test": "EMORY_test.txt"}),
-    },
-    "iemocap": {
-        "tsv": (
-            _read_tsv,
-            {"train": "iemocap_train.txt", "validation": "iemocap_dev.txt", "test": "iemocap_test.txt"},
-        ),
-        "json": (
-            _read_dagerc_json,
-            {"train": "train_data.json", "validation": "dev_data.json", "test": "test_data.json"},
-        ),
-    },
-}
+    error=DataFileError,
+    hint="Name one of them as `reader:` in the benchmark file's `formats:` section.",
+    lazy=False,
+)
 
 
 def available_formats(benchmark: str | Benchmark) -> dict[str, dict[str, str]]:
-    """For each supported format of `benchmark`, the file name it reads per split."""
+    """For each release format of `benchmark` (its definition's `formats:`), the file name it reads per split."""
     benchmark = get_benchmark(benchmark)
-    if benchmark.name not in _FORMATS:
+    if not benchmark.formats:
         raise BenchmarkError(
-            f"There is no loader for benchmark {benchmark.name!r}; loaders exist for: {', '.join(_FORMATS)}."
+            f"Benchmark {benchmark.name!r} has no release formats (no `formats:` section in its definition); it is "
+            "read in the generic format."
         )
-    return {fmt: dict(files) for fmt, (_, files) in _FORMATS[benchmark.name].items()}
+    return {fmt: dict(release.files) for fmt, release in benchmark.formats.items()}
+
+
+def _reader(benchmark: Benchmark, fmt: str) -> Reader:
+    try:
+        return READERS.get(benchmark.formats[fmt].reader)
+    except DataFileError as err:
+        where = benchmark.files.definition if benchmark.files else benchmark.name
+        raise DataFileError(f"{where}: formats.{fmt}: {err}") from None
 
 
 def _find_file(data_dir: Path, name: str) -> Path | None:
@@ -133,7 +134,7 @@ def read_benchmark(
             reading a built-in benchmark from converted files.
     """
     benchmark = get_benchmark(benchmark)
-    if format == "generic" or data is not None or benchmark.name not in _FORMATS:
+    if format == "generic" or data is not None or not benchmark.formats:
         if format not in ("auto", "generic"):
             raise DataFileError(
                 f"Unknown format {format!r} for {benchmark.display_name}; a custom benchmark is read in the generic "
@@ -163,7 +164,7 @@ def read_benchmark(
             expected = ", ".join(f"{formats[fmt][split]} ({fmt})" for fmt in candidates)
             raise DataFileError(f"No {split} file for {benchmark.display_name} under {data_dir}; expected {expected}.")
         fmt, path = found[0]
-        reader = _FORMATS[benchmark.name][fmt][0]
+        reader = _reader(benchmark, fmt)
         dialogues = reader(path, benchmark, split, report)
         report.files[split], report.formats[split] = str(path), fmt
         rows[split] = [

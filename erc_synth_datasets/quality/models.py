@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..errors import ErcSynthError, bounded_message
 from .metrics import Dialogue
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "DEFAULT_ENCODER",
@@ -71,6 +72,7 @@ class SentenceEncoder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """One unit-length row per text."""
+        import numpy as np  # loaded when a report is computed, not by `erc-synth quality --help`
         import torch
 
         rows = []
@@ -108,6 +110,7 @@ def embedding_diversity(
     n = len(embeddings)
     if n < 2:
         return {"mean_pairwise_distance": None, "clusters_per_100": None, "near_duplicate_share": None}
+    import numpy as np  # loaded when a report is computed, not by `erc-synth quality --help`
     from sklearn.cluster import AgglomerativeClustering
 
     similarity = embeddings @ embeddings.T

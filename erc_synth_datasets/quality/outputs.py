@@ -17,6 +17,7 @@ from typing import Any
 from ..benchmarks import Benchmark
 from ..files import write_json_atomic, write_text_atomic
 from ..stats import real_data_folder
+from ..vocabulary import Split
 from .plots import plot_report
 from .sources import SyntheticSource, dialogues_from_records, load_real_split
 
@@ -101,8 +102,8 @@ def report_config(
     data_dir = real_data_folder(benchmark, data_dir)
     real = real_test = None
     if data_dir is not None and Path(data_dir).is_dir():
-        real = load_real_split(benchmark, data_dir, "train")
-        real_test = load_real_split(benchmark, data_dir, "test")
+        real = load_real_split(benchmark, data_dir, Split.TRAIN)
+        real_test = load_real_split(benchmark, data_dir, Split.TEST)
     settings = QualitySettings(encoder=encoder, embeddings=encoder is not None)
     reference = load_reference(benchmark) if real is None else None
     report = compute_report(source, real=real, real_test=real_test, reference=reference, settings=settings)

@@ -6,7 +6,9 @@ grid point of `report.TOKEN_BUDGETS` / `report.SAMPLE_SIZES`), never text. They 
 
     python -m erc_synth_datasets.quality.reference meld --data-dir path/to/meld
 
-which writes `erc_synth_datasets/quality/reference/<benchmark>.yaml`.
+which writes the benchmark's reference file (`reference:` of its definition: `reference.yaml` in a built-in
+benchmark's folder, `erc_synth_datasets/builtin_benchmarks/<name>/`; `<stem>.reference.yaml` beside a custom
+benchmark's YAML) and its turns histogram (`erc_synth_datasets.turn_histogram`).
 """
 
 from __future__ import annotations
@@ -17,15 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from ..benchmarks import Benchmark, get_benchmark
-from ..files import read_yaml_mapping
+from ..files import read_yaml_mapping, write_text_atomic
+from ..turn_histogram import source_fingerprint, write_turns_histogram
+from ..vocabulary import Split
 from .metrics import Dialogue
 from .models import SentenceEncoder, label_agreement, train_reference_classifier
 from .report import SAMPLE_SIZES, TOKEN_BUDGETS, QualitySettings, sampled_figures, shape_figures
 from .sources import QualitySourceError, load_real_split
 
-__all__ = ["REFERENCE_DIR", "compute_reference", "load_reference", "main", "reference_turns_histogram"]
-
-REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
+__all__ = ["compute_reference", "load_reference", "main"]
 
 
 def compute_reference(
@@ -53,7 +55,7 @@ def compute_reference(
     classifier = train_reference_classifier(train, seed=settings.seed)
     return {
         "benchmark": benchmark.name,
-        "split": "train",
+        "split": Split.TRAIN.value,
         "shape": shape,
         "by_budget": by_budget,
         "by_size": by_size,
@@ -62,43 +64,12 @@ def compute_reference(
 
 
 def load_reference(benchmark: str | Benchmark) -> dict[str, Any] | None:
-    """The stored figures of a benchmark, or None when none are stored."""
+    """The stored figures of a benchmark (its definition's `reference` file), or None when none are stored."""
     benchmark = get_benchmark(benchmark)
-    path = REFERENCE_DIR / f"{benchmark.name}.yaml"
-    if not path.is_file():
+    path = benchmark.files.reference if benchmark.files is not None else None
+    if path is None or not path.is_file():
         return None
     return read_yaml_mapping(path, what="Reference figures", error=ValueError)
-
-
-def reference_turns_histogram(benchmark: str | Benchmark) -> dict[int, int] | None:
-    """The real train split's dialogues per number of turns (`shape.turns_histogram` of the stored figures), or None
-    when the benchmark has no stored figures. Counts only: generation draws turn counts from it
-    (`generation.turns`), so that users need no benchmark files to generate.
-
-    Raises:
-        ValueError: the stored histogram is not a mapping of positive turn counts to non-negative counts.
-    """
-    benchmark = get_benchmark(benchmark)
-    reference = load_reference(benchmark)
-    if reference is None:
-        return None
-    stored = (reference.get("shape") or {}).get("turns_histogram")
-    path = REFERENCE_DIR / f"{benchmark.name}.yaml"
-    if not isinstance(stored, dict) or not stored:
-        raise ValueError(f"{path}: shape.turns_histogram must be a non-empty mapping, but got {stored!r}.")
-    histogram: dict[int, int] = {}
-    for turns, count in stored.items():
-        try:
-            turns_value, count_value = int(turns), int(count)
-        except (TypeError, ValueError):
-            turns_value = count_value = -1
-        if turns_value < 1 or count_value < 0:
-            raise ValueError(
-                f"{path}: shape.turns_histogram must map turn counts >= 1 to counts >= 0, but got {turns!r}: "
-                f"{count!r}."
-            )
-        histogram[turns_value] = count_value
-    return dict(sorted(histogram.items()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,19 +82,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     benchmark = get_benchmark(args.benchmark)
     try:
-        train = load_real_split(benchmark, args.data_dir, "train")
-        test = load_real_split(benchmark, args.data_dir, "test")
+        train = load_real_split(benchmark, args.data_dir, Split.TRAIN)
+        test = load_real_split(benchmark, args.data_dir, Split.TEST)
     except QualitySourceError as err:
         print(f"reference: {err}", file=sys.stderr)
         return 2
+    if benchmark.files is None:
+        print(f"reference: benchmark {benchmark.name!r} has no definition file to write beside.", file=sys.stderr)
+        return 2
     encode = None if args.no_embeddings else SentenceEncoder().encode
     figures = compute_reference(benchmark, train, test, encode=encode)
-    REFERENCE_DIR.mkdir(exist_ok=True)
-    path = REFERENCE_DIR / f"{benchmark.name}.yaml"
+    path = benchmark.files.reference
     header = f"# Aggregate figures of the real {benchmark.display_name} train split (no text); regenerate with\n"
     header += f"#   python -m erc_synth_datasets.quality.reference {benchmark.name} --data-dir DIR\n"
-    path.write_text(header + yaml.safe_dump(figures, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    print(f"wrote {path}")
+    write_text_atomic(path, header + yaml.safe_dump(figures, sort_keys=False, allow_unicode=True))
+    # A shipped histogram has no source; a generic benchmark's records the files it came from (turn_histogram).
+    source = source_fingerprint(benchmark, args.data_dir) if benchmark.data is not None else None
+    turns = write_turns_histogram(benchmark, figures["shape"]["turns_histogram"], source=source)
+    print(f"wrote {path} and {turns}")
     return 0
 
 

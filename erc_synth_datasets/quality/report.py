@@ -13,9 +13,7 @@ import random
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ..benchmarks import Benchmark
 from ..configuration import check_fields
@@ -41,6 +39,9 @@ from .models import (
     train_reference_classifier,
 )
 from .sources import SyntheticSource
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "CLASSIFIER_REFERENCE",
@@ -128,6 +129,8 @@ def grid_point(grid: Sequence[int], available: int) -> int | None:
 
 def label_distribution(dialogues: Sequence[Dialogue], num_labels: int) -> list[float]:
     """Share of utterances per label id."""
+    import numpy as np  # loaded when a report is computed, not by `erc-synth quality --help`
+
     counts = np.bincount([e for d in dialogues for e in d.emotions], minlength=num_labels).astype(float)
     total = counts.sum()
     return (counts / total).tolist() if total else [0.0] * num_labels
