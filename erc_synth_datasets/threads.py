@@ -34,6 +34,7 @@ __all__ = [
     "FREE_CPU_SHARE",
     "NUM_THREADS_FLAG",
     "NUM_THREADS_RANGE",
+    "THREADS_LINE_PREFIX",
     "CpuAvailability",
     "ThreadChoice",
     "apply_torch_threads",
@@ -45,6 +46,8 @@ __all__ = [
 #: The flag every command gives the thread count (the dataclass field is `num_threads`).
 NUM_THREADS_FLAG = "--num-threads"
 NUM_THREADS_RANGE = "[1, 4096]"
+#: How the one line that states the choice starts (informational, on stderr, before any error of the command).
+THREADS_LINE_PREFIX = "torch threads: "
 #: A CPU counts as free for a thread when at least this share of it is idle.
 FREE_CPU_SHARE = 0.75
 #: Environment variables that set the thread count for this process, read in this order (`OMP_NUM_THREADS` is
@@ -101,7 +104,7 @@ class ThreadChoice:
         return record
 
     def describe(self) -> str:
-        return f"torch threads: {self.num_threads} ({self.reason})"
+        return f"{THREADS_LINE_PREFIX}{self.num_threads} ({self.reason})"
 
 
 def _plural(count: float, word: str) -> str:
