@@ -5,7 +5,9 @@ steps-matched Org (`trainers.utility`).
    setting), `--num-dialogues` accepted dialogues each; an existing run folder is resumed or reused as it is
    (`--run natural=DIR --run balanced=DIR` points at runs made earlier).
 2. Build: one dataset folder with both configs.
-3. `trainers.utility.run_utility`: the teacher (the converged Org of the first seed, trained on the same real
+3. With `--resampled K` (opt-in): the generator's own labels resampled K times on every mode's config
+   (`generation.resample`, `<benchmark>_<mode>_resampled`), and the variants `<mode>-resampled` added to the levers.
+4. `trainers.utility.run_utility`: the teacher (the converged Org of the first seed, trained on the same real
    dialogues as Org), relabelling, cleanlab curation and the utility curve's configs, then `context` on
    all-MiniLM-L6-v2 (`configs/train/minilm_meld.yaml`: lr 5e-5, batch 16, max length 64) for every variant and seed,
    every stage trained to convergence on its validation split (`--max-epochs`, `--patience`), and the exact
@@ -15,6 +17,7 @@ Everything is written under `--work` and resumable (finished generation, teacher
 are reused). Prints the table with the floors, the significance report, the curve and the wall time of each step.
 
     python benchmarks/bench_utility.py --data-dir ../shared/data/meld --max-train-dialogues 300 --work runs/utility
+    python benchmarks/bench_utility.py --data-dir ../shared/data/meld --resampled 5 --work runs/utility
     python benchmarks/bench_utility.py --benchmark emorynlp --data-dir ../shared/data/emorynlp --work runs/utility-e
 """
 
@@ -61,6 +64,31 @@ def _runs(args: argparse.Namespace) -> dict[str, Path]:
     return runs
 
 
+def _resample(args: argparse.Namespace, dataset: Path) -> None:
+    """Every mode's config labelled `--resampled` times by the generator (reused when made with the same settings)."""
+    from generation.resample import ResampleOptions, resample_config
+
+    options = ResampleOptions(samples=args.resampled, seed=args.seed, num_threads=args.num_threads)
+    for mode in args.modes:
+        built = resample_config(dataset, f"{args.benchmark_name}_{mode}", options, batch_size=args.batch_size)
+        record = built.label_source
+        print(
+            f"{built.name}: {record['samples']} samples a dialogue, agreement with the generator's labels "
+            f"{100 * record['agreement_with_generator']:.1f}%, unanimous utterances "
+            f"{100 * record['unanimous_utterances']:.1f}%",
+            flush=True,
+        )
+
+
+def _with_resampled(variants: list[str], modes: list[str]) -> list[str]:
+    """The levers with `<mode>-resampled` added before the steps-matched Org (which the experiment runs last)."""
+    from erc_synth_datasets.vocabulary import LabelSource, Mode, Variant
+
+    steps = str(Variant.ORG_STEPS)
+    head = [v for v in variants if v != steps]
+    return head + [str(Variant(Mode(mode), LabelSource.RESAMPLED)) for mode in modes] + [steps]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--benchmark", default="meld", help="Benchmark (name or custom YAML).")
@@ -74,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (generation).")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="Training seeds.")
     parser.add_argument("--variants", nargs="+", default=None, help="Variants (default: every lever).")
+    parser.add_argument(
+        "--resampled", type=int, default=0, metavar="K", help="Also resample the generator's labels K times (0: no)."
+    )
     parser.add_argument("--curve", type=int, nargs="+", default=[25, 50, 75, 100], help="Shares kept (percent).")
     parser.add_argument("--max-epochs", type=float, default=6, help="Maximum epochs of every stage.")
     parser.add_argument("--patience", type=int, default=2, help="Early-stopping patience (evaluations).")
@@ -97,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         args.data_dir = REPO.parent / "shared" / "data" / args.benchmark_name
 
     from erc_synth_datasets.build import BuildConfig, build_dataset
-    from trainers.utility import UtilityConfig, run_utility
+    from trainers.utility import UtilityConfig, lever_variants, run_utility
 
     timings = {}
     started = time.perf_counter()
@@ -112,13 +143,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"built {built.name}: dialogues per split {built.num_dialogues}", flush=True)
     timings["build"] = time.perf_counter() - started
 
+    started = time.perf_counter()
+    variants = args.variants
+    if args.resampled:
+        variants = variants or _with_resampled(lever_variants(list(args.modes), args.curve), args.modes)
+        _resample(args, dataset)
+        timings["resample"] = time.perf_counter() - started
+
     config = UtilityConfig(
         dataset=str(dataset),
         work=str(args.work / "utility"),
         benchmark=args.benchmark,
         data_dir=str(args.data_dir),
         modes=list(args.modes),
-        variants=args.variants,
+        variants=variants,
         curve=args.curve,
         seeds=args.seeds,
         teacher_seed=args.seeds[0],

@@ -32,6 +32,7 @@ __all__ = [
     "MAX_TURNS",
     "ParseResult",
     "ParsedTurn",
+    "first_json_document",
     "has_lone_surrogate",
     "parse_output",
     "resolve_label",
@@ -177,6 +178,16 @@ def _fenced_blocks(text: str) -> tuple[str | None, str]:
             line = line[: -len(_FENCE)]
         unfenced.append(line)
     return first, "\n".join(unfenced)
+
+
+def first_json_document(text: str) -> Any:
+    """The first complete JSON document in `text`: in its first code fence if it has one, else anywhere in it
+    (surrounding prose allowed).
+
+    Raises:
+        ValueError: the text holds no complete JSON document.
+    """
+    return _load_json(text, _fenced_blocks(text)[0])
 
 
 def _first_key(item: dict[str, Any], keys: tuple[str, ...]) -> Any:

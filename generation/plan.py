@@ -28,8 +28,9 @@ from .turns import TurnDistribution
 __all__ = ["PlanItem", "PromptPlan", "derive_seed", "shard_indices"]
 
 
-def derive_seed(run_seed: int, index: int, attempt: int, purpose: str = "sample") -> int:
-    """A 63-bit seed from (run seed, plan index, attempt, purpose), stable across machines and Python versions."""
+def derive_seed(run_seed: int, index: int | str, attempt: int, purpose: str = "sample") -> int:
+    """A 63-bit seed from (run seed, plan index or dialogue id, attempt, purpose), stable across machines and Python
+    versions."""
     digest = hashlib.sha256(f"erc-synth:{purpose}:{run_seed}:{index}:{attempt}".encode()).digest()
     return int.from_bytes(digest[:8], "big") & ((1 << 63) - 1)
 

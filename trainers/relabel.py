@@ -22,18 +22,26 @@ from erc_synth_datasets.vocabulary import REAL_SOURCE, ConfigName, LabelSource, 
 
 from .errors import TrainingConfigError
 
-__all__ = ["RelabelOptions", "relabel_with_teacher", "teacher_record"]
+__all__ = ["RELABEL_SOURCES", "RelabelOptions", "relabel_with_teacher", "teacher_record"]
+
+
+#: The label sources `erc-synth relabel` writes (the generator's own labels are the built config's).
+RELABEL_SOURCES = tuple(source.value for source in LabelSource if source is not LabelSource.GENERATOR)
+_TEACHER_BATCH_SIZE = 64
 
 
 @dataclass
 class RelabelOptions:
-    """Options of `erc-synth relabel`.
+    """Options of `erc-synth relabel` that every label source shares, and the teacher's.
 
     Args:
         dataset: A dataset folder built by erc-synth.
         dataset_config: The built config to relabel (e.g. meld_natural).
         teacher: A classifier folder saved by `erc-synth train` (its `model` folder), trained on the real benchmark.
-        batch_size: Utterances per forward pass.
+        label_source: `teacher` (a classifier trained on the real data) or `resampled` (the generator, k times;
+            its options are `generation.resample.ResampleOptions`).
+        batch_size: Utterances per forward pass of the teacher (default 64); requests decoding at once for the
+            generator (default 8).
         device: Torch device (default: cuda when available, else cpu).
     """
 
@@ -41,17 +49,49 @@ class RelabelOptions:
     dataset_config: str = field(default="", metadata={"help": "The built config to relabel, e.g. meld_natural."})
     teacher: str = field(
         default="",
-        metadata={"help": "A classifier folder saved by `erc-synth train` (<run>/model), trained on real data."},
+        metadata={
+            "help": "[teacher] A classifier folder saved by `erc-synth train` (<run>/model), trained on real data."
+        },
     )
-    batch_size: int = field(default=64, metadata={"range": "[1, 65536]", "help": "Utterances per forward pass."})
-    device: str | None = field(default=None, metadata={"help": "Torch device (default: cuda if available, else cpu)."})
+    label_source: str = field(
+        default=LabelSource.TEACHER.value,
+        metadata={
+            "choices": list(RELABEL_SOURCES),
+            "help": "teacher: a classifier trained on the real data labels every utterance (<config>_teacher); "
+            "resampled: the generator labels each dialogue's fixed text --samples times, the vote shares are the "
+            "soft label (<config>_resampled).",
+        },
+    )
+    batch_size: int | None = field(
+        default=None,
+        metadata={
+            "range": "[1, 65536]",
+            "help": f"Utterances per forward pass of a teacher (default {_TEACHER_BATCH_SIZE}), or requests "
+            "decoding at once for the generator (default 8).",
+        },
+    )
+    device: str | None = field(
+        default=None,
+        metadata={"help": "Torch device of the teacher or a local generator (default: cuda if available)."},
+    )
 
     def __post_init__(self) -> None:
         if not self.dataset_config:
             raise TrainingConfigError("--dataset-config is required: the built config to relabel (e.g. meld_natural).")
-        if not self.teacher:
-            raise TrainingConfigError("--teacher is required: a classifier folder saved by `erc-synth train`.")
-        if self.batch_size < 1:
+        if self.label_source not in RELABEL_SOURCES:
+            raise TrainingConfigError(
+                f"--label-source must be one of {list(RELABEL_SOURCES)}, but got {self.label_source!r}."
+            )
+        if self.label_source == LabelSource.TEACHER.value and not self.teacher:
+            raise TrainingConfigError(
+                "--teacher is required with --label-source teacher (the default): a classifier folder saved by "
+                "`erc-synth train`."
+            )
+        if self.label_source != LabelSource.TEACHER.value and self.teacher:
+            raise TrainingConfigError(
+                f"--teacher applies to --label-source teacher only, but got --label-source {self.label_source}."
+            )
+        if self.batch_size is not None and self.batch_size < 1:
             raise TrainingConfigError(f"--batch-size must be at least 1, but got {self.batch_size}.")
 
 
@@ -114,7 +154,10 @@ def relabel_with_teacher(options: RelabelOptions) -> ConfigBuild:
         )
     benchmark = source.build.benchmark
     classifier = SavedClassifier(
-        options.teacher, benchmark=benchmark, batch_size=options.batch_size, device=options.device
+        options.teacher,
+        benchmark=benchmark,
+        batch_size=options.batch_size or _TEACHER_BATCH_SIZE,
+        device=options.device,
     )
     features = source.build.features
     labels: dict[str, DerivedLabels] = {}
