@@ -107,6 +107,11 @@ class ReleaseConfig:
             taken = sorted(set(getattr(self, section)) & set(owned))
             if taken:
                 raise ConfigError(f"{section} may not set {taken}: the release sets them (see ReleaseConfig).")
+        if self.generation.get("num_shards", 1) != 1 or self.generation.get("shard_index", 0) != 0:
+            raise ConfigError(
+                "generation sets num_shards/shard_index, but a release runs every config in one process; generate "
+                "shards with `erc-synth generate --num-shards`, join them with `erc-synth merge`, and build from them."
+            )
         if self.utility is not None:
             taken = sorted(set(self.utility) & set(_UTILITY_OWNED))
             if taken:
