@@ -242,6 +242,10 @@ class StageDisplay:
         what = "reused (settings unchanged)" if reused else "running ..."
         print(f"[{self.index}/{self.total}] {stage.key}: {what}", file=self.stream, flush=True)
 
+    def note(self, message: str) -> None:
+        """A line from inside the running stage, indented under it."""
+        print(f"    {message}", file=self.stream, flush=True)
+
     def finish(self, stage: StageRecord, note: str = "") -> None:
         elapsed = time.perf_counter() - self.started
         tail = f"; {note}" if note else ""
@@ -403,7 +407,7 @@ def run_release(
 
         backend = backend_factory(name.benchmark) if backend_factory else None
         settings = config.generation_config(name, str(run_dir(name)))
-        summary = run_generation(settings, backend=backend, log=lambda message: None)
+        summary = run_generation(settings, backend=backend, log=display.note)
         if summary.status == "stopped":
             raise ConfigError(f"Generation of {name} stopped: {summary.message} Run the release again to resume.")
         return f"{summary.status}, {summary.accepted} accepted of {summary.attempts} attempts"

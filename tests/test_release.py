@@ -173,14 +173,14 @@ def test_a_release_with_the_default_model(tmp_path, capsys):
     from erc_synth import cli
 
     generation = {"max_new_tokens": 144, "max_turns": 3, "max_utterance_chars": 40, "max_attempts": 6}
-    path = write_release_file(tmp_path, benchmarks=["meld"], modes=["balanced"], num_dialogues=3)
+    path = write_release_file(tmp_path, benchmarks=["meld"], modes=["natural"], num_dialogues=3)
     _edit(path, generation={**generation, "batch_size": 3}, build={"split_ratios": "0.34,0.33,0.33"})
     assert cli.main(["release", str(path), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "[4/4] push: done" in out and "4 stage(s) run, 0 reused" in out
     folder = tmp_path / "release" / "dataset"
-    assert sum(load_dataset(str(folder), "meld_balanced").num_rows.values()) == 3
-    generator = json.loads((folder / "release.json").read_text())["configs"]["meld_balanced"]["generator"]
+    assert sum(load_dataset(str(folder), "meld_natural").num_rows.values()) == 3
+    generator = json.loads((folder / "release.json").read_text())["configs"]["meld_natural"]["generator"]
     assert generator[0]["model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
     # A second call reuses every stage.
     assert cli.main(["release", str(path), "--dry-run"]) == 0
