@@ -230,9 +230,30 @@ class ConfigBuild:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ConfigBuild:
         data = dict(data)
+        # build_info.json is written with sorted keys; the splits go back into their canonical order, the order of
+        # the card's `data_files` and of `load_dataset`'s splits.
+        for key in _SPLIT_KEYED:
+            if isinstance(data.get(key), dict):
+                data[key] = {split: data[key][split] for split in sorted(data[key], key=_split_order)}
         data["name"] = data.pop("config_name")
         data["benchmark"] = Benchmark(**data["benchmark"])
         return cls(**data)
+
+
+_SPLIT_KEYED = (
+    "split_ratios",
+    "num_dialogues",
+    "num_utterances",
+    "label_counts",
+    "files",
+    "file_sizes",
+    "num_bytes",
+    "file_sha256",
+)
+
+
+def _split_order(split: str) -> tuple[int, str]:
+    return (SPLIT_NAMES.index(split) if split in SPLIT_NAMES else len(SPLIT_NAMES), split)
 
 
 @dataclass

@@ -35,4 +35,6 @@ def test_the_utility_table_is_shown_in_its_benchmarks_configs(tmp_path):
     assert "#### Utility" not in emorynlp and builds["emorynlp_natural"].utility is None
     assert read_utility(folder, "meld")["stronger_org"] == "context_org"
     assert (folder / "meld_natural" / "train-00000-of-00001.parquet").read_bytes() == parquet
-    assert load_dataset(str(folder), "meld_natural")["train"].num_rows == 12
+    # The splits keep their order (build_info.json stores them with sorted keys).
+    dataset = load_dataset(str(folder), "meld_natural", cache_dir=str(tmp_path / "cache"))
+    assert list(dataset) == ["train", "validation", "test"] and dataset["train"].num_rows == 12
