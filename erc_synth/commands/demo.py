@@ -48,9 +48,10 @@ QUALITY_HEADLINE = {
     "realism.label_jsd": "label distribution distance from real MELD (JS divergence)",
 }
 MODEL_NOTE = (
-    "The default SmolLM2-135M runs anywhere and keeps the dialogue format and the label set, so it shows the whole "
-    "pipeline; it cannot label emotions reliably or write dialogues a classifier mistakes for real ones (the "
-    "figures above), so data worth training on needs a 7B+ model (configs/release/paper.yaml)."
+    "The default SmolLM2-135M runs on any CPU and keeps the dialogue format and the label set, so it shows the whole "
+    "pipeline; it cannot be trusted to label emotions (its labels agree with a MELD-trained classifier far less than "
+    "MELD's own labels do) or to write MELD-like dialogue, and a handful of dialogues makes every figure above noisy: "
+    "data worth training on needs a 7B+ model and thousands of dialogues (configs/release/paper.yaml)."
 )
 
 
@@ -88,13 +89,16 @@ def make_parser() -> OptionParser:
 def _generate(output: Path, seed: int) -> Path:
     """Generates exactly `num_dialogues` dialogues: when the attempt budget runs out first, the run is continued with
     a budget sized from the acceptance rate it measured, up to `MAX_ATTEMPTS_PER_DIALOGUE` attempts a dialogue."""
+    from erc_synth_datasets.runs import MANIFEST_NAME, read_manifest
     from generation.config import GenerationConfig
     from generation.runner import run_generation
 
     wanted = DEMO_GENERATION["num_dialogues"]
     cap = wanted * MAX_ATTEMPTS_PER_DIALOGUE
-    budget = wanted * DEMO_GENERATION["max_attempts"]
     run_dir = output / "runs" / f"{DEMO_CONFIG}-seed{seed}"
+    # A run made before (the demo run again) starts from the attempts it already spent.
+    spent = read_manifest(run_dir).counts.attempts if (run_dir / MANIFEST_NAME).is_file() else 0
+    budget = max(wanted * DEMO_GENERATION["max_attempts"], spent)
     print(f"\n== Generating {wanted} dialogues into {run_dir} (seed {seed}) with the default model ==", flush=True)
     while True:
         config = GenerationConfig(**DEMO_GENERATION, seed=seed, output=str(run_dir), attempt_budget=budget)
