@@ -184,7 +184,13 @@ class ReleaseConfig:
 def load_release_config(path: str | Path) -> ReleaseConfig:
     """The release described by a YAML file; unknown keys and bad values fail naming the file."""
     values = load_config_yaml(path, ReleaseConfig)
-    return config_from_dict(ReleaseConfig, values, source=f"Release file {str(path)!r}")
+    where = f"Release file {str(path)!r}"
+    try:
+        return config_from_dict(ReleaseConfig, values, source=where)
+    except ConfigError as err:
+        if where in str(err):
+            raise
+        raise ConfigError(f"{where}: {err}") from None
 
 
 @dataclass
