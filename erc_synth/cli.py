@@ -34,6 +34,7 @@ COMMANDS: Registry = Registry(
         "knowledge": "erc_synth.commands.knowledge:main",
         "relabel": "erc_synth.commands.relabel:main",
         "curate": "erc_synth.commands.curate:main",
+        "release": "erc_synth.commands.release:main",
     },
     hint="Run `erc-synth --help` for what each one does.",
 )
@@ -52,6 +53,7 @@ COMMAND_HELP: dict[str, str] = {
     "knowledge": "Commonsense knowledge for todkat: write the offline stand-in generator.",
     "relabel": "Relabel a synthetic config with a teacher trained on the real data.",
     "curate": "Keep the synthetic labels a teacher supports (cleanlab curation).",
+    "release": "Generate, measure, build, test utility and publish every config (resumable).",
 }
 
 

@@ -37,6 +37,7 @@ from .quality.outputs import card_quality_section, report_config
 from .runs import RunFormatError, count_records, iter_jsonl, list_accepted_files, read_manifest
 from .splitting import SPLIT_NAMES, SplitError, SplitRatios, split_dialogues
 from .swap import make_staging_folder, recover_swap, swap_into_place
+from .utility_outputs import card_utility_section
 from .vocabulary import BUILD_INFO_NAME, ConfigName
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "build_dataset",
     "read_config_build",
     "read_run",
+    "refresh_card",
     "update_dataset_folder",
     "write_splits",
 ]
@@ -190,6 +192,8 @@ class ConfigBuild:
     file_sha256: dict[str, str] = field(default_factory=dict)
     # The quality block of the card section (`quality.outputs.card_quality_section`); not part of build_info.json.
     quality: str | None = None
+    # The utility block of the card section (`utility_outputs.card_utility_section`); not part of build_info.json.
+    utility: str | None = None
     # A config derived from a built one (`erc_synth_datasets.derived`): where its labels came from (source, teacher,
     # its revision and real-test score) and the curation applied (policy, counts before and after); None when built.
     label_source: dict[str, Any] | None = None
@@ -240,9 +244,30 @@ class ConfigBuild:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ConfigBuild:
         data = dict(data)
+        # build_info.json is written with sorted keys; the splits go back into their canonical order, the order of
+        # the card's `data_files` and of `load_dataset`'s splits.
+        for key in _SPLIT_KEYED:
+            if isinstance(data.get(key), dict):
+                data[key] = {split: data[key][split] for split in sorted(data[key], key=_split_order)}
         data["name"] = data.pop("config_name")
         data["benchmark"] = Benchmark(**data["benchmark"])
         return cls(**data)
+
+
+_SPLIT_KEYED = (
+    "split_ratios",
+    "num_dialogues",
+    "num_utterances",
+    "label_counts",
+    "files",
+    "file_sizes",
+    "num_bytes",
+    "file_sha256",
+)
+
+
+def _split_order(split: str) -> tuple[int, str]:
+    return (SPLIT_NAMES.index(split) if split in SPLIT_NAMES else len(SPLIT_NAMES), split)
 
 
 @dataclass
@@ -484,14 +509,52 @@ def _write_config(name: str, runs: list[RunInput], folder: Path, config: BuildCo
 
     if config.quality:
         report_config(folder.parent, name, benchmark, records, encoder=config.quality_encoder, attempts=built.attempts)
+    _attach_reports(built, folder.parent)
+    write_json_atomic(folder / BUILD_INFO_NAME, built.to_dict(), sort_keys=True)
+    return built
+
+
+def _attach_reports(built: ConfigBuild, dataset_folder: Path) -> None:
+    """The card blocks of the reports stored in the dataset folder: the config's quality, its benchmark's utility."""
     built.quality = card_quality_section(
-        folder.parent,
-        name,
+        dataset_folder,
+        built.name,
         dialogues=sum(built.num_dialogues.values()),
         utterances=sum(built.num_utterances.values()),
     )
-    write_json_atomic(folder / BUILD_INFO_NAME, built.to_dict(), sort_keys=True)
-    return built
+    built.utility = card_utility_section(dataset_folder, built.benchmark.name)
+
+
+def refresh_card(output: str | Path, config: BuildConfig | None = None) -> list[ConfigBuild]:
+    """Re-renders every config's card section of a built dataset folder from its `build_info.json` and the reports
+    stored in the folder now (`quality/<config>/`, `utility/<benchmark>/`); the data files are not rewritten.
+
+    Returns:
+        The `ConfigBuild` of every config, with its card blocks.
+
+    Raises:
+        BuildError: `output` is not a dataset folder built by erc-synth.
+    """
+    from .card import card_settings_of, load_card_data
+
+    output = Path(output).absolute()
+    recover_swap(output)
+    if not (output / "README.md").is_file():
+        raise BuildError(f"{str(output)!r} has no README.md dataset card; build it first (`erc-synth build`).")
+    names = _existing_configs(output)
+
+    def write(staging: Path) -> list[ConfigBuild]:
+        builds = []
+        for name in names:
+            shutil.copytree(output / name, staging / name)
+            built = read_config_build(staging, name)
+            _attach_reports(built, staging)
+            builds.append(built)
+        return builds
+
+    existing = card_settings_of((output / "README.md").read_text(encoding="utf-8"))
+    settings = load_card_data(config) if config is not None else existing
+    return update_dataset_folder(output, names, write, settings)[0]
 
 
 def _existing_configs(output: Path) -> list[str]:

@@ -266,6 +266,7 @@ def render_config_section(build: ConfigBuild) -> str:
         acceptance_rate=_percent(build.accepted, build.attempts),
         prompts=[{"version": version, "text": text} for version, text in prompts],
         quality=build.quality,
+        utility=build.utility,
         label_source=build.label_source,
         curation=_curation_rows(build.curation, labels) if build.curation else None,
     )

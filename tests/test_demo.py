@@ -1,5 +1,5 @@
-"""`erc-synth demo` end to end: real SmolLM2 generation of a small meld_balanced set, build, `load_dataset`, statistics
-and one sample dialogue (a few minutes on 2 cores)."""
+"""`erc-synth demo` end to end: real SmolLM2 generation of exactly the dialogues asked for, build, `load_dataset`,
+statistics, one sample dialogue and the quality headline beside the real MELD (a few minutes on 2 cores)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from datasets import load_dataset
 
 from erc_synth import cli
+from erc_synth.commands.demo import DEMO_GENERATION, MODEL_NOTE, QUALITY_HEADLINE
 from erc_synth_datasets.runs import read_manifest
 
 pytestmark = pytest.mark.slow
@@ -20,11 +21,14 @@ def test_demo_generates_builds_loads_and_shows(tmp_path, capsys):
     assert cli.main(["demo", "--output-dir", str(tmp_path / "demo"), "--skip-real"]) == 0
     out = capsys.readouterr().out
     folder = tmp_path / "demo" / "erc-synth"
-    runs = sorted((tmp_path / "demo" / "runs").iterdir())
-    accepted = sum(read_manifest(run).counts.accepted for run in runs)
-    attempts = sum(read_manifest(run).counts.attempts for run in runs)
+    (run,) = sorted((tmp_path / "demo" / "runs").iterdir())
+    accepted, attempts = read_manifest(run).counts.accepted, read_manifest(run).counts.attempts
     ds = load_dataset(str(folder), "meld_balanced", cache_dir=str(tmp_path / "cache"))
-    assert sum(ds.num_rows.values()) == accepted >= 3
+    # Exactly the dialogues asked for, and the figures that say what they are worth.
+    assert sum(ds.num_rows.values()) == accepted == DEMO_GENERATION["num_dialogues"]
+    assert "== Quality beside stored figures of the real MELD (erc-synth quality) ==" in out
+    assert all(title in out for title in QUALITY_HEADLINE.values()) and MODEL_NOTE in out
+    assert "#### Quality" in (folder / "README.md").read_text()
     assert f'load_dataset("{folder}", "meld_balanced")' in out
     assert f"Acceptance: {accepted} of {attempts} attempts" in out
     assert "## meld_balanced (synthetic)" in out

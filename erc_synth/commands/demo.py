@@ -1,20 +1,23 @@
 """`erc-synth demo`: the main job on the embedded defaults, to see the tool work on a fresh machine.
 
-Generates a small `meld_balanced` set with the default model (SmolLM2-135M-Instruct, packaged, CPU), builds the
-dataset folder, loads it back with `load_dataset`, and prints its statistics and one sample dialogue; then, for
-comparison, the statistics of the real MELD (from ../shared/data when present). Everything is written under
-`demo-output/` (ignored by git); re-running resumes or reuses the runs. Every step is a library call
-(`run_generation`, `build_dataset`, `benchmark_stats`), the same functions the other commands call.
+Generates a small `meld_balanced` set with the default model (SmolLM2-135M-Instruct, packaged, CPU): exactly the
+dialogues it asks for, the attempt budget grown from the acceptance rate it measures. Builds the dataset folder,
+loads it back with `load_dataset`, prints its statistics, one sample dialogue and the quality headline (label
+agreement, discriminator AUC, label distribution distance) beside the real MELD, with what the 135M model can and
+cannot do; then the statistics of the real MELD (from ../shared/data when present). Everything is written under
+`demo-output/` (ignored by git); re-running resumes or reuses the run. Every step is a library call
+(`run_generation`, `build_dataset`, `report_run`, `benchmark_stats`), the same functions the other commands call.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from erc_synth_datasets.configuration import ConfigError
-from erc_synth_datasets.errors import reports_errors
+from erc_synth_datasets.errors import ErcSynthError, reports_errors
 from erc_synth_datasets.options import OptionParser
 from erc_synth_datasets.vocabulary import ConfigName, Mode
 
@@ -37,8 +40,24 @@ DEMO_GENERATION: dict[str, Any] = {
     "progress": False,
 }
 DEMO_SPLIT_RATIOS = "0.6,0.2,0.2"
-MIN_DIALOGUES = 3  # one per split
-MAX_RUNS = 3
+# The most attempts the demo spends per dialogue asked for (the budget grows to it from the measured acceptance).
+MAX_ATTEMPTS_PER_DIALOGUE = 12
+# The figures that say whether the labels and the dialogues are worth training on (`quality.render.headline_figures`).
+QUALITY_HEADLINE = {
+    "label_fidelity.kappa": "label agreement (kappa, generator vs a MELD-trained classifier)",
+    "realism.discriminator_auc": "discriminator AUC, real vs synthetic (0.5 = indistinguishable)",
+    "realism.label_jsd": "label distribution distance from real MELD (JS divergence)",
+}
+MODEL_NOTE = (
+    "The default SmolLM2-135M runs on any CPU and keeps the dialogue format and the label set, so it shows the whole "
+    "pipeline; it cannot be trusted to label emotions (its labels agree with a MELD-trained classifier far less than "
+    "MELD's own labels do) or to write MELD-like dialogue, and a handful of dialogues makes every figure above noisy: "
+    "data worth training on needs a 7B+ model and thousands of dialogues (configs/release/paper.yaml)."
+)
+
+
+class DemoError(ErcSynthError):
+    """The demo's generation stopped before it had the dialogues it asked for."""
 
 
 @dataclass
@@ -76,24 +95,56 @@ def make_parser() -> OptionParser:
     )
 
 
-def _generate(output: Path, first_seed: int) -> list[Path]:
-    """Runs generation (seed, seed+1, ...) until the pooled runs hold enough dialogues for three splits."""
+def _generate(output: Path, seed: int) -> Path:
+    """Generates exactly `num_dialogues` dialogues: when the attempt budget runs out first, the run is continued with
+    a budget sized from the acceptance rate it measured, up to `MAX_ATTEMPTS_PER_DIALOGUE` attempts a dialogue."""
+    from erc_synth_datasets.runs import MANIFEST_NAME, read_manifest
     from generation.config import GenerationConfig
     from generation.runner import run_generation
 
-    runs: list[Path] = []
-    accepted = 0
-    for seed in range(first_seed, first_seed + MAX_RUNS):
-        run_dir = output / "runs" / f"{DEMO_CONFIG}-seed{seed}"
-        print(f"\n== Generating {run_dir} (seed {seed}) with the default model ==", flush=True)
-        summary = run_generation(GenerationConfig(**DEMO_GENERATION, seed=seed, output_dir=str(run_dir)))
+    wanted = DEMO_GENERATION["num_dialogues"]
+    cap = wanted * MAX_ATTEMPTS_PER_DIALOGUE
+    run_dir = output / "runs" / f"{DEMO_CONFIG}-seed{seed}"
+    # A run made before (the demo run again) starts from the attempts it already spent.
+    spent = read_manifest(run_dir).counts.attempts if (run_dir / MANIFEST_NAME).is_file() else 0
+    budget = max(wanted * DEMO_GENERATION["max_attempts"], spent)
+    print(f"\n== Generating {wanted} dialogues into {run_dir} (seed {seed}) with the default model ==", flush=True)
+    while True:
+        config = GenerationConfig(**DEMO_GENERATION, seed=seed, output_dir=str(run_dir), attempt_budget=budget)
+        summary = run_generation(config)
         print(f"{summary.status}: {summary.accepted} accepted, {summary.rejected} rejected", flush=True)
-        runs.append(run_dir)
-        accepted += summary.accepted
-        if accepted >= MIN_DIALOGUES:
-            break
-        print(f"{accepted} accepted so far; a small model often breaks the format, generating more.", flush=True)
-    return runs
+        if summary.status == "complete":
+            return run_dir
+        if summary.status != "budget_spent" or budget >= cap:
+            raise DemoError(
+                f"The demo run {run_dir} ended {summary.status} with {summary.accepted} of {wanted} dialogues after "
+                f"{summary.attempts} attempts ({summary.message or 'no message'}); run the demo again to continue."
+            )
+        rate = max(summary.accepted / summary.attempts, 1 / MAX_ATTEMPTS_PER_DIALOGUE)
+        budget = min(cap, summary.attempts + math.ceil(1.5 * (wanted - summary.accepted) / rate))
+        print(
+            f"Acceptance so far {summary.accepted / summary.attempts:.0%}: a small model often breaks the format; "
+            f"continuing with {budget - summary.attempts} more attempts for the other "
+            f"{wanted - summary.accepted} dialogues.",
+            flush=True,
+        )
+
+
+def _show_quality(report: dict[str, Any]) -> None:
+    from erc_synth_datasets.quality.render import headline_figures
+
+    figures = headline_figures(report)
+    real = "the real MELD" if report["real"]["kind"] == "data" else "stored figures of the real MELD"
+    print(f"\n== Quality beside {real} (erc-synth quality) ==")
+    print(f"  {'':<64} {'synthetic':>9} {'real':>9}")
+    for key, title in QUALITY_HEADLINE.items():
+        figure = figures.get(key) or {}
+        print(f"  {title:<64} {_number(figure.get('synthetic')):>9} {_number(figure.get('real')):>9}")
+    print(f"\n{MODEL_NOTE}")
+
+
+def _number(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _show_dialogue(dataset: Any) -> None:
@@ -109,16 +160,18 @@ def main(argv: list[str] | None = None) -> int:
     (options,) = make_parser().parse(argv)
     from datasets import load_dataset
 
-    from erc_synth_datasets.build import BuildConfig, build_dataset
+    from erc_synth_datasets.build import BuildConfig, build_dataset, refresh_card
+    from erc_synth_datasets.quality.outputs import config_report_folder, report_run
     from erc_synth_datasets.stats import benchmark_stats, compute_stats, format_stats
 
-    runs = _generate(options.output_dir, options.seed)
+    run_dir = _generate(options.output_dir, options.seed)
     folder = options.output_dir / "erc-synth"
     print(f"\n== Building {folder} ==", flush=True)
-    # The demo's runs have a small attempt budget; a run that spent it still holds good dialogues to build from.
-    build_config = BuildConfig(output_dir=str(folder), split_ratios=DEMO_SPLIT_RATIOS, allow_incomplete=True)
-    result = build_dataset(runs, build_config)
-    built = result.configs[0]
+    build_config = BuildConfig(output_dir=str(folder), split_ratios=DEMO_SPLIT_RATIOS)
+    built = build_dataset([run_dir], build_config).configs[0]
+    data_dir = None if options.skip_real else options.data_dir or REPO_ROOT.parent / "shared" / "data" / "meld"
+    report = report_run(run_dir, config_report_folder(folder, built.name), data_dir=data_dir)
+    refresh_card(folder, build_config)  # the card shows the report
     print(f'\n== load_dataset("{folder}", "{built.name}") ==')
     dataset = load_dataset(str(folder), built.name)
     print(dataset)
@@ -126,18 +179,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nAcceptance: {built.accepted} of {built.attempts} attempts ({rate}).")
     print(format_stats(compute_stats(dataset), title=f"{built.name} (synthetic)"))
     _show_dialogue(dataset["train"])
+    _show_quality(report)
     print(f"\nDataset card: {folder / 'README.md'}; plot: {folder / built.plot}")
     print(f"Publish it with: erc-synth push {folder} --repo-id <org>/erc-synth --dry-run")
 
     if options.skip_real:
         return 0
-    data_dir = options.data_dir or REPO_ROOT.parent / "shared" / "data" / DEMO_CONFIG.benchmark
-    if not data_dir.is_dir():
+    if data_dir is None or not data_dir.is_dir():
         print(f"\n(No MELD folder at {data_dir}: pass --data-dir to compare with the real benchmark.)")
         return 0
     print("\n== For comparison: the real MELD ==", flush=True)
-    stats, report = benchmark_stats(DEMO_CONFIG.benchmark, data_dir)
+    stats, load_report = benchmark_stats(DEMO_CONFIG.benchmark, data_dir)
     print(format_stats(stats, title=f"MELD ({data_dir})"))
     print()
-    print(report.summary())
+    print(load_report.summary())
     return 0

@@ -27,6 +27,7 @@ __all__ = [
     "card_quality_section",
     "config_report_folder",
     "report_config",
+    "report_run",
     "write_report",
 ]
 
@@ -86,10 +87,6 @@ def report_config(
     Returns:
         The report.
     """
-    # numpy: loaded only when a report is computed (build imports this module).
-    from .reference import load_reference
-    from .report import QualitySettings, compute_report
-
     where = f"config {config!r}"
     source = SyntheticSource(
         kind="dataset",
@@ -99,6 +96,35 @@ def report_config(
         dialogues=dialogues_from_records(records, benchmark, where),
         attempts=attempts,
     )
+    report = _compute(source, data_dir=data_dir, encoder=encoder)
+    write_report(report, config_report_folder(dataset_folder, config))
+    return report
+
+
+def report_run(
+    run_dir: str | Path, output: str | Path, *, data_dir: str | Path | None = None, encoder: str | None = None
+) -> dict[str, Any]:
+    """Computes the report of a generation run and writes it into `output` (as `erc-synth quality RUN` does without
+    a classifier or judge); the real side as in `report_config`.
+
+    Returns:
+        The report.
+    """
+    from .sources import load_run
+
+    report = _compute(load_run(run_dir), data_dir=data_dir, encoder=encoder)
+    write_report(report, output)
+    return report
+
+
+def _compute(source: SyntheticSource, *, data_dir: str | Path | None, encoder: str | None) -> dict[str, Any]:
+    """The report of `source` beside the real benchmark's files in `data_dir` (default `$ERC_SYNTH_DATA_DIR`), else
+    beside its stored figures."""
+    # numpy: loaded only when a report is computed (build imports this module).
+    from .reference import load_reference
+    from .report import QualitySettings, compute_report
+
+    benchmark = source.benchmark
     data_dir = real_data_folder(benchmark, data_dir)
     real = real_test = None
     if data_dir is not None and Path(data_dir).is_dir():
@@ -106,9 +132,7 @@ def report_config(
         real_test = load_real_split(benchmark, data_dir, Split.TEST)
     settings = QualitySettings(encoder=encoder, embeddings=encoder is not None)
     reference = load_reference(benchmark) if real is None else None
-    report = compute_report(source, real=real, real_test=real_test, reference=reference, settings=settings)
-    write_report(report, config_report_folder(dataset_folder, config))
-    return report
+    return compute_report(source, real=real, real_test=real_test, reference=reference, settings=settings)
 
 
 def card_quality_section(dataset_folder: str | Path, config: str, *, dialogues: int, utterances: int) -> str | None:

@@ -11,6 +11,7 @@ __all__ = [
     "METRIC_TITLES",
     "REFERENCE_NAMES",
     "REFERENCE_TITLES",
+    "headline_figures",
     "render_card_section",
     "render_markdown",
 ]
@@ -198,6 +199,25 @@ def render_markdown(report: dict[str, Any], *, plots: dict[str, str] | None = No
     return "\n".join(lines) + "\n"
 
 
+def headline_figures(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The figures a card shows (`CARD_METRICS`, then the trained classifier's kappa when there is one), as data:
+    `<section>.<key>` -> `title`, `synthetic`, `real`."""
+    figures: dict[str, dict[str, Any]] = {}
+    for section, key in CARD_METRICS:
+        figure = (report.get(section) or {}).get(key)
+        if figure is not None:
+            figures[f"{section}.{key}"] = {"title": METRIC_TITLES[section][key], **figure}
+    classifier = _references(report).get(CLASSIFIER_REFERENCE)
+    if classifier:
+        kappa = classifier["kappa"]
+        figures[f"label_fidelity.{CLASSIFIER_REFERENCE}.kappa"] = {
+            "title": REFERENCE_TITLES[CLASSIFIER_REFERENCE]["kappa"],
+            "synthetic": kappa["synthetic"],
+            "real": kappa["real"],
+        }
+    return figures
+
+
 def render_card_section(report: dict[str, Any], *, plot: str | None = None) -> str:
     """The short quality block of a config's dataset-card section: the headline figures beside the real ones.
 
@@ -205,15 +225,7 @@ def render_card_section(report: dict[str, Any], *, plot: str | None = None) -> s
         report: A report from `compute_report`.
         plot: Path of a quality plot relative to the card, embedded below the table.
     """
-    rows = []
-    for section, key in CARD_METRICS:
-        figure = (report.get(section) or {}).get(key)
-        if figure is not None:
-            rows.append((METRIC_TITLES[section][key], figure["synthetic"], figure["real"]))
-    classifier = _references(report).get(CLASSIFIER_REFERENCE)
-    if classifier:
-        kappa = classifier["kappa"]
-        rows.append((REFERENCE_TITLES[CLASSIFIER_REFERENCE]["kappa"], kappa["synthetic"], kappa["real"]))
+    rows = [(figure["title"], figure["synthetic"], figure["real"]) for figure in headline_figures(report).values()]
     counts = report["counts"]
     lines = [
         "#### Quality",
