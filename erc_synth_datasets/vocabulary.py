@@ -317,6 +317,14 @@ class ConfigName:
         """Whether the config was relabelled or curated from a built config."""
         return self.labels is not LabelSource.GENERATOR or self.curation is not None
 
+    @property
+    def curation_source(self) -> ConfigName:
+        """The relabelled config a curated one is selected from: the generator's labels are judged by the teacher's
+        probabilities (`meld_natural_clean` from `meld_natural_teacher`); any other source's labels by its own
+        (`meld_natural_resampled_top50` from `meld_natural_resampled`)."""
+        labels = LabelSource.TEACHER if self.labels is LabelSource.GENERATOR else self.labels
+        return ConfigName(self.benchmark, self.mode, persona=self.persona, labels=labels)
+
     @classmethod
     def parse(cls, text: str) -> ConfigName:
         """Reads `meld_balanced`, `meld_balanced_persona` or `meld_natural_teacher_top50` back into its parts.

@@ -86,6 +86,10 @@ def test_the_vocabulary_names_resampled_configs_and_variants():
     assert variant.labels is LabelSource.RESAMPLED and str(variant.config_name("meld")) == "meld_natural_resampled"
     assert ConfigName.parse("meld_balanced_resampled_top50").labels is LabelSource.RESAMPLED
     assert str(Variant.parse("joint-balanced-resampled")) == "joint-balanced-resampled"
+    # A curated config is selected from its label source's own config; the generator's labels by the teacher's.
+    assert str(ConfigName.parse("meld_balanced_resampled_top50").curation_source) == "meld_balanced_resampled"
+    assert str(ConfigName.parse("meld_natural_teacher_top50").curation_source) == "meld_natural_teacher"
+    assert str(ConfigName.parse("meld_natural_clean").curation_source) == "meld_natural_teacher"
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

@@ -172,7 +172,7 @@ def _derived_configs(config: UtilityConfig, benchmark: str, teacher: Path) -> No
             curate_config(
                 CurationOptions(
                     config.dataset,
-                    str(relabelled),
+                    str(name.curation_source),
                     policy=name.curation,
                     labels="generator" if generator else "source",
                 )
