@@ -290,7 +290,6 @@ def _drop_derived(dataset: Path, benchmark: str) -> None:
 def _summary(config: ReleaseConfig, dataset: Path, builds: list[Any]) -> dict[str, Any]:
     """The card's figures per config as data: generator and settings, quality headline beside the real
     benchmark, label source and curation, and the benchmark's utility table."""
-
     from erc_synth_datasets.quality.outputs import REPORT_FILES, config_report_folder, read_report
     from erc_synth_datasets.quality.render import headline_figures
     from erc_synth_datasets.utility_outputs import read_utility

@@ -669,7 +669,8 @@ def read_config_build(folder: str | Path, name: str) -> ConfigBuild:
     """The `ConfigBuild` recorded in `<folder>/<name>/build_info.json`.
 
     Raises:
-        BuildError: the config has no build_info.json (it was not built by erc-synth).
+        BuildError: the config has no build_info.json (it was not built by erc-synth), or it cannot be read back
+            (read strictly by `files.read_json_file`; the message names the file).
     """
     path = Path(folder) / name / BUILD_INFO_NAME
     if not path.is_file():
