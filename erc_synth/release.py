@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from erc_synth_datasets.configuration import ConfigError, check_fields, config_from_dict, load_config_yaml
-from erc_synth_datasets.files import parse_json, write_json_atomic
+from erc_synth_datasets.files import read_json_file, write_json_atomic
 from erc_synth_datasets.vocabulary import ConfigName, Mode
 
 if TYPE_CHECKING:
@@ -223,8 +223,8 @@ class ReleaseState:
         self.path = folder / STATE_NAME
         self.finished: dict[str, dict[str, Any]] = {}
         if self.path.is_file():
-            data = parse_json(self.path.read_text(encoding="utf-8"), where=str(self.path), error=ConfigError)
-            self.finished = dict(data.get("finished") or {}) if isinstance(data, dict) else {}
+            data = read_json_file(self.path, what="Release state", error=ConfigError)
+            self.finished = dict(data.get("finished") or {})
 
     def is_finished(self, stage: StageRecord) -> bool:
         return (self.finished.get(stage.key) or {}).get("settings_hash") == stage.settings_hash
@@ -290,9 +290,7 @@ def _drop_derived(dataset: Path, benchmark: str) -> None:
 def _summary(config: ReleaseConfig, dataset: Path, builds: list[Any]) -> dict[str, Any]:
     """The card's figures per config as data: generator and settings, quality headline beside the real
     benchmark, label source and curation, and the benchmark's utility table."""
-    import json
-
-    from erc_synth_datasets.quality.outputs import REPORT_FILES, config_report_folder
+    from erc_synth_datasets.quality.outputs import REPORT_FILES, config_report_folder, read_report
     from erc_synth_datasets.quality.render import headline_figures
     from erc_synth_datasets.utility_outputs import read_utility
 
@@ -301,7 +299,7 @@ def _summary(config: ReleaseConfig, dataset: Path, builds: list[Any]) -> dict[st
         report_path = config_report_folder(dataset, built.name) / REPORT_FILES["json"]
         quality = None
         if built.quality is not None and report_path.is_file():
-            report = json.loads(report_path.read_text(encoding="utf-8"))
+            report = read_report(report_path)
             quality = {"real": report["real"]["kind"], "counts": report["counts"], "figures": headline_figures(report)}
         utility = read_utility(dataset, built.benchmark.name) if built.utility is not None else None
         configs[built.name] = {

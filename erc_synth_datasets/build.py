@@ -20,7 +20,6 @@ Configs already in OUTPUT that are not rebuilt are kept, and so is the card's pr
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -31,7 +30,7 @@ from typing import Any
 from .benchmarks import Benchmark, BenchmarkError, get_benchmark
 from .configuration import output_dir_alias, take_old_output
 from .errors import ErcSynthError
-from .files import DiskFullError, is_disk_full, write_json_atomic, write_text_atomic
+from .files import DiskFullError, is_disk_full, read_json_file, write_json_atomic, write_text_atomic
 from .plots import plot_label_distribution
 from .quality.outputs import card_quality_section, report_config
 from .runs import RunFormatError, count_records, iter_jsonl, list_accepted_files, read_manifest
@@ -670,7 +669,8 @@ def read_config_build(folder: str | Path, name: str) -> ConfigBuild:
     """The `ConfigBuild` recorded in `<folder>/<name>/build_info.json`.
 
     Raises:
-        BuildError: the config has no build_info.json (it was not built by erc-synth).
+        BuildError: the config has no build_info.json (it was not built by erc-synth), or it cannot be read back
+            (read strictly by `files.read_json_file`; the message names the file).
     """
     path = Path(folder) / name / BUILD_INFO_NAME
     if not path.is_file():
@@ -679,4 +679,11 @@ def read_config_build(folder: str | Path, name: str) -> ConfigBuild:
             f"{str(Path(folder))!r} has no config {name!r} built by erc-synth (no {name}/{BUILD_INFO_NAME}); its "
             f"configs are {configs}."
         )
-    return ConfigBuild.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    data = read_json_file(path, what="Build record", error=BuildError)
+    try:
+        return ConfigBuild.from_dict(data)
+    except (KeyError, TypeError) as err:
+        raise BuildError(
+            f"Build record {str(path)!r} is not one erc-synth wrote ({type(err).__name__}: {err}); build the config "
+            "again."
+        ) from None

@@ -6,7 +6,8 @@ the user's umask gives (like `open`), not the private 0600 of a temporary file, 
 raises `DiskFullError`, which names the folder and says that the previous file is untouched.
 
 Every file a user hands to erc-synth (a config, a benchmark YAML, a prompt template, a persona pool, a data file) is
-read through `read_text_file`, and its content parsed by `parse_json` or `read_yaml_mapping`, so that each way a file
+read through `read_text_file`, and its content parsed by `parse_json` or `read_yaml_mapping` (`read_json_file` does
+both for a whole JSON file, as for the files erc-synth itself writes and reads back), so that each way a file
 can be wrong gives the caller's typed error naming the file (and line) instead of a traceback or a hang:
 
 - the file: missing, a folder, unreadable (permissions), larger than `MAX_TEXT_BYTES`, binary (a NUL byte), or not
@@ -45,6 +46,7 @@ __all__ = [
     "current_umask",
     "is_disk_full",
     "parse_json",
+    "read_json_file",
     "read_text_file",
     "load_yaml_text",
     "read_yaml_mapping",
@@ -353,6 +355,29 @@ def parse_json(text: str, *, where: str, error: type[Exception], line_offset: in
             line = _line_of(text, found.start()) if found else None
         place = f":{line + line_offset}" if line is not None else ""
         raise error(f"{where}{place}: {err}.") from None
+
+
+def read_json_file(
+    path: str | Path, *, what: str, error: type[Exception], missing_hint: str = "", expect: type | None = dict
+) -> Any:
+    """Reads a JSON file through `read_text_file` and `parse_json`: every way it can be wrong is one `error`.
+
+    Args:
+        path: The file.
+        what: How messages name the file (`"Run manifest"`, `"Build record"`).
+        error: The exception type raised for every problem (the caller's typed error).
+        missing_hint: What to do when the file does not exist (appended to that message).
+        expect: The type the top-level value must have (None: any).
+
+    Raises:
+        error: whatever `read_text_file` and `parse_json` refuse, or a top-level value that is not an `expect`.
+    """
+    text = read_text_file(path, what=what, error=error, missing_hint=missing_hint)
+    data = parse_json(text, where=str(path), error=error)
+    if expect is not None and not isinstance(data, expect):
+        kind = "a JSON object" if expect is dict else f"a JSON {expect.__name__}"
+        raise error(f"{what} {str(path)!r} must hold {kind}, but got {type(data).__name__}.")
+    return data
 
 
 class StrictSafeLoader(yaml.SafeLoader):

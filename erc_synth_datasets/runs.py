@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import ErcSynthError
-from .files import parse_json, read_text_file, write_json_atomic
+from .files import parse_json, read_json_file, write_json_atomic
 
 __all__ = [
     "ACCEPTED_COLUMNS",
@@ -338,10 +338,7 @@ def read_manifest(run_dir: str | Path) -> RunManifest:
             "(expected manifest.json next to accepted-*.jsonl)."
         )
     # Bounded and strict, as every file a user hands a command: binary, deep, huge numbers, a key twice.
-    text = read_text_file(path, what="Run manifest", error=RunFormatError)
-    data = parse_json(text, where=str(path), error=RunFormatError)
-    if not isinstance(data, dict):
-        raise RunFormatError(f"{str(path)!r} must hold a JSON object, but got {type(data).__name__}.")
+    data = read_json_file(path, what="Run manifest", error=RunFormatError)
     return RunManifest.from_dict(data, where=repr(str(path)))
 
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .benchmarks import get_benchmark
 from .errors import ErcSynthError
 from .plots import plot_label_distribution as plot_counts
 from .swap import recover_swap
-from .vocabulary import BUILD_INFO_NAME
+
+if TYPE_CHECKING:
+    from .build import ConfigBuild
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -98,13 +99,17 @@ def dataset_folder_configs(folder: str | Path) -> list[str]:
     return [entry.get("config_name") for entry in card_configs]
 
 
-def synthetic_stats(folder: str | Path, config: str, dataset: Any = None) -> dict[str, Any]:
-    """Statistics of one config of a built dataset folder, with the generation's acceptance from `build_info.json`.
+def synthetic_stats(
+    folder: str | Path, config: str, dataset: Any = None, *, built: ConfigBuild | None = None
+) -> dict[str, Any]:
+    """Statistics of one config of a built dataset folder, with the generation's acceptance from its build record.
 
     Args:
         folder: The dataset folder.
         config: The config name (`meld_balanced`).
         dataset: The config already loaded (`load_dataset(folder, config)`); loaded here when None.
+        built: The config's build record (`build.read_config_build`, which reads `build_info.json` strictly; this
+            module cannot import it, since the build imports the statistics); None leaves the acceptance out.
 
     Raises:
         StatsError: the folder has no such config (the message lists those it has).
@@ -118,17 +123,13 @@ def synthetic_stats(folder: str | Path, config: str, dataset: Any = None) -> dic
 
         dataset = load_dataset(str(folder), config)
     stats = {"config": config, **compute_stats(dataset)}
-    info_path = folder / config / BUILD_INFO_NAME
-    if info_path.is_file():
-        runs = json.loads(info_path.read_text(encoding="utf-8"))["runs"]
-        accepted = sum(run["counts"].get("accepted", 0) for run in runs)
-        attempts = sum(run["counts"].get("attempts", 0) for run in runs)
+    if built is not None:
         stats["generation"] = {
-            "runs": len(runs),
-            "models": sorted({str(run.get("model")) for run in runs}),
-            "accepted": accepted,
-            "attempts": attempts,
-            "acceptance_rate": round(accepted / attempts, 4) if attempts else None,
+            "runs": len(built.runs),
+            "models": sorted({str(run.get("model")) for run in built.runs}),
+            "accepted": built.accepted,
+            "attempts": built.attempts,
+            "acceptance_rate": round(built.acceptance_rate, 4) if built.attempts else None,
         }
     return stats
 

@@ -8,15 +8,18 @@ the curve) in its card section, and the JSON is the same figures for programs.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from pathlib import Path
 from typing import Any
 
+from .errors import ErcSynthError
+from .files import read_json_file
+
 __all__ = [
     "UTILITY_FILES",
     "UTILITY_FOLDER",
+    "UtilityReportError",
     "card_utility_section",
     "read_utility",
     "store_utility",
@@ -30,6 +33,10 @@ UTILITY_FOLDER = "utility"
 
 #: File names of a utility measurement, by kind (as `run_utility` writes them).
 UTILITY_FILES = {"json": "utility.json", "markdown": "utility.md"}
+
+
+class UtilityReportError(ErcSynthError, ValueError):
+    """A stored `utility.json` cannot be read back; the message names the file and what is wrong."""
 
 
 def utility_folder(dataset_folder: str | Path, benchmark: str) -> Path:
@@ -53,9 +60,9 @@ def read_utility(dataset_folder: str | Path, benchmark: str) -> dict[str, Any] |
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as err:
-        logger.warning("%s: not a utility report (%s); the card leaves it out.", path, err)
+        return read_json_file(path, what="Utility report", error=UtilityReportError)
+    except UtilityReportError as err:
+        logger.warning("%s; the card leaves the utility report out.", err)
         return None
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from erc_synth_datasets.benchmarks import Benchmark
 from erc_synth_datasets.configuration import ConfigError
+from erc_synth_datasets.files import parse_json
 from erc_synth_datasets.quality.metrics import Dialogue
 from erc_synth_datasets.runs import JsonlAppender
 
@@ -119,9 +120,9 @@ def read_judgements(path: str | Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
+    for number, line in enumerate(path.read_bytes().splitlines(), start=1):
+        try:  # bounded and strict; a line that is not UTF-8 (UnicodeDecodeError is a ValueError) is skipped too
+            record = parse_json(line.decode("utf-8"), where=str(path), error=ValueError, line_offset=number - 1)
         except ValueError:
             continue
         if isinstance(record, dict) and "dialogue_id" in record and "judge_model" in record:

@@ -46,6 +46,7 @@ from erc_synth_datasets.benchmarks import Benchmark
 from erc_synth_datasets.build import BuildError, ConfigBuild, read_config_build
 from erc_synth_datasets.configuration import ConfigError, field_types
 from erc_synth_datasets.derived import ConfigRows, DerivedLabels, read_config_rows, write_derived_config
+from erc_synth_datasets.files import parse_json
 from erc_synth_datasets.runs import JsonlAppender
 from erc_synth_datasets.vocabulary import ConfigName, LabelSource
 
@@ -287,9 +288,9 @@ def _read_cache(path: Path, settings: str) -> dict[tuple[str, str, int], dict[st
     records = {}
     if not path.is_file():
         return records
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
+    for number, line in enumerate(path.read_bytes().splitlines(), start=1):
+        try:  # bounded and strict; a line that is not UTF-8 (UnicodeDecodeError is a ValueError) is skipped too
+            record = parse_json(line.decode("utf-8"), where=str(path), error=ValueError, line_offset=number - 1)
         except ValueError:
             continue
         if isinstance(record, dict) and record.get("settings") == settings:

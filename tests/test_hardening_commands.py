@@ -9,6 +9,7 @@ import importlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -164,8 +165,31 @@ def test_a_long_command_names_each_missing_input_before_any_work(tmp_path, capsy
         assert stdout == "" and not out.exists(), change
     # The demo generates for minutes before it reads the real data: a folder given on purpose is checked first.
     code, stdout, err = run_cli(capsys, "demo", "--data-dir", tmp_path / "gone", "--output-dir", tmp_path / "demo")
-    assert code == 1 and f"--data-dir {str(tmp_path / 'gone')!r} is not an existing folder" in err
+    assert code == 1 and f"The data folder {str(tmp_path / 'gone')!r} does not exist or is not a folder" in err
     assert not (tmp_path / "demo").exists()
+
+
+def test_the_demo_checks_that_its_data_folder_holds_the_benchmark_before_generating(
+    tmp_path, capsys, benchmark_fixtures
+):
+    # An existing folder without the files (empty, or a split missing) is found by the loader's own search before
+    # any generation, in one line naming the folder and the file it expected; a complete one passes that check.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    shutil.copy(next(benchmark_fixtures.glob("meld/**/train_sent_emo.csv")), partial)
+    for folder, split in ((empty, "train"), (partial, "validation")):
+        output = tmp_path / f"demo-{folder.name}"
+        code, stdout, err = run_cli(capsys, "demo", "--data-dir", folder, "--output-dir", output)
+        error = [line for line in err.splitlines() if not line.startswith(THREADS_LINE_PREFIX)]
+        assert code == 1 and len(error) == 1 and "Traceback" not in err, err
+        assert f"No {split} file for MELD under {folder}; expected" in err and stdout == "" and not output.exists(), (
+            err
+        )
+    from erc_synth_datasets.loaders import benchmark_files
+
+    assert set(benchmark_files("meld", benchmark_fixtures / "meld")) == {"train", "validation", "test"}
 
 
 # --- no progress bar when progress is off, model loading included -----------------------------------------------
@@ -223,15 +247,35 @@ def test_an_encoder_that_cannot_be_loaded_is_one_line_naming_it(tmp_path, capsys
         assert f"The sentence encoder {str(encoder)!r} cannot be loaded" in err and "Hub id available offline" in err
 
 
-def test_an_image_path_whose_suffix_is_no_format_is_refused_before_any_work(tmp_path, capsys):
+def _image_options() -> set[tuple[str, str]]:
+    """(command, flag) of every option that names an image file to write (the enumeration of this class)."""
+    found = set()
+    for name, parser in _command_parsers():
+        for field_name, cls in parser._field_owner.items():
+            spec = next(s for s in dataclasses.fields(cls) if s.name == field_name)
+            if str(spec.metadata.get("metavar", "")).endswith(".png"):
+                found.add((name, "--" + field_name.replace("_", "-")))
+    return found
+
+
+def test_an_image_path_whose_suffix_is_no_format_is_refused_before_any_work(tmp_path, capsys, benchmark_fixtures):
     table = next((REPO / "tests" / "fixtures" / "significance").glob("*.csv"))
-    for suffix in (".txt", ".xyz", ".png.bak"):
-        plot = tmp_path / f"cd{suffix}"
-        code, out, err = run_cli(capsys, "significance", table, "--plot", plot)
-        assert code == 1 and out == "" and err.count("\n") == 1, err
-        assert f"--plot {str(plot)!r}: the suffix chooses the image format" in err and ".pdf" in err
-    code, out, err = run_cli(capsys, "significance", table, "--plot", tmp_path / "cd.SVG")
-    assert code == 0 and (tmp_path / "cd.SVG").read_text().lstrip().startswith("<?xml"), err
+    commands = {
+        ("significance", "--plot"): ["significance", table],
+        ("stats", "--plot"): ["stats", "meld", "--data-dir", benchmark_fixtures / "meld"],
+    }
+    assert _image_options() == set(commands)
+    for (command, flag), argv in commands.items():
+        for suffix in (".txt", ".xyz", ".png.bak"):
+            plot = tmp_path / f"{command}{suffix}"
+            code, out, err = run_cli(capsys, *argv, flag, plot)
+            assert code == 1 and out == "" and err.count("\n") == 1, err
+            assert f"{flag} {str(plot)!r}: the suffix chooses the image format" in err and ".pdf" in err
+            assert not plot.exists()
+        code, out, err = run_cli(capsys, *argv, flag, tmp_path / f"{command}.SVG")
+        assert code == 0 and (tmp_path / f"{command}.SVG").read_text().lstrip().startswith("<?xml"), err
+        code, out, err = run_cli(capsys, *argv, flag, tmp_path / f"{command}.pdf")
+        assert code == 0 and (tmp_path / f"{command}.pdf").read_bytes().startswith(b"%PDF"), err
 
 
 # --- pathological JSON in the run folders commands are handed ----------------------------------------------------

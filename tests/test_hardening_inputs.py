@@ -190,6 +190,111 @@ def test_pathological_json_in_every_json_reader_is_a_data_file_error_with_its_li
     assert len(str(caught.value)) < 500
 
 
+# --- the JSON files erc-synth writes and reads back -------------------------------------------------------------
+
+
+def _corruptions(original: str) -> dict[str, tuple[bytes, str]]:
+    """Each way a JSON file erc-synth wrote can come back corrupted, with a fragment of the message it must give."""
+    cases = {
+        name: (make(5000 if name != "overflow" else 400).encode(), message)
+        for name, (make, message) in PATHOLOGIES.items()
+    }
+    cases["duplicate_key"] = (b'{"status": "complete", "status": "running"}', "appears twice in one object")
+    cases["binary"] = (BINARY, "binary file")
+    cases["truncated"] = (original[: len(original) // 2].encode(), "not valid JSON")
+    return cases
+
+
+def test_every_json_file_erc_synth_reads_back_refuses_each_corruption_in_one_line(tmp_path, capsys, caplog):
+    # The enumeration: every reader of a JSON file the project writes (grep json.load outside tests), each handed
+    # the file a real run writes, corrupted in each way; a reader that raises names the file in one line, a reader
+    # that only decorates a card (quality, utility) leaves the block out with a warning naming the file.
+    from run_fixtures import write_synthetic_dataset
+
+    from erc_synth.release import ReleaseState
+    from erc_synth_datasets.build import BuildError, read_config_build
+    from erc_synth_datasets.files import write_json_atomic
+    from erc_synth_datasets.quality.outputs import (
+        REPORT_FILES,
+        QualityReportError,
+        card_quality_section,
+        config_report_folder,
+        read_report,
+    )
+    from erc_synth_datasets.utility_outputs import UTILITY_FILES, read_utility, utility_folder
+    from trainers.errors import TrainingConfigError
+    from trainers.models import load_classifier_config
+    from trainers.results import read_results, results_complete
+
+    dataset = write_synthetic_dataset(tmp_path / "ds", modes=("natural",))
+    build_info = dataset / "meld_natural" / "build_info.json"
+    quality = config_report_folder(dataset, "meld_natural") / REPORT_FILES["json"]
+    write_json_atomic(quality, {"counts": {"accepted": 20, "utterances": 60}, "real": {"kind": "none"}})
+    utility = utility_folder(dataset, "meld") / UTILITY_FILES["json"]
+    write_json_atomic(utility, {"benchmark": "meld", "variants": {}})
+    results = write_json_atomic(tmp_path / "run" / "results.json", {"status": "complete", "test": {}})
+    state = write_json_atomic(tmp_path / "release" / "state.json", {"finished": {}})
+    classifier = write_json_atomic(tmp_path / "model" / "config.json", {"model_type": "erc-synth"})
+
+    def stats_command(path: Path) -> str:
+        code, err = run_cli(capsys, "stats", dataset, "--json")
+        assert_one_line(code, err)
+        return err
+
+    def raised(read, error):
+        def call(path: Path) -> str:
+            with pytest.raises(error) as caught:
+                read(path)
+            return str(caught.value)
+
+        return call
+
+    def warned(read):
+        def call(path: Path) -> str:
+            caplog.clear()
+            assert read(path) is None
+            return caplog.text
+
+        return call
+
+    readers = {
+        build_info: [stats_command, raised(lambda p: read_config_build(dataset, "meld_natural"), BuildError)],
+        quality: [
+            raised(read_report, QualityReportError),
+            warned(lambda p: card_quality_section(dataset, "meld_natural", dialogues=20, utterances=60)),
+        ],
+        utility: [warned(lambda p: read_utility(dataset, "meld"))],
+        results: [raised(read_results, TrainingConfigError)],
+        state: [raised(lambda p: ReleaseState(p.parent), ConfigError)],
+        classifier: [raised(lambda p: load_classifier_config(p.parent), TrainingConfigError)],
+    }
+    for path, calls in readers.items():
+        original = path.read_text(encoding="utf-8")
+        for name, (content, message) in _corruptions(original).items():
+            path.write_bytes(content)
+            for call in calls:
+                said = call(path)
+                assert "Traceback" not in said and str(path) in said and message in said, (path, name, said)
+                assert len(said.strip().splitlines()) == 1 and len(said) < 1000, (path, name, said)
+        path.write_text(original, encoding="utf-8")
+    results.write_bytes(b"[" * 5000)
+    assert results_complete(results.parent) is False
+
+
+def test_a_cache_line_that_is_corrupted_is_skipped_and_the_others_are_kept(tmp_path):
+    # The append-only caches (judgements, resampled labels) skip a bad line, whatever its corruption, and keep
+    # every good one: the skipped entry is computed again.
+    from generation.judge import read_judgements
+    from generation.resample import _read_cache
+
+    good = {"dialogue_id": "d1", "judge_model": "m", "settings": "s", "text_sha256": "h", "seed": 1}
+    for name, (content, _) in _corruptions(json.dumps(good)).items():
+        path = tmp_path / f"{name}.jsonl"
+        path.write_bytes(json.dumps(good).encode() + b"\n" + content.replace(b"\n", b" ") + b"\n")
+        assert read_judgements(path) == [good], name
+        assert list(_read_cache(path, "s")) == [("d1", "h", 1)], name
+
+
 # --- unreadable files and folders -------------------------------------------------------------------------------
 
 

@@ -11,7 +11,6 @@ on (train it with the same `max_train_dialogues`), never the whole split.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from erc_synth_datasets.derived import DerivedLabels, read_config_rows, write_de
 from erc_synth_datasets.vocabulary import REAL_SOURCE, ConfigName, LabelSource, TestSetName
 
 from .errors import TrainingConfigError
+from .results import read_results
 
 __all__ = ["RELABEL_SOURCES", "RelabelOptions", "relabel_with_teacher", "teacher_record"]
 
@@ -123,7 +123,7 @@ def teacher_record(folder: str | Path, benchmark: str) -> dict[str, Any]:
     }
     results = folder.parent / "results.json"
     if results.is_file():
-        data = json.loads(results.read_text(encoding="utf-8"))
+        data = read_results(results)
         real = data.get("test", {}).get(str(TestSetName(benchmark, REAL_SOURCE)), {})
         if "weighted_f1" in real:
             record["real_test_weighted_f1"] = 100.0 * real["weighted_f1"]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from erc_synth_datasets.files import write_json_atomic
+from erc_synth_datasets.files import read_json_file, write_json_atomic
+
+from .errors import TrainingConfigError
 
 __all__ = [
     "RESULTS_NAME",
@@ -25,7 +26,7 @@ def read_results(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
         path = path / RESULTS_NAME
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_json_file(path, what="Results file", error=TrainingConfigError)
 
 
 def results_complete(run_dir: str | Path, test_sets: list[str] | None = None) -> bool:
@@ -35,7 +36,7 @@ def results_complete(run_dir: str | Path, test_sets: list[str] | None = None) ->
         return False
     try:
         results = read_results(path)
-    except (OSError, json.JSONDecodeError):
+    except TrainingConfigError:
         return False
     if results.get("status") != "complete":
         return False

@@ -19,7 +19,6 @@ One call of `run_utility` takes a dataset folder with `<benchmark>_<mode>` confi
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from erc_synth_datasets.vocabulary import REAL_SOURCE, ConfigName, LabelSource, 
 from .errors import TrainingConfigError
 from .experiment import ExperimentConfig, run_experiment
 from .relabel import RelabelOptions, relabel_with_teacher, teacher_record
+from .results import read_results
 from .significance import analyse, read_table, render_markdown
 
 __all__ = ["UtilityConfig", "UtilityResult", "lever_variants", "run_utility"]
@@ -276,7 +276,7 @@ def _epochs(config: UtilityConfig, benchmark: str, variant: str) -> dict[int, li
             / "results.json"
         )
         if path.is_file():
-            stages = json.loads(path.read_text(encoding="utf-8")).get("stages", [])
+            stages = read_results(path).get("stages", [])
             out[seed] = [
                 {
                     "stage": s["name"],

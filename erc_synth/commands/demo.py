@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from erc_synth_datasets.configuration import ConfigError
 from erc_synth_datasets.errors import ErcSynthError, reports_errors
 from erc_synth_datasets.options import OptionParser
 from erc_synth_datasets.vocabulary import ConfigName, Mode
@@ -76,14 +75,6 @@ class DemoOptions:
         },
     )
     skip_real: bool = field(default=False, metadata={"help": "Do not print the real MELD's statistics."})
-
-    def __post_init__(self) -> None:
-        # A folder given on purpose is checked before minutes of generation (only the default may be absent).
-        if self.data_dir is not None and not self.skip_real and not self.data_dir.is_dir():
-            raise ConfigError(
-                f"--data-dir {str(self.data_dir)!r} is not an existing folder; give the real MELD folder, or "
-                "--skip-real."
-            )
 
 
 def make_parser() -> OptionParser:
@@ -161,15 +152,20 @@ def main(argv: list[str] | None = None) -> int:
     from datasets import load_dataset
 
     from erc_synth_datasets.build import BuildConfig, build_dataset, refresh_card
+    from erc_synth_datasets.loaders import benchmark_files
     from erc_synth_datasets.quality.outputs import config_report_folder, report_run
     from erc_synth_datasets.stats import benchmark_stats, compute_stats, format_stats
 
+    data_dir = None if options.skip_real else options.data_dir or REPO_ROOT.parent / "shared" / "data" / "meld"
+    # The real files are read after minutes of generation: a folder given on purpose (or the default one, when it
+    # exists) must hold them now, as the loader finds them.
+    if data_dir is not None and (options.data_dir is not None or data_dir.is_dir()):
+        benchmark_files(DEMO_CONFIG.benchmark, data_dir)
     run_dir = _generate(options.output_dir, options.seed)
     folder = options.output_dir / "erc-synth"
     print(f"\n== Building {folder} ==", flush=True)
     build_config = BuildConfig(output_dir=str(folder), split_ratios=DEMO_SPLIT_RATIOS)
     built = build_dataset([run_dir], build_config).configs[0]
-    data_dir = None if options.skip_real else options.data_dir or REPO_ROOT.parent / "shared" / "data" / "meld"
     report = report_run(run_dir, config_report_folder(folder, built.name), data_dir=data_dir)
     refresh_card(folder, build_config)  # the card shows the report
     print(f'\n== load_dataset("{folder}", "{built.name}") ==')

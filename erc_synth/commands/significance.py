@@ -10,6 +10,7 @@ from typing import Literal
 from erc_synth_datasets.configuration import ConfigError
 from erc_synth_datasets.errors import reports_errors
 from erc_synth_datasets.options import OptionParser
+from erc_synth_datasets.plots import check_image_path
 
 __all__ = ["SignificanceArguments", "main", "make_parser"]
 
@@ -65,8 +66,6 @@ class SignificanceArguments:
         if self.json and self.latex:
             raise ConfigError("--json and --latex each choose the output format; give at most one of them.")
         if self.plot is not None:
-            from trainers.significance.plot import check_image_path
-
             check_image_path(self.plot, "--plot")
 
 

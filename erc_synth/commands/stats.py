@@ -8,6 +8,7 @@ from pathlib import Path
 
 from erc_synth_datasets.errors import reports_errors
 from erc_synth_datasets.options import OptionParser
+from erc_synth_datasets.plots import check_image_path
 
 __all__ = ["StatsOptions", "main", "make_parser"]
 
@@ -42,8 +43,16 @@ class StatsOptions:
     )
     json: bool = field(default=False, metadata={"help": "Print one JSON object instead of a Markdown table."})
     plot: Path | None = field(
-        default=None, metadata={"help": "Draw the label distribution per split.", "metavar": "FILE.png"}
+        default=None,
+        metadata={
+            "help": "Draw the label distribution per split into this image (the suffix chooses the format).",
+            "metavar": "FILE.png",
+        },
     )
+
+    def __post_init__(self) -> None:
+        if self.plot is not None:
+            check_image_path(self.plot, "--plot")
 
 
 def make_parser() -> OptionParser:
@@ -86,6 +95,7 @@ def _real(options: StatsOptions) -> int:
 
 def _synthetic(options: StatsOptions) -> int:
     """Statistics of a synthetic dataset folder, per config: the loaded splits plus the generation's acceptance."""
+    from erc_synth_datasets.build import read_config_build
     from erc_synth_datasets.stats import (
         StatsError,
         dataset_folder_configs,
@@ -94,6 +104,7 @@ def _synthetic(options: StatsOptions) -> int:
         plot_label_distribution,
         synthetic_stats,
     )
+    from erc_synth_datasets.vocabulary import BUILD_INFO_NAME
 
     folder = Path(options.source)
     available = dataset_folder_configs(folder)
@@ -101,10 +112,16 @@ def _synthetic(options: StatsOptions) -> int:
     unknown = [name for name in wanted if name not in available]
     if unknown or not wanted:
         raise StatsError(f"{str(folder)!r} has configs {available}, but got --dataset-config {unknown or wanted}.")
-    results = {name: synthetic_stats(folder, name) for name in wanted}
+    # Every build record is read (strictly) before any config is loaded.
+    builds = {
+        name: read_config_build(folder, name) if (folder / name / BUILD_INFO_NAME).is_file() else None
+        for name in wanted
+    }
+    results = {name: synthetic_stats(folder, name, built=builds[name]) for name in wanted}
     if options.plot:
         for name, stats in results.items():
-            target = options.plot if len(wanted) == 1 else options.plot.with_name(f"{options.plot.stem}-{name}.png")
+            plot = options.plot
+            target = plot if len(wanted) == 1 else plot.with_name(f"{plot.stem}-{name}{plot.suffix}")
             plot_label_distribution(stats, target, title=f"{name}: label distribution")
     if options.json:
         single = next(iter(results.values()))

@@ -27,6 +27,7 @@ each benchmark's release formats have, and which reader reads them, is part of t
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from ..vocabulary import SPLITS
 from .base import DataFileError, LoadReport, Reader
 from .dagerc import _read_dagerc_json
 from .emorynlp import _read_emorynlp_json
-from .generic import read_generic
+from .generic import GenericData, data_files, read_generic
 from .meld import _read_meld_csv
 from .tsv import _read_tsv
 
@@ -47,6 +48,7 @@ __all__ = [
     "DataFileError",
     "LoadReport",
     "available_formats",
+    "benchmark_files",
     "load_benchmark",
     "read_benchmark",
 ]
@@ -113,6 +115,69 @@ def _find_file(data_dir: Path, name: str) -> Path | None:
     return shallowest[0]
 
 
+def _reads_generic(benchmark: Benchmark, format: str, data: Any) -> bool:
+    """Whether a load reads the generic format (asked for, a `data:` layout given, or a custom benchmark)."""
+    if format == "generic" or data is not None or not benchmark.formats:
+        if format not in ("auto", "generic"):
+            raise DataFileError(
+                f"Unknown format {format!r} for {benchmark.display_name}; a custom benchmark is read in the generic "
+                "format: use format 'auto' or 'generic'."
+            )
+        return True
+    return False
+
+
+def _release_files(
+    benchmark: Benchmark, data_dir: str | Path | None, format: str, splits: tuple[str, ...]
+) -> dict[str, tuple[str, Path]]:
+    """Per split, the release format and the file a load reads; raises `DataFileError` before any file is read."""
+    if data_dir is None:
+        raise DataFileError(f"Give the folder of the {benchmark.display_name} files (data_dir, --data-dir).")
+    formats = available_formats(benchmark)
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataFileError(f"The data folder {str(data_dir)!r} does not exist or is not a folder.")
+    if format != "auto" and format not in formats:
+        raise DataFileError(
+            f"Unknown format {format!r} for {benchmark.display_name}; available: auto, {', '.join(formats)}, generic."
+        )
+    files: dict[str, tuple[str, Path]] = {}
+    for split in splits:
+        if split not in SPLITS:
+            raise ValueError(f"Unknown split {split!r}; splits are {SPLITS}.")
+        candidates = list(formats) if format == "auto" else [format]
+        found = [(fmt, _find_file(data_dir, formats[fmt][split])) for fmt in candidates]
+        found = [(fmt, path) for fmt, path in found if path is not None]
+        if not found:
+            expected = ", ".join(f"{formats[fmt][split]} ({fmt})" for fmt in candidates)
+            raise DataFileError(f"No {split} file for {benchmark.display_name} under {data_dir}; expected {expected}.")
+        files[split] = found[0]
+    return files
+
+
+def benchmark_files(
+    benchmark: str | Benchmark,
+    data_dir: str | Path | None = None,
+    *,
+    format: str = "auto",
+    splits: tuple[str, ...] = SPLITS,
+    data: Any = None,
+) -> dict[str, list[Path]]:
+    """The files `read_benchmark` would read, per split (`"*"`: one generic file list with a split column), found
+    without reading any: a command that reads the real data only after a long job checks its folder first.
+
+    Arguments as `read_benchmark`'s.
+
+    Raises:
+        DataFileError: no folder, a folder that does not exist, or a split with no file (as the load itself says).
+    """
+    benchmark = get_benchmark(benchmark)
+    if _reads_generic(benchmark, format, data):
+        layout = GenericData.from_dict(data) if isinstance(data, Mapping) else data
+        return data_files(benchmark, data_dir, data=layout, splits=splits)
+    return {split: [path] for split, (_, path) in _release_files(benchmark, data_dir, format, splits).items()}
+
+
 def read_benchmark(
     benchmark: str | Benchmark,
     data_dir: str | Path | None = None,
@@ -134,36 +199,12 @@ def read_benchmark(
             reading a built-in benchmark from converted files.
     """
     benchmark = get_benchmark(benchmark)
-    if format == "generic" or data is not None or not benchmark.formats:
-        if format not in ("auto", "generic"):
-            raise DataFileError(
-                f"Unknown format {format!r} for {benchmark.display_name}; a custom benchmark is read in the generic "
-                "format: use format 'auto' or 'generic'."
-            )
+    if _reads_generic(benchmark, format, data):
         rows, report = read_generic(benchmark, data_dir, data=data, splits=splits)
         return rows, report
-    if data_dir is None:
-        raise DataFileError(f"Give the folder of the {benchmark.display_name} files (data_dir, --data-dir).")
-    formats = available_formats(benchmark)
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise DataFileError(f"The data folder {str(data_dir)!r} does not exist or is not a folder.")
-    if format != "auto" and format not in formats:
-        raise DataFileError(
-            f"Unknown format {format!r} for {benchmark.display_name}; available: auto, {', '.join(formats)}, generic."
-        )
     report = LoadReport(benchmark=benchmark.name)
     rows: dict[str, list[dict[str, Any]]] = {}
-    for split in splits:
-        if split not in SPLITS:
-            raise ValueError(f"Unknown split {split!r}; splits are {SPLITS}.")
-        candidates = list(formats) if format == "auto" else [format]
-        found = [(fmt, _find_file(data_dir, formats[fmt][split])) for fmt in candidates]
-        found = [(fmt, path) for fmt, path in found if path is not None]
-        if not found:
-            expected = ", ".join(f"{formats[fmt][split]} ({fmt})" for fmt in candidates)
-            raise DataFileError(f"No {split} file for {benchmark.display_name} under {data_dir}; expected {expected}.")
-        fmt, path = found[0]
+    for split, (fmt, path) in _release_files(benchmark, data_dir, format, splits).items():
         reader = _reader(benchmark, fmt)
         dialogues = reader(path, benchmark, split, report)
         report.files[split], report.formats[split] = str(path), fmt

@@ -8,14 +8,14 @@ data just built (same number of dialogues and utterances); a report of other dat
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ..benchmarks import Benchmark
-from ..files import write_json_atomic, write_text_atomic
+from ..errors import ErcSynthError
+from ..files import read_json_file, write_json_atomic, write_text_atomic
 from ..stats import real_data_folder
 from ..vocabulary import Split
 from .plots import plot_report
@@ -24,8 +24,10 @@ from .sources import SyntheticSource, dialogues_from_records, load_real_split
 __all__ = [
     "QUALITY_FOLDER",
     "REPORT_FILES",
+    "QualityReportError",
     "card_quality_section",
     "config_report_folder",
+    "read_report",
     "report_config",
     "report_run",
     "write_report",
@@ -38,6 +40,19 @@ REPORT_FILES = {"json": "quality.json", "markdown": "quality.md", "plot": "quali
 
 #: The folder of a dataset repository that holds the configs' reports.
 QUALITY_FOLDER = "quality"
+
+
+class QualityReportError(ErcSynthError, ValueError):
+    """A stored `quality.json` cannot be read back; the message names the file and what is wrong."""
+
+
+def read_report(path: str | Path) -> dict[str, Any]:
+    """A stored `quality.json`, read strictly and within bounds (`files.read_json_file`).
+
+    Raises:
+        QualityReportError: the file is missing, unreadable, not UTF-8, not bounded JSON, or not a JSON object.
+    """
+    return read_json_file(path, what="Quality report", error=QualityReportError)
 
 
 def config_report_folder(dataset_folder: str | Path, config: str) -> Path:
@@ -149,9 +164,9 @@ def card_quality_section(dataset_folder: str | Path, config: str, *, dialogues: 
     if not path.is_file():
         return None
     try:
-        report = json.loads(path.read_text(encoding="utf-8"))
+        report = read_report(path)
         counted = (report["counts"]["accepted"], report["counts"]["utterances"])
-    except (ValueError, KeyError, TypeError) as err:
+    except (QualityReportError, KeyError, TypeError) as err:
         logger.warning("%s: not a quality report (%s); the card shows no quality figures for %s.", path, err, config)
         return None
     if counted != (dialogues, utterances):

@@ -8,11 +8,11 @@ Every classifier is an `ErcClassifier` (`trainers/models/base.py`), a transforme
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from erc_synth_datasets.benchmarks import get_benchmark
+from erc_synth_datasets.files import read_json_file
 from erc_synth_datasets.registry import Registry
 
 from ..errors import TrainingConfigError, UnknownModelError
@@ -89,10 +89,7 @@ def load_classifier_config(path: str | Path) -> ErcConfig:
             f"{str(path)!r} is not a saved erc-synth classifier: it has no config.json (a classifier folder is "
             "written by save_pretrained, as `erc-synth train` does into <output_dir>/model)."
         )
-    try:
-        model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as err:
-        raise TrainingConfigError(f"{config_file}: not a JSON object ({err}).") from None
+    model_type = read_json_file(config_file, what="Classifier config", error=TrainingConfigError).get("model_type")
     if model_type != ErcConfig.model_type:
         raise TrainingConfigError(
             f"{config_file} is not the config of an erc-synth classifier: its model_type is {model_type!r}, not "

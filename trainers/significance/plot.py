@@ -12,27 +12,11 @@ from fractions import Fraction
 from pathlib import Path
 
 from erc_synth_datasets.files import atomic_path
+from erc_synth_datasets.plots import image_format
 from trainers.significance.exact import tail_count
 from trainers.significance.ranking import Ranking
 
-__all__ = ["IMAGE_FORMATS", "check_image_path", "critical_difference", "plot_cd_diagram"]
-
-#: The image formats a diagram is written in, chosen by the file's suffix (no suffix: png).
-IMAGE_FORMATS = ("png", "pdf", "svg", "svgz", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp")
-
-
-def check_image_path(path: str | Path, option: str) -> None:
-    """Refuses, before any work, an image path whose suffix names no format `IMAGE_FORMATS` has.
-
-    Raises:
-        ValueError: naming the option, the path and the formats allowed.
-    """
-    suffix = Path(path).suffix.lstrip(".").lower()
-    if suffix and suffix not in IMAGE_FORMATS:
-        raise ValueError(
-            f"{option} {str(path)!r}: the suffix chooses the image format, and .{suffix} is none; use one of "
-            f"{', '.join('.' + name for name in IMAGE_FORMATS)}."
-        )
+__all__ = ["critical_difference", "plot_cd_diagram"]
 
 
 def critical_difference(k: int, n: int, *, alpha: float = 0.05, comparisons: int = 1) -> int | None:
@@ -151,7 +135,7 @@ def plot_cd_diagram(
     target = Path(path)
     try:
         with atomic_path(target) as temporary:
-            fig.savefig(temporary, format=target.suffix.lstrip(".").lower() or "png", bbox_inches="tight", dpi=150)
+            fig.savefig(temporary, format=image_format(target), bbox_inches="tight", dpi=150)
     finally:
         plt.close(fig)
     return cd
