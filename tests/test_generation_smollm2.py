@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -219,6 +220,17 @@ class _FaultInjection(Backend):
 
     def load(self) -> None:
         self.inner.load()
+
+    @property
+    def max_in_flight(self) -> int:
+        return self.inner.max_in_flight
+
+    @max_in_flight.setter
+    def max_in_flight(self, value: int) -> None:  # the run's --batch-size reaches the real backend
+        self.inner.max_in_flight = value
+
+    def machine_choices(self, sampling: SamplingParams) -> dict[str, Any]:
+        return self.inner.machine_choices(sampling)
 
     def generate(self, requests: list[GenerationRequest], sampling: SamplingParams) -> list[GenerationResult]:
         self.calls += 1
