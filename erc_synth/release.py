@@ -26,9 +26,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from erc_synth_datasets.benchmarks import get_benchmark
+from erc_synth_datasets.build import BuildConfig, BuildError, build_dataset, read_config_build, refresh_card
 from erc_synth_datasets.configuration import ConfigError, check_fields, config_from_dict, load_config_yaml
 from erc_synth_datasets.files import read_json_file, write_json_atomic
+from erc_synth_datasets.publish import PushConfig, push_folder
+from erc_synth_datasets.quality.outputs import REPORT_FILES, config_report_folder, read_report, report_run
+from erc_synth_datasets.quality.render import headline_figures
+from erc_synth_datasets.stats import default_data_dir
+from erc_synth_datasets.utility_outputs import read_utility, store_utility
 from erc_synth_datasets.vocabulary import ConfigName, Mode
+from generation.config import GenerationConfig, settings_hash
+from trainers.utility import UtilityConfig, run_utility
 
 if TYPE_CHECKING:
     from generation.backends import Backend
@@ -91,8 +100,6 @@ class ReleaseConfig:
 
     def __post_init__(self) -> None:
         check_fields(self)
-        from erc_synth_datasets.benchmarks import get_benchmark
-
         self.benchmarks = [get_benchmark(name).name for name in self.benchmarks]
         bad = [mode for mode in self.modes if mode not in Mode.values()]
         if bad or not self.modes:
@@ -135,9 +142,7 @@ class ReleaseConfig:
             return []
         return list(self.utility_benchmarks if self.utility_benchmarks is not None else self.benchmarks)
 
-    def generation_config(self, name: ConfigName, output: str | None = None):  # -> GenerationConfig
-        from generation.config import GenerationConfig
-
+    def generation_config(self, name: ConfigName, output: str | None = None) -> GenerationConfig:
         values = {
             **self.generation,
             "benchmark": name.benchmark,
@@ -149,9 +154,7 @@ class ReleaseConfig:
         }
         return config_from_dict(GenerationConfig, values, source=f"release generation settings of {name}")
 
-    def build_config(self):  # -> BuildConfig
-        from erc_synth_datasets.build import BuildConfig
-
+    def build_config(self) -> BuildConfig:
         values = {
             "allow_incomplete": True,
             **self.build,
@@ -160,9 +163,7 @@ class ReleaseConfig:
         }
         return config_from_dict(BuildConfig, values, source="release build settings")
 
-    def utility_config(self, benchmark: str, work: str, dataset: str):  # -> UtilityConfig
-        from trainers.utility import UtilityConfig
-
+    def utility_config(self, benchmark: str, work: str, dataset: str) -> UtilityConfig:
         data_dir = self.data_dir(benchmark)
         values = {
             **(self.utility or {}),
@@ -175,8 +176,6 @@ class ReleaseConfig:
         return config_from_dict(UtilityConfig, values, source=f"release utility settings of {benchmark}")
 
     def data_dir(self, benchmark: str) -> Path | None:
-        from erc_synth_datasets.stats import default_data_dir
-
         given = self.data_dirs.get(benchmark)
         return Path(given) if given else default_data_dir(benchmark)
 
@@ -263,8 +262,6 @@ class StageDisplay:
 
 
 def _hash(*parts: Any) -> str:
-    from generation.config import settings_hash
-
     return settings_hash({"parts": list(parts)})[:16]
 
 
@@ -276,8 +273,6 @@ def _amount(settings: Any) -> dict[str, Any]:
 def _drop_derived(dataset: Path, benchmark: str) -> None:
     """Removes the configs a former utility measurement derived from `benchmark`'s configs (relabelled, curated):
     their teacher may be trained again with identical weights, and `run_utility` would then keep them as made."""
-    from erc_synth_datasets.build import BuildError, read_config_build
-
     for info in sorted(dataset.glob("*/build_info.json")):
         try:
             built = read_config_build(dataset, info.parent.name)
@@ -290,10 +285,6 @@ def _drop_derived(dataset: Path, benchmark: str) -> None:
 def _summary(config: ReleaseConfig, dataset: Path, builds: list[Any]) -> dict[str, Any]:
     """The card's figures per config as data: generator and settings, quality headline beside the real
     benchmark, label source and curation, and the benchmark's utility table."""
-    from erc_synth_datasets.quality.outputs import REPORT_FILES, config_report_folder, read_report
-    from erc_synth_datasets.quality.render import headline_figures
-    from erc_synth_datasets.utility_outputs import read_utility
-
     configs = {}
     for built in builds:
         report_path = config_report_folder(dataset, built.name) / REPORT_FILES["json"]
@@ -328,8 +319,6 @@ def _summary(config: ReleaseConfig, dataset: Path, builds: list[Any]) -> dict[st
 
 def _refresh(config: ReleaseConfig, dataset: Path) -> None:
     """The card and `release.json` re-rendered from what the dataset folder holds now."""
-    from erc_synth_datasets.build import refresh_card
-
     builds = refresh_card(dataset, config.build_config())
     write_json_atomic(dataset / SUMMARY_NAME, _summary(config, dataset, builds), sort_keys=True)
 
@@ -407,6 +396,7 @@ def run_release(
     stages.append((StageRecord("push", push_hash), lambda: _push()))
 
     def _generate(name: ConfigName) -> str:
+        # heavy: loads datasets; imported when a generation stage runs so `erc-synth release --help` stays fast
         from generation.runner import run_generation
 
         backend = backend_factory(name.benchmark) if backend_factory else None
@@ -417,17 +407,12 @@ def run_release(
         return f"{summary.status}, {summary.accepted} accepted of {summary.attempts} attempts"
 
     def _quality(name: ConfigName) -> str:
-        from erc_synth_datasets.quality.outputs import report_run
-
         report = report_run(
             run_dir(name), quality_dir(name), data_dir=config.data_dir(name.benchmark), encoder=config.quality_encoder
         )
         return "beside " + ("the real data" if report["real"]["kind"] == "data" else "stored real figures")
 
     def _build() -> str:
-        from erc_synth_datasets.build import build_dataset
-        from erc_synth_datasets.quality.outputs import config_report_folder
-
         build_dataset([run_dir(name) for name in names], config.build_config())
         for name in names:
             target = config_report_folder(dataset, str(name))
@@ -437,9 +422,6 @@ def run_release(
         return f"{len(names)} configs in {dataset}"
 
     def _utility(benchmark: str) -> str:
-        from erc_synth_datasets.utility_outputs import store_utility
-        from trainers.utility import run_utility
-
         work = utility_dir(benchmark)
         if not (work / "utility.json").is_file():
             _drop_derived(dataset, benchmark)
@@ -449,8 +431,6 @@ def run_release(
         return f"stronger Org {result.report['stronger_org']}"
 
     def _push() -> str:
-        from erc_synth_datasets.publish import PushConfig, push_folder
-
         if not config.repo_id:
             return "no repo_id: nothing to push"
         push = PushConfig(repo_id=config.repo_id, tag=config.tag, private=config.private, dry_run=dry_run)

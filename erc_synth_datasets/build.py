@@ -480,6 +480,7 @@ def write_splits(
 
 
 def _write_config(name: str, runs: list[RunInput], folder: Path, config: BuildConfig) -> ConfigBuild:
+    # heavy: the schema's Features import datasets; loaded only when a config is written
     from .schema import dialogue_features
 
     benchmark = runs[0].benchmark
@@ -534,6 +535,7 @@ def refresh_card(output: str | Path, config: BuildConfig | None = None) -> list[
     Raises:
         BuildError: `output` is not a dataset folder built by erc-synth.
     """
+    # heavy: huggingface_hub's DatasetCard; loaded only when a card is read or written
     from .card import card_settings_of, load_card_data
 
     output = Path(output).absolute()
@@ -589,6 +591,7 @@ def build_dataset(run_dirs: Sequence[str | Path], config: BuildConfig | None = N
         BuildError: a run is refused (see `read_run`), a config has too few dialogues for its splits, or the
             output is not a dataset folder. Nothing in the output folder changes in that case.
     """
+    # heavy: huggingface_hub's DatasetCard; loaded only when a dataset is built
     from .card import load_card_data
 
     config = config or BuildConfig()

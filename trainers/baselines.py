@@ -25,6 +25,7 @@ def _utterances(dialogues: Dataset) -> tuple[list[str], np.ndarray]:
     # numpy, and the schema's Features (datasets): loaded only when baselines are fitted, not by `--help`.
     import numpy as np
 
+    # heavy: the schema's Features import datasets
     from erc_synth_datasets.schema import flatten_dialogues
 
     rows = flatten_dialogues(dialogues, max_context=0)

@@ -42,7 +42,7 @@ from erc_synth_datasets.vocabulary import (
 )
 
 from .baselines import BASELINES
-from .config import DataArguments, ModelArguments
+from .config import DataArguments, ModelArguments, check_synthetic_dataset
 from .errors import TrainingConfigError
 from .results import read_results, results_complete, table_row_name
 
@@ -299,8 +299,6 @@ def check_inputs(config: ExperimentConfig, runs: list[Run]) -> None:
     Raises:
         TrainingConfigError: naming the missing or unreadable folder or file and the key that sets it.
     """
-    from .config import check_synthetic_dataset
-
     if any(run.variant != "org" for run in runs) or config.test_modes:
         check_synthetic_dataset(config.synthetic_dataset)
     checked = set()

@@ -106,7 +106,7 @@ def read_dialogues_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """
     # the loaders import datasets (through the schema): loaded only when a data file is read.
     from erc_synth_datasets.loaders import DataFileError
-    from erc_synth_datasets.loaders.generic import iter_jsonl_objects
+    from erc_synth_datasets.loaders.generic import iter_jsonl_objects  # heavy: datasets, as above
 
     path = Path(path)
     if not path.is_file():
@@ -243,7 +243,7 @@ class SavedClassifier:
 
         # torch, datasets and transformers: loaded only when a classifier runs.
         from .data import ErcDataCollator
-        from .protocol import encode_for_model
+        from .protocol import encode_for_model  # heavy: torch, datasets and transformers, as above
 
         model_args = self.model.config.model_arguments()
         encoded = encode_for_model(dialogues, self.tokenizer, model_args, type(self.model))

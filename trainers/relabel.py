@@ -20,6 +20,8 @@ from erc_synth_datasets.derived import DerivedLabels, read_config_rows, write_de
 from erc_synth_datasets.vocabulary import REAL_SOURCE, ConfigName, LabelSource, TestSetName
 
 from .errors import TrainingConfigError
+from .models import load_classifier_config
+from .predict import SavedClassifier
 from .results import read_results
 
 __all__ = ["RELABEL_SOURCES", "RelabelOptions", "relabel_with_teacher", "teacher_record"]
@@ -108,9 +110,6 @@ def _sha256(path: Path) -> str | None:
 def teacher_record(folder: str | Path, benchmark: str) -> dict[str, Any]:
     """Who the teacher is: its folder, architecture, backbone, weights' sha256 and, from the `results.json` of its
     training run (the folder's parent) when there is one, its real-test weighted F1 and real train dialogues."""
-    # torch and transformers: loaded only when a teacher is read.
-    from .models import load_classifier_config
-
     folder = Path(folder)
     config = load_classifier_config(folder)
     record: dict[str, Any] = {
@@ -141,9 +140,6 @@ def relabel_with_teacher(options: RelabelOptions) -> ConfigBuild:
         BuildError: the config is not in the dataset folder.
     """
     from datasets import Dataset
-
-    # torch and transformers: loaded only when a teacher labels.
-    from .predict import SavedClassifier
 
     source = read_config_rows(options.dataset, options.dataset_config)
     name = ConfigName.parse(options.dataset_config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from erc_synth_datasets.build import BuildConfig, build_dataset
 from erc_synth_datasets.errors import reports_errors
 from erc_synth_datasets.options import OptionParser
 
@@ -11,8 +12,6 @@ PROG = "erc-synth build"
 
 
 def make_parser() -> OptionParser:
-    from erc_synth_datasets.build import BuildConfig
-
     parser = OptionParser(
         BuildConfig,
         prog=PROG,
@@ -30,8 +29,6 @@ def make_parser() -> OptionParser:
 @reports_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     config, args = make_parser().parse_with_extras(argv)
-    from erc_synth_datasets.build import build_dataset
-
     result = build_dataset(args.runs, config)
     print(f"Built {result.output}")
     for built in result.configs:

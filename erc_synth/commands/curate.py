@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from erc_synth_datasets.curation import CurationOptions, curate_config
 from erc_synth_datasets.errors import reports_errors
 from erc_synth_datasets.options import OptionParser
 
@@ -13,8 +14,6 @@ PROG = "erc-synth curate"
 
 
 def make_parser() -> OptionParser:
-    from erc_synth_datasets.curation import CurationOptions
-
     return OptionParser(
         CurationOptions,
         prog=PROG,
@@ -30,8 +29,6 @@ def make_parser() -> OptionParser:
 @reports_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     (options,) = make_parser().parse(argv)
-    from erc_synth_datasets.curation import curate_config
-
     built = curate_config(options)
     kept, scored = built.curation["kept_utterances"], built.curation["scored_utterances"]
     print(f"{PROG}: wrote {built.name}: {kept} of {scored} utterances kept as training targets", file=sys.stderr)

@@ -16,9 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from erc_synth_datasets.build import BuildConfig, build_dataset, refresh_card
 from erc_synth_datasets.errors import ErcSynthError, reports_errors
 from erc_synth_datasets.options import OptionParser
+from erc_synth_datasets.quality.outputs import config_report_folder, report_run
+from erc_synth_datasets.quality.render import headline_figures
+from erc_synth_datasets.runs import MANIFEST_NAME, read_manifest
+from erc_synth_datasets.stats import benchmark_stats, compute_stats, format_stats
 from erc_synth_datasets.vocabulary import ConfigName, Mode
+from generation.config import GenerationConfig
 
 __all__ = ["DemoOptions", "main", "make_parser"]
 
@@ -89,8 +95,7 @@ def make_parser() -> OptionParser:
 def _generate(output: Path, seed: int) -> Path:
     """Generates exactly `num_dialogues` dialogues: when the attempt budget runs out first, the run is continued with
     a budget sized from the acceptance rate it measured, up to `MAX_ATTEMPTS_PER_DIALOGUE` attempts a dialogue."""
-    from erc_synth_datasets.runs import MANIFEST_NAME, read_manifest
-    from generation.config import GenerationConfig
+    # heavy: generation.runner loads datasets; imported when the demo generates so --help stays fast
     from generation.runner import run_generation
 
     wanted = DEMO_GENERATION["num_dialogues"]
@@ -122,8 +127,6 @@ def _generate(output: Path, seed: int) -> Path:
 
 
 def _show_quality(report: dict[str, Any]) -> None:
-    from erc_synth_datasets.quality.render import headline_figures
-
     figures = headline_figures(report)
     real = "the real MELD" if report["real"]["kind"] == "data" else "stored figures of the real MELD"
     print(f"\n== Quality beside {real} (erc-synth quality) ==")
@@ -151,10 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     (options,) = make_parser().parse(argv)
     from datasets import load_dataset
 
-    from erc_synth_datasets.build import BuildConfig, build_dataset, refresh_card
+    # heavy: loads datasets; imported when the demo runs so --help stays fast
     from erc_synth_datasets.loaders import benchmark_files
-    from erc_synth_datasets.quality.outputs import config_report_folder, report_run
-    from erc_synth_datasets.stats import benchmark_stats, compute_stats, format_stats
 
     data_dir = None if options.skip_real else options.data_dir or REPO_ROOT.parent / "shared" / "data" / "meld"
     # The real files are read after minutes of generation: a folder given on purpose (or the default one, when it

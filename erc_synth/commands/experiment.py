@@ -6,6 +6,7 @@ import sys
 
 from erc_synth_datasets.errors import reports_errors
 from erc_synth_datasets.options import OptionParser
+from trainers.experiment import ExperimentConfig, run_experiment
 
 __all__ = ["main", "make_parser"]
 
@@ -13,8 +14,6 @@ PROG = "erc-synth experiment"
 
 
 def make_parser() -> OptionParser:
-    from trainers.experiment import ExperimentConfig
-
     parser = OptionParser(
         ExperimentConfig,
         prog=PROG,
@@ -31,8 +30,6 @@ def make_parser() -> OptionParser:
 @reports_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     config, extras = make_parser().parse_with_extras(argv)
-    from trainers.experiment import run_experiment
-
     # A dry run lists the runs left to do and rebuilds the tables from the finished ones.
     return 1 if run_experiment(config, dry_run=extras.dry_run or extras.table_only) else 0
 

@@ -20,6 +20,7 @@ import sys
 from erc_synth_datasets.errors import reports_errors
 from erc_synth_datasets.options import OptionParser
 from erc_synth_datasets.progress import silence_progress_bars
+from generation.config import GenerationConfig
 
 __all__ = ["main", "make_parser"]
 
@@ -32,8 +33,6 @@ _DESCRIPTION = (
 
 
 def make_parser() -> OptionParser:
-    from generation.config import GenerationConfig
-
     parser = OptionParser(GenerationConfig, prog=PROG, description=_DESCRIPTION)
     parser.add_argument(
         "--api-key",
@@ -49,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     config, extras = make_parser().parse_with_extras(argv)
     if not config.progress:
         silence_progress_bars()  # model loading too, before any library that draws bars is imported
+    # heavy: loads datasets; imported after the bars are silenced, and never for --help
     from generation.runner import run_generation
 
     if extras.api_key:

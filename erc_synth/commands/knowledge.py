@@ -11,6 +11,7 @@ from typing import Literal
 
 from erc_synth_datasets.errors import reports_errors
 from erc_synth_datasets.options import OptionParser
+from trainers.knowledge import make_standin_generator
 
 __all__ = ["KnowledgeOptions", "main", "make_parser"]
 
@@ -46,8 +47,6 @@ def make_parser() -> OptionParser:
 @reports_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     (options,) = make_parser().parse(argv)
-    from trainers.knowledge import make_standin_generator
-
     print(make_standin_generator(options.output_dir, options.tokenizer))
     return 0
 

@@ -6,6 +6,7 @@ import sys
 
 from erc_synth_datasets.errors import reports_errors
 from erc_synth_datasets.options import OptionParser
+from generation.merge import MergeOptions, merge_runs
 
 __all__ = ["main", "make_parser"]
 
@@ -13,8 +14,6 @@ PROG = "erc-synth merge"
 
 
 def make_parser() -> OptionParser:
-    from generation.merge import MergeOptions
-
     return OptionParser(
         MergeOptions,
         prog=PROG,
@@ -25,8 +24,6 @@ def make_parser() -> OptionParser:
 @reports_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     (options,) = make_parser().parse(argv)
-    from generation.merge import merge_runs
-
     manifest = merge_runs(options.shards, options.output_dir, allow_incomplete=options.allow_incomplete)
     counts = manifest.counts
     print(

@@ -6,6 +6,7 @@ import sys
 
 from erc_synth_datasets.errors import reports_errors
 from erc_synth_datasets.options import OptionParser
+from trainers.predict import PredictArguments, predict
 
 __all__ = ["main", "make_parser"]
 
@@ -13,8 +14,6 @@ PROG = "erc-synth predict"
 
 
 def make_parser() -> OptionParser:
-    from trainers.predict import PredictArguments
-
     return OptionParser(
         PredictArguments,
         prog=PROG,
@@ -27,8 +26,6 @@ def make_parser() -> OptionParser:
 @reports_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     (args,) = make_parser().parse(argv)
-    from trainers.predict import predict
-
     count = predict(args)
     print(f"{PROG}: {count} utterances labelled, written to {args.output}.", file=sys.stderr)
     return 0

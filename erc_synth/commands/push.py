@@ -7,6 +7,7 @@ from typing import Any
 
 from erc_synth_datasets.errors import reports_errors
 from erc_synth_datasets.options import OptionParser
+from erc_synth_datasets.publish import PushConfig, push_folder
 
 __all__ = ["main", "make_parser"]
 
@@ -14,8 +15,6 @@ PROG = "erc-synth push"
 
 
 def make_parser() -> OptionParser:
-    from erc_synth_datasets.publish import PushConfig
-
     parser = OptionParser(
         PushConfig,
         prog=PROG,
@@ -33,8 +32,6 @@ def make_parser() -> OptionParser:
 def main(argv: list[str] | None = None, *, api: Any = None) -> int:
     """Runs `erc-synth push`; `api` replaces the default `HfApi()` (the Hub client)."""
     from huggingface_hub.errors import HfHubHTTPError
-
-    from erc_synth_datasets.publish import push_folder
 
     config, args = make_parser().parse_with_extras(argv)
     try:

@@ -25,17 +25,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from erc_synth_datasets.benchmarks import Benchmark, get_benchmark
 from erc_synth_datasets.configuration import check_fields
 from erc_synth_datasets.errors import reports_errors
 from erc_synth_datasets.options import OptionParser
-from erc_synth_datasets.threads import num_threads_field
+from erc_synth_datasets.quality.outputs import config_report_folder, write_report
+from erc_synth_datasets.quality.report import QualitySettings, compute_report
+from erc_synth_datasets.quality.sources import SyntheticSource, load_dataset_config, load_real_split, load_run
+from erc_synth_datasets.stats import real_data_folder
+from erc_synth_datasets.threads import apply_torch_threads, num_threads_field
 from erc_synth_datasets.vocabulary import Split
+from generation.judge import JUDGE_CACHE_NAME, JudgeOptions, judge_dialogues, summarize_judgements
+from trainers.predict import SavedClassifier
 
 if TYPE_CHECKING:
-    from erc_synth_datasets.benchmarks import Benchmark
     from erc_synth_datasets.quality.models import DialogueClassifier
-    from erc_synth_datasets.quality.sources import SyntheticSource
-    from generation.judge import JudgeOptions
 
 __all__ = ["ClassifierOptions", "QualityOptions", "main", "make_parser"]
 
@@ -105,17 +109,12 @@ class ClassifierOptions:
         """
         if self.classifier is None:
             return None
-        from trainers.predict import SavedClassifier  # the training code loads only when a classifier is given
-
         return SavedClassifier(
             self.classifier, benchmark=benchmark, batch_size=self.classifier_batch_size, device=self.classifier_device
         )
 
 
 def make_parser() -> OptionParser:
-    from erc_synth_datasets.quality.report import QualitySettings
-    from generation.judge import JudgeOptions
-
     return OptionParser(
         [QualityOptions, QualitySettings, ClassifierOptions, JudgeOptions],
         prog=PROG,
@@ -134,8 +133,6 @@ def _judge(
     """The judge section of the report, or None when no --judge-model is given."""
     if not options.judge_model:
         return None
-    from generation.judge import JUDGE_CACHE_NAME, judge_dialogues, summarize_judgements
-
     backend = options.build_backend(num_threads)
     ids = source.dialogue_ids or [f"dialogue-{index}" for index in range(len(source.dialogues))]
     try:
@@ -156,12 +153,8 @@ def _judge(
 @reports_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     args, settings, classifier_options, judge_options = make_parser().parse(argv)
-    from erc_synth_datasets.benchmarks import get_benchmark
-    from erc_synth_datasets.quality.outputs import config_report_folder, write_report
+    # heavy: loads datasets; imported when the command runs so --help stays fast
     from erc_synth_datasets.quality.reference import load_reference
-    from erc_synth_datasets.quality.report import compute_report
-    from erc_synth_datasets.quality.sources import load_dataset_config, load_real_split, load_run
-    from erc_synth_datasets.stats import real_data_folder
 
     if args.dataset_config:
         source = load_dataset_config(args.source, args.dataset_config, args.benchmark)
@@ -178,8 +171,6 @@ def main(argv: list[str] | None = None) -> int:
         real_test = load_real_split(source.benchmark, data_dir, Split.TEST)
     reference = load_reference(source.benchmark) if real is None else None
     if settings.embeddings or classifier_options.classifier or judge_options.judge_model:
-        from erc_synth_datasets.threads import apply_torch_threads
-
         apply_torch_threads(args.num_threads)  # before any model loads: the encoder, the classifier, the judge
     classifier = classifier_options.build(source.benchmark)  # a classifier for other labels fails before the judge
     judge = _judge(judge_options, source, output, settings.seed, args.num_threads)

@@ -8,6 +8,9 @@ import sys
 from erc_synth_datasets.configuration import ConfigError
 from erc_synth_datasets.errors import reports_errors
 from erc_synth_datasets.options import OptionParser
+from erc_synth_datasets.vocabulary import LabelSource
+from generation.resample import ResampleOptions, resample_config
+from trainers.relabel import RelabelOptions, relabel_with_teacher
 
 __all__ = ["main", "make_parser"]
 
@@ -15,9 +18,6 @@ PROG = "erc-synth relabel"
 
 
 def make_parser() -> OptionParser:
-    from generation.resample import ResampleOptions
-    from trainers.relabel import RelabelOptions
-
     return OptionParser(
         [RelabelOptions, ResampleOptions],
         prog=PROG,
@@ -40,20 +40,14 @@ def make_parser() -> OptionParser:
 @reports_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     options, resample = make_parser().parse(argv)
-    from erc_synth_datasets.vocabulary import LabelSource
-
     if options.label_source == LabelSource.TEACHER.value:
         if resample.changed():
             raise ConfigError(
                 f"{', '.join(resample.changed())} apply to --label-source resampled only, but got --label-source "
                 "teacher."
             )
-        from trainers.relabel import relabel_with_teacher
-
         built, labeller = relabel_with_teacher(options), "the teacher"
     else:
-        from generation.resample import resample_config
-
         built = resample_config(
             options.dataset, options.dataset_config, resample, batch_size=options.batch_size, device=options.device
         )

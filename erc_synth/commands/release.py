@@ -12,10 +12,13 @@ stages are kept); 2 unknown flags.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from erc_synth.release import load_release_config, run_release
+from erc_synth_datasets.configuration import ConfigError
 from erc_synth_datasets.errors import reports_errors
 from erc_synth_datasets.options import OptionParser
 
@@ -55,11 +58,6 @@ def make_parser() -> OptionParser:
 @reports_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     (options,) = make_parser().parse(argv)
-    import dataclasses
-
-    from erc_synth.release import load_release_config, run_release
-    from erc_synth_datasets.configuration import ConfigError
-
     if options.dry_run and options.push:
         raise ConfigError("Give --dry-run or --push, not both.")
     config = load_release_config(options.release_file)

@@ -11,6 +11,8 @@ from erc_synth_datasets.configuration import ConfigError
 from erc_synth_datasets.errors import reports_errors
 from erc_synth_datasets.options import OptionParser
 from erc_synth_datasets.plots import check_image_path
+from trainers.significance import analyse, read_table, render_json, render_latex, render_markdown
+from trainers.significance.plot import plot_cd_diagram
 
 __all__ = ["SignificanceArguments", "main", "make_parser"]
 
@@ -86,9 +88,6 @@ def make_parser() -> OptionParser:
 @reports_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     (args,) = make_parser().parse(argv)
-    from trainers.significance import analyse, read_table, render_json, render_latex, render_markdown
-    from trainers.significance.plot import plot_cd_diagram
-
     table = read_table(args.table, seeds=args.seeds)
     report = analyse(
         table,

@@ -6,9 +6,23 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from erc_synth_datasets.benchmarks import get_benchmark
+from erc_synth_datasets.build import read_config_build
 from erc_synth_datasets.errors import reports_errors
 from erc_synth_datasets.options import OptionParser
 from erc_synth_datasets.plots import check_image_path
+from erc_synth_datasets.stats import (
+    StatsError,
+    benchmark_stats,
+    dataset_folder_configs,
+    format_generation,
+    format_stats,
+    is_dataset_folder,
+    plot_label_distribution,
+    real_data_folder,
+    synthetic_stats,
+)
+from erc_synth_datasets.vocabulary import BUILD_INFO_NAME
 
 __all__ = ["StatsOptions", "main", "make_parser"]
 
@@ -67,17 +81,12 @@ def make_parser() -> OptionParser:
 @reports_errors(PROG)
 def main(argv: list[str] | None = None) -> int:
     (options,) = make_parser().parse(argv)
-    from erc_synth_datasets.stats import is_dataset_folder
-
     if is_dataset_folder(options.source):
         return _synthetic(options)
     return _real(options)
 
 
 def _real(options: StatsOptions) -> int:
-    from erc_synth_datasets.benchmarks import get_benchmark
-    from erc_synth_datasets.stats import benchmark_stats, format_stats, plot_label_distribution, real_data_folder
-
     benchmark = get_benchmark(options.source)
     stats, report = benchmark_stats(benchmark, options.data_dir, format=options.format)
     if options.plot:
@@ -95,17 +104,6 @@ def _real(options: StatsOptions) -> int:
 
 def _synthetic(options: StatsOptions) -> int:
     """Statistics of a synthetic dataset folder, per config: the loaded splits plus the generation's acceptance."""
-    from erc_synth_datasets.build import read_config_build
-    from erc_synth_datasets.stats import (
-        StatsError,
-        dataset_folder_configs,
-        format_generation,
-        format_stats,
-        plot_label_distribution,
-        synthetic_stats,
-    )
-    from erc_synth_datasets.vocabulary import BUILD_INFO_NAME
-
     folder = Path(options.source)
     available = dataset_folder_configs(folder)
     wanted = options.dataset_config or available

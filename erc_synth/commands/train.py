@@ -14,6 +14,8 @@ from pathlib import Path
 from erc_synth_datasets.errors import reports_errors
 from erc_synth_datasets.options import OptionParser, asks_for_help
 from erc_synth_datasets.progress import silence_progress_bars
+from trainers.config import DataArguments, ModelArguments
+from trainers.training_help import help_training_arguments
 
 __all__ = ["main", "make_parser"]
 
@@ -26,14 +28,11 @@ def make_parser(*, for_help: bool = False) -> OptionParser:
             importing transformers, when the snapshot matches the installed version: the same flags and help, for
             showing the help only (the training arguments it would make are stand-ins).
     """
-    from trainers.config import DataArguments, ModelArguments
-
     training = None
     if for_help:
-        from trainers.training_help import help_training_arguments
-
         training = help_training_arguments()
     if training is None:
+        # heavy: loads torch and transformers; --help takes the snapshot above instead when it matches
         from trainers.training_args import ErcTrainingArguments as training
 
     return OptionParser(
@@ -51,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     model_args, data_args, training_args = make_parser().parse(argv)
     if training_args.disable_tqdm:
         silence_progress_bars()  # the bars of model loading and dataset preparation too, not only the trainer's
+    # heavy: loads torch, transformers and datasets; imported after the bars are silenced, and never for --help
     from trainers.protocol import run_protocol
 
     results = run_protocol(model_args, data_args, training_args)

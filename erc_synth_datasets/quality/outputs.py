@@ -19,7 +19,9 @@ from ..files import read_json_file, write_json_atomic, write_text_atomic
 from ..stats import real_data_folder
 from ..vocabulary import Split
 from .plots import plot_report
-from .sources import SyntheticSource, dialogues_from_records, load_real_split
+from .render import render_card_section, render_markdown
+from .report import QualitySettings, compute_report
+from .sources import SyntheticSource, dialogues_from_records, load_real_split, load_run
 
 __all__ = [
     "QUALITY_FOLDER",
@@ -62,9 +64,6 @@ def config_report_folder(dataset_folder: str | Path, config: str) -> Path:
 
 def write_report(report: dict[str, Any], output: str | Path) -> dict[str, Path]:
     """Writes the JSON, Markdown and plot of a report into `output`; returns their paths by kind."""
-    # numpy: loaded only when a report is rendered (build imports this module).
-    from .render import render_markdown
-
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     paths = {kind: output / name for kind, name in REPORT_FILES.items()}
@@ -125,8 +124,6 @@ def report_run(
     Returns:
         The report.
     """
-    from .sources import load_run
-
     report = _compute(load_run(run_dir), data_dir=data_dir, encoder=encoder)
     write_report(report, output)
     return report
@@ -135,9 +132,8 @@ def report_run(
 def _compute(source: SyntheticSource, *, data_dir: str | Path | None, encoder: str | None) -> dict[str, Any]:
     """The report of `source` beside the real benchmark's files in `data_dir` (default `$ERC_SYNTH_DATA_DIR`), else
     beside its stored figures."""
-    # numpy: loaded only when a report is computed (build imports this module).
+    # heavy: loads datasets (turn_histogram); imported when a report is computed (build imports this module)
     from .reference import load_reference
-    from .report import QualitySettings, compute_report
 
     benchmark = source.benchmark
     data_dir = real_data_folder(benchmark, data_dir)
@@ -156,9 +152,6 @@ def card_quality_section(dataset_folder: str | Path, config: str, *, dialogues: 
 
     The plot is linked relative to the card at the folder's root.
     """
-    # numpy: loaded only when a report is rendered (build imports this module).
-    from .render import render_card_section
-
     folder = config_report_folder(dataset_folder, config)
     path = folder / REPORT_FILES["json"]
     if not path.is_file():

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from erc_synth_datasets.configuration import ConfigError
+from erc_synth_datasets.redaction import url_secrets
 from erc_synth_datasets.registry import Registry
 
 from .base import Backend, BackendError, GenerationRequest, GenerationResult, SamplingParams
@@ -190,8 +191,6 @@ def apply_in_flight(backend: Backend, config: Any) -> None:
 
 def secrets_of(config: Any) -> list[str | None]:
     """Every secret a run's backend holds, for redaction only: the API key and the credentials of its base URLs."""
-    from erc_synth_datasets.redaction import url_secrets
-
     urls = getattr(config, "base_url", None) or []
     return [api_key_of(config), *(secret for url in urls for secret in url_secrets(url))]
 
