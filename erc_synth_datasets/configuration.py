@@ -153,6 +153,11 @@ def coerce_value(name: str, tp: Any, value: Any, source: str) -> Any:
         return [coerce_value(name, item_type, item, source) for item in items]
     if tp is Any:
         return value
+    if isinstance(tp, type) and hasattr(tp, "parse") and dataclasses.is_dataclass(tp):  # `Variant`: one name
+        try:
+            return tp.parse(value, what=name)
+        except ValueError as err:
+            raise ConfigError(f"{source}: {err}") from None
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         if hasattr(tp, "parse"):  # the project's vocabulary (`Mode`, `Split`): its own message, the same everywhere
             try:

@@ -120,6 +120,11 @@ def _is_union(tp: Any) -> bool:
     return typing.get_origin(tp) is typing.Union or isinstance(tp, types.UnionType)
 
 
+def _is_vocabulary_value(tp: Any) -> bool:
+    """A dataclass of the project's vocabulary written as one name (`Variant`): it reads itself with `parse`."""
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp) and hasattr(tp, "parse")
+
+
 def _describe(tp: Any) -> tuple[Any, dict[str, Any]]:
     """The scalar type of a field and the argparse settings it implies (`type`, `choices`, `nargs`)."""
     if _is_union(tp):
@@ -140,6 +145,8 @@ def _describe(tp: Any) -> tuple[Any, dict[str, Any]]:
         return list, {**settings, "nargs": "+", "item": item}
     if tp is dict or origin is dict:
         return dict, {"type": str}
+    if _is_vocabulary_value(tp):  # `Variant`: a name with a grammar, read by its own `parse`
+        return tp, {"type": str, "metavar": tp.__name__.upper()}
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         names = [member.value for member in tp]
         if hasattr(tp, "parse"):  # the project's vocabulary refuses a wrong name itself (`coerce_value`)
@@ -265,6 +272,13 @@ class OptionParser(argparse.ArgumentParser):
             return "required"
         if value is None or value == "" or value == [] or value == {}:
             return None
+        if isinstance(value, list):  # names of the vocabulary as their text, like a YAML list
+            return str(
+                [
+                    str(item) if isinstance(item, enum.Enum) or _is_vocabulary_value(type(item)) else item
+                    for item in value
+                ]
+            )
         return str(value.value if isinstance(value, enum.Enum) else value)
 
     def _normalise(self, argv: Sequence[str]) -> list[str]:
