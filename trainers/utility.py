@@ -20,12 +20,13 @@ One call of `run_utility` takes a dataset folder with `<benchmark>_<mode>` confi
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from erc_synth_datasets.benchmarks import get_benchmark
 from erc_synth_datasets.build import BuildError, read_config_build
+from erc_synth_datasets.configuration import config_to_dict
 from erc_synth_datasets.curation import CurationOptions, curate_config
 from erc_synth_datasets.files import write_json_atomic, write_text_atomic
 from erc_synth_datasets.vocabulary import (
@@ -220,20 +221,12 @@ def run_utility(config: UtilityConfig) -> UtilityResult:
     analysis = analyse(read_table(table, seeds="blocks"))
     report = _headline(config, benchmark, table, analysis)
     report["timings_s"] = timings
-    report["settings"] = _settings(config)
+    report["settings"] = config_to_dict(config)
     report["teacher"] = str(teacher)
     work = Path(config.work)
     write_json_atomic(work / "utility.json", report)
     write_text_atomic(work / "utility.md", render_markdown(analysis) + "\n" + _curve_markdown(report))
     return UtilityResult(work=work, table=table, report=report, timings=timings)
-
-
-def _settings(config: UtilityConfig) -> dict[str, Any]:
-    """The settings as JSON data: modes and variants by their names."""
-    settings = {f.name: getattr(config, f.name) for f in fields(config)}
-    for name in ("modes", "variants", "test_modes"):
-        settings[name] = [str(value) for value in settings[name]]
-    return settings
 
 
 def _headline(config: UtilityConfig, benchmark: str, table: Path, analysis: Any) -> dict[str, Any]:
