@@ -18,7 +18,7 @@ from erc_synth_datasets.configuration import (
 from erc_synth_datasets.threads import num_threads_field
 from erc_synth_datasets.vocabulary import Mode
 
-from .backends import OpenAIOptions
+from .backends import DEFAULT_SLOTS, DTYPES, OpenAIOptions
 from .base_url import normalise_base_url
 from .default_model import DEFAULT_MODEL
 from .filters import FilterSettings
@@ -40,20 +40,6 @@ MODES = Mode.values()
 #: `turn_counts`: `range` asks every dialogue for min_turns to max_turns utterances (the paper's setup);
 #: `reference` draws a count per dialogue from the benchmark's real turns-per-dialogue histogram (`generation.turns`).
 TURN_COUNTS = ("range", "reference")
-#: `dtype` names the transformers backend accepts, each with the torch dtype it means.
-DTYPES = {
-    "bfloat16": "bfloat16",
-    "bf16": "bfloat16",
-    "float16": "float16",
-    "fp16": "float16",
-    "half": "float16",
-    "float32": "float32",
-    "fp32": "float32",
-    "float": "float32",
-}
-#: Continuous-batching slots of the transformers backend when `batch_size` is unset: the measured best on CPU
-#: (docs/generation.md), lowered by the backend to what the memory this process may use holds.
-DEFAULT_SLOTS = 32
 #: `emotion_format`: what the constrained JSON schema writes as each utterance's emotion, its legend `number` (the
 #: paper's) or its label `word` (`generation.structured`).
 EMOTION_FORMATS = ("number", "word")

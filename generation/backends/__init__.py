@@ -19,6 +19,8 @@ from erc_synth_datasets.registry import Registry
 from .base import Backend, BackendError, GenerationRequest, GenerationResult, SamplingParams
 
 __all__ = [
+    "DEFAULT_SLOTS",
+    "DTYPES",
     "BACKENDS",
     "Backend",
     "BackendEntry",
@@ -36,6 +38,22 @@ __all__ = [
     "create_backend",
     "get_backend_class",
 ]
+
+
+#: `dtype` names the transformers backend accepts, each with the torch dtype it means.
+DTYPES = {
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+    "half": "float16",
+    "float32": "float32",
+    "fp32": "float32",
+    "float": "float32",
+}
+#: Continuous-batching slots of the transformers backend when `batch_size` is unset: the measured best on CPU
+#: (docs/generation.md), lowered by the backend to what the memory this process may use holds.
+DEFAULT_SLOTS = 32
 
 
 @dataclass(frozen=True)
