@@ -32,7 +32,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-MODES = ("natural", "balanced")
+from erc_synth_datasets.vocabulary import LabelSource, Mode, Variant  # noqa: E402 (after the path)
+
+MODES = Mode.values()
 
 
 def _runs(args: argparse.Namespace) -> dict[str, Path]:
@@ -80,13 +82,10 @@ def _resample(args: argparse.Namespace, dataset: Path) -> None:
         )
 
 
-def _with_resampled(variants: list[str], modes: list[str]) -> list[str]:
+def _with_resampled(variants: list[Variant], modes: list[str]) -> list[Variant]:
     """The levers with `<mode>-resampled` added before the steps-matched Org (which the experiment runs last)."""
-    from erc_synth_datasets.vocabulary import LabelSource, Mode, Variant
-
-    steps = str(Variant.ORG_STEPS)
-    head = [v for v in variants if v != steps]
-    return head + [str(Variant(Mode(mode), LabelSource.RESAMPLED)) for mode in modes] + [steps]
+    head = [v for v in variants if v != Variant.ORG_STEPS]
+    return head + [Variant(Mode(mode), LabelSource.RESAMPLED) for mode in modes] + [Variant.ORG_STEPS]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,7 +62,7 @@ class ReleaseConfig:
     benchmarks: list[str] = field(
         default_factory=lambda: ["meld", "emorynlp", "iemocap"], metadata={"help": "Benchmarks to release."}
     )
-    modes: list[str] = field(default_factory=lambda: list(Mode.values()), metadata={"help": "Modes per benchmark."})
+    modes: list[Mode] = field(default_factory=lambda: list(Mode), metadata={"help": "Modes per benchmark."})
     num_dialogues: int = field(
         default=10, metadata={"range": "[1, 1000000000]", "help": "Accepted dialogues per config."}
     )
@@ -101,9 +101,9 @@ class ReleaseConfig:
     def __post_init__(self) -> None:
         check_fields(self)
         self.benchmarks = [get_benchmark(name).name for name in self.benchmarks]
-        bad = [mode for mode in self.modes if mode not in Mode.values()]
-        if bad or not self.modes:
+        if not self.modes or any(mode not in Mode.values() for mode in self.modes):
             raise ConfigError(f"modes must be a non-empty list of {list(Mode.values())}, but got {self.modes}.")
+        self.modes = [Mode(mode) for mode in self.modes]
         unknown = sorted(set(self.counts) - {str(name) for name in self.config_names()})
         if unknown:
             raise ConfigError(
@@ -135,7 +135,7 @@ class ReleaseConfig:
             self.utility_config(benchmark, "", "")
 
     def config_names(self) -> list[ConfigName]:
-        return [ConfigName(benchmark, Mode(mode)) for benchmark in self.benchmarks for mode in self.modes]
+        return [ConfigName(benchmark, mode) for benchmark in self.benchmarks for mode in self.modes]
 
     def measured_benchmarks(self) -> list[str]:
         if self.utility is None:

@@ -33,6 +33,7 @@ import sys
 import types
 import typing
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -55,8 +56,10 @@ __all__ = [
     "field_types",
     "load_config_yaml",
     "output_dir_alias",
+    "renamed_field",
     "save_config_yaml",
     "take_old_output",
+    "take_old_value",
     "warn_deprecated",
 ]
 
@@ -70,7 +73,8 @@ class ConfigError(ErcSynthError, ValueError):
     """A configuration value, key or file is wrong (the message says what was received and what is expected)."""
 
 
-_OLD_OUTPUT = "`output` is the old name of `output_dir`; it still works for this release, use `output_dir`."
+def _old_name_message(old: str, new: str) -> str:
+    return f"`{old}` is the old name of `{new}`; it still works for this release, use `{new}`."
 
 
 def warn_deprecated(old: str, new: str, where: str) -> None:
@@ -79,40 +83,52 @@ def warn_deprecated(old: str, new: str, where: str) -> None:
     print(f"{where}: {old} is the old spelling of {new}; it still works for this release, use {new}.", file=sys.stderr)
 
 
-def output_dir_alias(cls: type[T]) -> type[T]:
-    """Class decorator (above `@dataclass`): `output`, the old name of an options class's `output_dir` field, still
-    works for one release as an attribute, with a `DeprecationWarning`. The class also declares
-    `output: InitVar[...] = None` as its last field and passes it to `take_old_output` in `__post_init__`, so that it
-    still works as a keyword of the constructor."""
+def renamed_field(old: str, new: str) -> Callable[[type[T]], type[T]]:
+    """Class decorator (above `@dataclass`): `old`, the old name of an options class's field `new`, still works for
+    one release as an attribute, with a `DeprecationWarning`. The class also declares `old: InitVar[...] = None`
+    after its fields and passes it to `take_old_value` in `__post_init__`, so that it still works as a keyword of
+    the constructor."""
+    message = _old_name_message(old, new)
 
-    def get(self: Any) -> Any:
-        warnings.warn(_OLD_OUTPUT, DeprecationWarning, stacklevel=2)
-        return self.output_dir
+    def decorate(cls: type[T]) -> type[T]:
+        def get(self: Any) -> Any:
+            warnings.warn(message, DeprecationWarning, stacklevel=2)
+            return getattr(self, new)
 
-    def set_(self: Any, value: Any) -> None:
-        warnings.warn(_OLD_OUTPUT, DeprecationWarning, stacklevel=2)
-        self.output_dir = value
+        def set_(self: Any, value: Any) -> None:
+            warnings.warn(message, DeprecationWarning, stacklevel=2)
+            setattr(self, new, value)
 
-    cls.output = property(get, set_)  # type: ignore[attr-defined]
-    return cls
+        setattr(cls, old, property(get, set_))
+        return cls
+
+    return decorate
 
 
-def take_old_output(config: Any, output: Any) -> None:
-    """Moves a value given under the old keyword `output` into `output_dir` (see `output_dir_alias`).
+#: `output`, the old name of `output_dir` (see `renamed_field`).
+output_dir_alias = renamed_field("output", "output_dir")
+
+
+def take_old_value(config: Any, old: str, new: str, value: Any, *, what: str = "value", stacklevel: int = 3) -> None:
+    """Moves a value given under the old keyword `old` into the field `new` (see `renamed_field`).
 
     Raises:
         ConfigError: both names are given, with different values.
     """
-    if output is None:
+    if value is None:
         return
-    warnings.warn(_OLD_OUTPUT, DeprecationWarning, stacklevel=3)
-    default = next(spec.default for spec in dataclasses.fields(config) if spec.name == "output_dir")
-    if config.output_dir not in (None, default, output):
+    warnings.warn(_old_name_message(old, new), DeprecationWarning, stacklevel=stacklevel)
+    default = next(spec.default for spec in dataclasses.fields(config) if spec.name == new)
+    if getattr(config, new) not in (None, default, value):
         raise ConfigError(
-            f"Give the output folder once, as output_dir, but got output_dir={config.output_dir!r} and the old "
-            f"output={output!r}."
+            f"Give the {what} once, as {new}, but got {new}={getattr(config, new)!r} and the old {old}={value!r}."
         )
-    config.output_dir = output
+    setattr(config, new, value)
+
+
+def take_old_output(config: Any, output: Any) -> None:
+    """`take_old_value` for `output`, the old name of `output_dir`."""
+    take_old_value(config, "output", "output_dir", output, what="output folder", stacklevel=4)
 
 
 def field_types(cls: type) -> dict[str, Any]:
@@ -153,6 +169,11 @@ def coerce_value(name: str, tp: Any, value: Any, source: str) -> Any:
         return [coerce_value(name, item_type, item, source) for item in items]
     if tp is Any:
         return value
+    if isinstance(tp, type) and hasattr(tp, "parse") and dataclasses.is_dataclass(tp):  # `Variant`: one name
+        try:
+            return tp.parse(value, what=name)
+        except ValueError as err:
+            raise ConfigError(f"{source}: {err}") from None
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         if hasattr(tp, "parse"):  # the project's vocabulary (`Mode`, `Split`): its own message, the same everywhere
             try:
@@ -306,13 +327,18 @@ def config_from_dict(cls: type[T], data: dict[str, Any], *, source: str = "confi
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
-    """The config's fields as plain data (the YAML layout `config_from_dict` reads; enum members become values)."""
-    return {key: _plain(value) for key, value in dataclasses.asdict(config).items()}
+    """The config's fields as plain data (the YAML layout `config_from_dict` reads; names of the vocabulary, enum
+    members and `Variant`s, become their text)."""
+    return {spec.name: _plain(getattr(config, spec.name)) for spec in dataclasses.fields(config)}
 
 
 def _plain(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
+    if dataclasses.is_dataclass(value) and hasattr(value, "parse"):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return config_to_dict(value)
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, (list, tuple)):

@@ -14,10 +14,11 @@ A command's options are one or more `@dataclass`es whose fields carry `metadata=
 - the same thing has the same flag in every command: the output folder is `--output-dir` everywhere, with the old
   spellings `--output` and `--output_dir` kept as aliases for one release (help says so).
 
-Field metadata understood besides `help`: `positional` (a positional argument), `choices`, `metavar`, `aliases` (old
-flag names kept working), `nargs`, and `range` (`"[0, 1]"`, `"(0, inf)"`: the interval a number must lie in, shown in
-the help). Every number given is checked before the dataclass is built: NaN and infinities are refused for every
-`float` field, and a value outside its field's `range` is refused with the interval
+Field metadata understood besides `help`: `positional` (a positional argument), `choices`, `metavar`, `aliases`
+(other flag names kept working), `old_names` (old names of the field, kept working as a flag and a YAML key for one
+release, each use with a line on stderr), `nargs`, and `range` (`"[0, 1]"`, `"(0, inf)"`: the interval a number must
+lie in, shown in the help). Every number given is checked before the dataclass is built: NaN and infinities are
+refused for every `float` field, and a value outside its field's `range` is refused with the interval
 (`erc_synth_datasets.configuration.check_values`).
 
 `describe_fields` writes what the parser makes of a dataclass's fields as JSON data, and `dataclass_from_fields`
@@ -93,7 +94,7 @@ DEPRECATED_SPELLINGS: dict[str, str] = {
     old: flag for flag, olds in CANONICAL_FLAGS.values() for old in olds if old != flag
 }
 #: The field metadata `OptionParser` reads; other keys (such as `HfArgumentParser`'s `const`) change no flag.
-FIELD_METADATA = ("help", "positional", "choices", "metavar", "aliases", "nargs", "range")
+FIELD_METADATA = ("help", "positional", "choices", "metavar", "aliases", "old_names", "nargs", "range")
 #: The flag that puts options a `--config` file sets back to their defaults.
 RESET_FLAG = "--reset"
 _ALIAS_NOTE = "The old spellings {old} still work for this release."
@@ -120,6 +121,11 @@ def _is_union(tp: Any) -> bool:
     return typing.get_origin(tp) is typing.Union or isinstance(tp, types.UnionType)
 
 
+def _is_vocabulary_value(tp: Any) -> bool:
+    """A dataclass of the project's vocabulary written as one name (`Variant`): it reads itself with `parse`."""
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp) and hasattr(tp, "parse")
+
+
 def _describe(tp: Any) -> tuple[Any, dict[str, Any]]:
     """The scalar type of a field and the argparse settings it implies (`type`, `choices`, `nargs`)."""
     if _is_union(tp):
@@ -140,6 +146,8 @@ def _describe(tp: Any) -> tuple[Any, dict[str, Any]]:
         return list, {**settings, "nargs": "+", "item": item}
     if tp is dict or origin is dict:
         return dict, {"type": str}
+    if _is_vocabulary_value(tp):  # `Variant`: a name with a grammar, read by its own `parse`
+        return tp, {"type": str, "metavar": tp.__name__.upper()}
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         names = [member.value for member in tp]
         if hasattr(tp, "parse"):  # the project's vocabulary refuses a wrong name itself (`coerce_value`)
@@ -178,6 +186,8 @@ class OptionParser(argparse.ArgumentParser):
         )
         self.dataclass_types = [dataclass_types] if isinstance(dataclass_types, type) else list(dataclass_types)
         self._field_owner: dict[str, type] = {}
+        # Old spelling -> flag name: the shared ones, and each field's own `old_names`.
+        self._deprecated: dict[str, str] = dict(DEPRECATED_SPELLINGS)
         self.add_argument(
             "--config",
             default=None,
@@ -228,6 +238,8 @@ class OptionParser(argparse.ArgumentParser):
             self.add_argument(spec.name, help=help_text, **kwargs)
             return
         name, old = CANONICAL_FLAGS.get(spec.name, (spec.name, ()))
+        old = (*old, *meta.get("old_names", ()))
+        self._deprecated.update({alias: name for alias in meta.get("old_names", ())})
         aliases = [_dashed(alias) for alias in (*old, *meta.get("aliases", ())) if alias != name]
         aliases += [alias.replace("-", "_").replace("__", "--", 1) for alias in aliases if "-" in alias[2:]]
         aliases = list(dict.fromkeys(alias for alias in aliases if alias != _dashed(name)))
@@ -265,6 +277,13 @@ class OptionParser(argparse.ArgumentParser):
             return "required"
         if value is None or value == "" or value == [] or value == {}:
             return None
+        if isinstance(value, list):  # names of the vocabulary as their text, like a YAML list
+            return str(
+                [
+                    str(item) if isinstance(item, enum.Enum) or _is_vocabulary_value(type(item)) else item
+                    for item in value
+                ]
+            )
         return str(value.value if isinstance(value, enum.Enum) else value)
 
     def _normalise(self, argv: Sequence[str]) -> list[str]:
@@ -276,8 +295,8 @@ class OptionParser(argparse.ArgumentParser):
                 return out + list(argv[index:])
             flag, sep, value = token.partition("=")
             old = flag[2:].replace("-", "_")
-            if flag.startswith("--") and old in DEPRECATED_SPELLINGS and flag in flags:
-                warn_deprecated(flag, _dashed(DEPRECATED_SPELLINGS[old]), self.prog)
+            if flag.startswith("--") and old in self._deprecated and flag in flags:
+                warn_deprecated(flag, _dashed(self._deprecated[old]), self.prog)
             if flag.startswith("--") and flag not in flags:
                 dashed = "--" + flag[2:].replace("_", "-")
                 if dashed in flags:
@@ -311,7 +330,10 @@ class OptionParser(argparse.ArgumentParser):
         file_values: dict[str, Any] = {}
         if given.get("config") is not None:
             file_values = load_config_yaml(
-                given["config"], *self.dataclass_types, synonyms=_yaml_synonyms(), deprecated=DEPRECATED_SPELLINGS
+                given["config"],
+                *self.dataclass_types,
+                synonyms={**_yaml_synonyms(), **self._deprecated},
+                deprecated=self._deprecated,
             )
         file_values = {name: value for name, value in file_values.items() if name not in reset}
         configs = []

@@ -8,10 +8,17 @@ from dataclasses import InitVar, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from erc_synth_datasets.configuration import ConfigError, output_dir_alias, take_old_output
+from erc_synth_datasets.configuration import (
+    ConfigError,
+    output_dir_alias,
+    renamed_field,
+    take_old_output,
+    take_old_value,
+)
 from erc_synth_datasets.threads import num_threads_field
 from erc_synth_datasets.vocabulary import Mode
 
+from .backends import DEFAULT_SLOTS, DTYPES, OpenAIOptions
 from .base_url import normalise_base_url
 from .default_model import DEFAULT_MODEL
 from .filters import FilterSettings
@@ -33,20 +40,6 @@ MODES = Mode.values()
 #: `turn_counts`: `range` asks every dialogue for min_turns to max_turns utterances (the paper's setup);
 #: `reference` draws a count per dialogue from the benchmark's real turns-per-dialogue histogram (`generation.turns`).
 TURN_COUNTS = ("range", "reference")
-#: `dtype` names the transformers backend accepts, each with the torch dtype it means.
-DTYPES = {
-    "bfloat16": "bfloat16",
-    "bf16": "bfloat16",
-    "float16": "float16",
-    "fp16": "float16",
-    "half": "float16",
-    "float32": "float32",
-    "fp32": "float32",
-    "float": "float32",
-}
-#: Continuous-batching slots of the transformers backend when `batch_size` is unset: the measured best on CPU
-#: (docs/generation.md), lowered by the backend to what the memory this process may use holds.
-DEFAULT_SLOTS = 32
 #: `emotion_format`: what the constrained JSON schema writes as each utterance's emotion, its legend `number` (the
 #: paper's) or its label `word` (`generation.structured`).
 EMOTION_FORMATS = ("number", "word")
@@ -63,7 +56,6 @@ RUNTIME_FIELDS = frozenset(
         "progress",
         "base_url",
         "api_key_env",
-        "max_in_flight",
         "request_timeout",
         "max_retries",
         # How much to generate, not what: a run is extended or continued with a larger target or budget.
@@ -100,6 +92,7 @@ def default_file(kind: str, name: str) -> Path | None:
 
 
 @output_dir_alias
+@renamed_field("max_in_flight", "batch_size")
 @dataclass
 class GenerationConfig(FilterSettings):
     """Settings of one generation run. YAML keys in `configs/generation/*.yaml` map 1:1 onto these fields (the
@@ -238,11 +231,13 @@ class GenerationConfig(FilterSettings):
         default=None,
         metadata={
             "range": "[1, 65536]",
-            "help": f"transformers backend: requests decoding at once (continuous-batching slots). Default: "
-            f"{DEFAULT_SLOTS}, the measured best on CPU (3.86x the static path on 2 cores, memory flat from 32 to 128 "
-            "prompts; docs/generation.md), fewer when the key/value cache of that many requests at --max-new-tokens "
-            "does not fit the memory this process may use (its cgroup limit, the available RAM); the choice and "
-            "its reason are logged and stored in the manifest.",
+            "old_names": ("max_in_flight",),
+            "help": f"Requests in flight together. transformers backend: requests decoding at once "
+            f"(continuous-batching slots); default {DEFAULT_SLOTS}, the measured best on CPU (3.86x the static path "
+            "on 2 cores, memory flat from 32 to 128 prompts; docs/generation.md), fewer when the key/value cache of "
+            "that many requests at --max-new-tokens does not fit the memory this process may use (its cgroup limit, "
+            "the available RAM); the choice and its reason are logged and stored in the manifest. openai backend: "
+            f"requests kept waiting on the servers, over all URLs; default {OpenAIOptions.in_flight_default}.",
         },
     )
     device: str | None = field(default=None, metadata={"help": "transformers device; default cuda if available."})
@@ -269,23 +264,25 @@ class GenerationConfig(FilterSettings):
         default=None, metadata={"help": "openai backend: server base URLs (several spread the load)."}
     )
     api_key_env: str = field(
-        default="OPENAI_API_KEY", metadata={"help": "openai backend: environment variable holding the API key."}
-    )
-    max_in_flight: int = field(
-        default=8, metadata={"range": "[1, 4096]", "help": "openai backend: concurrent requests."}
+        default=OpenAIOptions.api_key_env,
+        metadata={"help": "openai backend: environment variable holding the API key."},
     )
     request_timeout: float = field(
-        default=120.0, metadata={"range": "(0, 86400]", "help": "openai backend: seconds per request."}
+        default=OpenAIOptions.timeout, metadata={"range": "(0, 86400]", "help": "openai backend: seconds per request."}
     )
     max_retries: int = field(
-        default=3, metadata={"range": "[0, 100]", "help": "openai backend: retries of a failed request."}
+        default=OpenAIOptions.max_retries,
+        metadata={"range": "[0, 100]", "help": "openai backend: retries of a failed request."},
     )
 
     #: The old name of `output_dir` (one release).
     output: InitVar[str | None] = None
+    #: The old name of `batch_size` for the openai backend (one release).
+    max_in_flight: InitVar[int | None] = None
 
-    def __post_init__(self, output: str | None = None) -> None:
+    def __post_init__(self, output: str | None = None, max_in_flight: int | None = None) -> None:
         take_old_output(self, output)
+        take_old_value(self, "max_in_flight", "batch_size", max_in_flight)
         try:
             super().__post_init__()
         except ValueError as err:

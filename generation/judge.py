@@ -181,9 +181,7 @@ def build_judge_backend(
     Raises:
         ConfigError: the backend name is unknown, or an option cannot work (e.g. a device that does not exist).
     """
-    settings = SimpleNamespace(
-        backend=backend, model=model, batch_size=batch_size, max_in_flight=batch_size, num_threads=num_threads
-    )
+    settings = SimpleNamespace(backend=backend, model=model, batch_size=batch_size, num_threads=num_threads)
     if device is not None:
         settings.device = device
     if base_url is not None:

@@ -227,7 +227,6 @@ def _new_manifest(setup: _RunSetup, task: GenerationTask, previous: RunManifest 
             "device": config.device,
             "dtype": config.dtype,
             "num_threads": config.num_threads,
-            "max_in_flight": config.max_in_flight,
             "base_url": [redact_url(url) for url in config.base_url or []],
         },
         target=config.target(),
@@ -350,7 +349,7 @@ def run_generation(
         config: The settings; `benchmark` and `output` are required.
         backend: A backend to use instead of building one from the config (e.g. one already loaded and shared);
             it is loaded if needed and not closed. When it is of the kind `config.backend` names, its
-            `max_in_flight` is set from the config (`batch_size`, or `max_in_flight` for `openai`).
+            `max_in_flight` is set from the config's `batch_size`.
         log: Where to report progress lines (default: stderr).
         dialogue_filter: A quality filter that sees every valid, non-duplicate dialogue in plan order; default:
             `generation.filters.DialogueFilter` with the config's thresholds when `config.filters` is on.

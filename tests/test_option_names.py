@@ -66,6 +66,31 @@ def test_the_old_flag_and_yaml_key_still_work_with_one_warning_line(tmp_path, ca
     assert capsys.readouterr().err == ""
 
 
+def test_batch_size_is_the_one_name_of_requests_in_flight_for_every_backend(tmp_path, capsys):
+    from generation.backends import build_backend
+
+    served = {"benchmark": "meld", "backend": "openai", "base_url": ["http://127.0.0.1:9/v1"], "model": "m"}
+    assert build_backend(GenerationConfig(**served)).max_in_flight == 8  # the openai default, batch_size unset
+    assert build_backend(GenerationConfig(**served, batch_size=3)).max_in_flight == 3
+    with pytest.warns(DeprecationWarning, match="old name of `batch_size`"):
+        config = GenerationConfig(**served, max_in_flight=5)
+    assert config.batch_size == 5 and build_backend(config).max_in_flight == 5
+    with pytest.warns(DeprecationWarning), pytest.raises(ConfigError, match="Give the value once, as batch_size"):
+        GenerationConfig(**served, batch_size=4, max_in_flight=6)
+    (options,) = generate_parser().parse(["--benchmark", "meld", "--max-in-flight", "7"])
+    assert options.batch_size == 7
+    assert capsys.readouterr().err.strip() == (
+        "erc-synth generate: --max-in-flight is the old spelling of --batch-size; it still works for this release, "
+        "use --batch-size."
+    )
+    config_file = tmp_path / "gen.yaml"
+    config_file.write_text("benchmark: meld\nmax_in_flight: 9\n", encoding="utf-8")
+    (options,) = generate_parser().parse(["--config", str(config_file)])
+    assert options.batch_size == 9
+    assert "the key 'max_in_flight' is the old spelling of 'batch_size'" in capsys.readouterr().err
+    assert "--max-in-flight" in generate_parser().format_help()
+
+
 def test_the_generation_mode_is_typed_and_refused_by_the_vocabulary(capsys):
     assert GenerationConfig(mode="balanced").mode is Mode.BALANCED
     assert (

@@ -54,7 +54,6 @@ __all__ = [
     "run_experiment",
 ]
 
-_VARIANTS = Variant.values()
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -69,8 +68,8 @@ class ExperimentConfig:
     architectures: list[str] = field(
         default_factory=lambda: ["compm", "emoone", "context"], metadata={"help": "Classifiers from the registry."}
     )
-    variants: list[str] = field(
-        default_factory=lambda: list(_VARIANTS),
+    variants: list[Variant] = field(
+        default_factory=lambda: [Variant.ORG, Variant.NATURAL, Variant.BALANCED],
         metadata={
             "help": "org (real data only), natural, balanced (pretrain on that synthetic config first; the paper), "
             "and the levers: org-steps (real data only, as many optimiser steps as the pretrained variants of its "
@@ -96,8 +95,8 @@ class ExperimentConfig:
         default=None, metadata={"help": "Synthetic dataset (Hub id or local folder) with <benchmark>_<mode> configs."}
     )
     synthetic_revision: str | None = field(default=None, metadata={"help": "Revision of the synthetic dataset."})
-    test_modes: list[str] = field(
-        default_factory=lambda: list(Mode.values()),
+    test_modes: list[Mode] = field(
+        default_factory=lambda: list(Mode),
         metadata={"help": "Synthetic test splits evaluated besides the real one (<benchmark>_<mode>)."},
     )
     train_config: str | None = field(
@@ -119,8 +118,12 @@ class ExperimentConfig:
             parsed = [Variant.parse(v) for v in self.variants]
         except VocabularyError as err:
             raise TrainingConfigError(f"variants: {err}") from None
+        try:
+            self.test_modes = [Mode.parse(m, what="test mode") for m in self.test_modes]
+        except VocabularyError as err:
+            raise TrainingConfigError(f"test_modes: {err}") from None
         # The steps-matched Org takes its step count from the other variants of its seed: it runs after them.
-        self.variants = [str(v) for v in sorted(parsed, key=lambda v: v.steps_matched)]
+        self.variants = sorted(parsed, key=lambda v: v.steps_matched)
         if Variant.ORG_STEPS in parsed and all(v.is_org for v in parsed):
             raise TrainingConfigError("variants: org-steps matches the steps of pretrained variants; list some.")
         needs_synthetic = any(not v.is_org for v in parsed) or bool(self.test_modes)
@@ -141,7 +144,7 @@ class Run:
 
     benchmark: str
     architecture: str
-    variant: str
+    variant: Variant
     seed: int
     output_dir: Path
     source: str = ""
@@ -215,13 +218,13 @@ def _run_settings(config: ExperimentConfig, run: Run) -> dict[str, Any]:
 
 def _variant_settings(config: ExperimentConfig, run: Run) -> dict[str, Any]:
     """The keys that make a run its variant: the synthetic config and protocol, or the steps to match."""
-    variant = Variant.parse(run.variant)
+    variant = run.variant
     if variant.steps_matched:
         siblings = [
             r.output_dir
             for r in plan_runs(config)
             if (r.benchmark, r.architecture, r.seed) == (run.benchmark, run.architecture, run.seed)
-            and not Variant.parse(r.variant).is_org
+            and not r.variant.is_org
         ]
         return {"pretrain_config": None, "joint_config": None, "match_steps_of": [str(d) for d in siblings]}
     synthetic = variant.config_name(run.benchmark)
@@ -299,7 +302,7 @@ def check_inputs(config: ExperimentConfig, runs: list[Run]) -> None:
     Raises:
         TrainingConfigError: naming the missing or unreadable folder or file and the key that sets it.
     """
-    if any(run.variant != "org" for run in runs) or config.test_modes:
+    if any(not run.variant.is_org for run in runs) or config.test_modes:
         check_synthetic_dataset(config.synthetic_dataset)
     checked = set()
     for run in runs:

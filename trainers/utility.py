@@ -20,15 +20,25 @@ One call of `run_utility` takes a dataset folder with `<benchmark>_<mode>` confi
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from erc_synth_datasets.benchmarks import get_benchmark
 from erc_synth_datasets.build import BuildError, read_config_build
+from erc_synth_datasets.configuration import config_to_dict
 from erc_synth_datasets.curation import CurationOptions, curate_config
 from erc_synth_datasets.files import write_json_atomic, write_text_atomic
-from erc_synth_datasets.vocabulary import REAL_SOURCE, ConfigName, LabelSource, Mode, SystemName, TestSetName, Variant
+from erc_synth_datasets.vocabulary import (
+    REAL_SOURCE,
+    ConfigName,
+    LabelSource,
+    Mode,
+    SystemName,
+    TestSetName,
+    Variant,
+    VocabularyError,
+)
 
 from .errors import TrainingConfigError
 from .experiment import ExperimentConfig, run_experiment
@@ -39,17 +49,17 @@ from .significance import analyse, read_table, render_markdown
 __all__ = ["UtilityConfig", "UtilityResult", "lever_variants", "run_utility"]
 
 
-def lever_variants(modes: list[str], curve: list[int]) -> list[str]:
+def lever_variants(modes: list[Mode], curve: list[int]) -> list[Variant]:
     """Org, the steps-matched Org, and per mode: the generator's labels (the paper), the teacher's soft labels, the
     cleaned generator labels, the joint protocol on the teacher's labels, and the curve's curated teacher configs."""
     variants = [Variant.ORG]
     for mode in modes:
-        teacher = Variant(Mode(mode), LabelSource.TEACHER)
-        variants += [Variant(Mode(mode)), teacher, Variant(Mode(mode), curation="clean")]
-        variants.append(Variant(Mode(mode), LabelSource.TEACHER, joint=True))
-        variants += [Variant(Mode(mode), LabelSource.TEACHER, f"top{q}") for q in curve if q != 100]
+        teacher = Variant(mode, LabelSource.TEACHER)
+        variants += [Variant(mode), teacher, Variant(mode, curation="clean")]
+        variants.append(Variant(mode, LabelSource.TEACHER, joint=True))
+        variants += [Variant(mode, LabelSource.TEACHER, f"top{q}") for q in curve if q != 100]
     variants.append(Variant.ORG_STEPS)
-    return [str(v) for v in variants]
+    return variants
 
 
 @dataclass
@@ -60,8 +70,8 @@ class UtilityConfig:
     work: str = field(default="runs/utility", metadata={"help": "Where the teacher, runs and tables go."})
     benchmark: str = field(default="meld", metadata={"help": "Benchmark (name or custom YAML)."})
     data_dir: str | None = field(default=None, metadata={"help": "Folder of the real benchmark's files."})
-    modes: list[str] = field(default_factory=lambda: list(Mode.values()), metadata={"help": "Synthetic modes."})
-    variants: list[str] | None = field(
+    modes: list[Mode] = field(default_factory=lambda: list(Mode), metadata={"help": "Synthetic modes."})
+    variants: list[Variant] | None = field(
         default=None, metadata={"help": "Variants to train (default: every lever, `lever_variants`)."}
     )
     curve: list[int] = field(
@@ -77,7 +87,7 @@ class UtilityConfig:
     max_epochs: float = field(default=6, metadata={"help": "The maximum epochs of every stage, every variant."})
     patience: int = field(default=2, metadata={"help": "Early stopping: evaluations without improvement."})
     synthetic_weight: float = field(default=1.0, metadata={"help": "Joint protocol: loss weight of synthetic rows."})
-    test_modes: list[str] = field(
+    test_modes: list[Mode] = field(
         default_factory=list, metadata={"help": "Synthetic test splits scored besides the real one (TSTR)."}
     )
     train_overrides: dict = field(default_factory=dict, metadata={"help": "More training settings for every run."})
@@ -90,6 +100,13 @@ class UtilityConfig:
             raise TrainingConfigError(
                 f"max_epochs must be > 0 and patience >= 1, got {self.max_epochs}, {self.patience}."
             )
+        try:
+            self.modes = [Mode.parse(m, what="mode") for m in self.modes]
+            self.test_modes = [Mode.parse(m, what="test mode") for m in self.test_modes]
+            if self.variants is not None:
+                self.variants = [Variant.parse(v) for v in self.variants]
+        except VocabularyError as err:
+            raise TrainingConfigError(str(err)) from None
         if self.variants is None:
             self.variants = lever_variants(self.modes, self.curve)
 
@@ -143,7 +160,7 @@ def _experiment(config: UtilityConfig, benchmark: str, **changes: Any) -> Experi
 def _teacher(config: UtilityConfig, benchmark: str) -> Path:
     """Trains (or reuses) the teacher: the converged Org run of `teacher_seed`, with its model saved. It is the
     experiment's own Org run of that seed (the same folder and settings), so the matrix does not train it twice."""
-    experiment = _experiment(config, benchmark, variants=[str(Variant.ORG)], seeds=[config.teacher_seed])
+    experiment = _experiment(config, benchmark, variants=[Variant.ORG], seeds=[config.teacher_seed])
     experiment.train_overrides["save_final_model"] = True
     if run_experiment(experiment):
         raise TrainingConfigError(f"The teacher's training failed; see the train.log under {experiment.output_dir}.")
@@ -153,10 +170,10 @@ def _teacher(config: UtilityConfig, benchmark: str) -> Path:
 def _derived_configs(config: UtilityConfig, benchmark: str, teacher: Path) -> None:
     """Relabels and curates what the variants need; a config made by the same teacher is reused."""
     weights = teacher_record(teacher / "model", benchmark)["weights_sha256"]
-    needed = {Variant.parse(v).config_name(benchmark) for v in config.variants} - {None}
+    needed = {v.config_name(benchmark) for v in config.variants} - {None}
     for mode in config.modes:
-        base = ConfigName(benchmark, Mode(mode))
-        relabelled = ConfigName(benchmark, Mode(mode), labels=LabelSource.TEACHER)
+        base = ConfigName(benchmark, mode)
+        relabelled = ConfigName(benchmark, mode, labels=LabelSource.TEACHER)
         try:
             fresh = read_config_build(config.dataset, str(relabelled)).label_source["teacher"]["weights_sha256"]
         except (BuildError, KeyError, TypeError):
@@ -204,7 +221,7 @@ def run_utility(config: UtilityConfig) -> UtilityResult:
     analysis = analyse(read_table(table, seeds="blocks"))
     report = _headline(config, benchmark, table, analysis)
     report["timings_s"] = timings
-    report["settings"] = asdict(config)
+    report["settings"] = config_to_dict(config)
     report["teacher"] = str(teacher)
     work = Path(config.work)
     write_json_atomic(work / "utility.json", report)
@@ -247,10 +264,10 @@ def _headline(config: UtilityConfig, benchmark: str, table: Path, analysis: Any)
     curve = []
     for mode in config.modes:
         for q in config.curve:
-            variant = Variant(Mode(mode), LabelSource.TEACHER, None if q == 100 else f"top{q}")
+            variant = Variant(mode, LabelSource.TEACHER, None if q == 100 else f"top{q}")
             name = str(SystemName("context", variant))
             if name in means:
-                curve.append({"mode": mode, "kept_percent": q, "mean": means[name]})
+                curve.append({"mode": str(mode), "kept_percent": q, "mean": means[name]})
     floors = {name: sum(s.values()) / len(s) for name, s in scores.items() if SystemName.try_parse(name) is None}
     return {
         "test_set": real,

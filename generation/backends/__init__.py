@@ -11,7 +11,7 @@ import importlib
 import os
 import re
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from erc_synth_datasets.configuration import ConfigError
 from erc_synth_datasets.redaction import url_secrets
@@ -20,6 +20,8 @@ from erc_synth_datasets.registry import Registry
 from .base import Backend, BackendError, GenerationRequest, GenerationResult, SamplingParams
 
 __all__ = [
+    "DEFAULT_SLOTS",
+    "DTYPES",
     "BACKENDS",
     "Backend",
     "BackendEntry",
@@ -37,6 +39,22 @@ __all__ = [
     "create_backend",
     "get_backend_class",
 ]
+
+
+#: `dtype` names the transformers backend accepts, each with the torch dtype it means.
+DTYPES = {
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+    "half": "float16",
+    "float32": "float32",
+    "fp32": "float32",
+    "float": "float32",
+}
+#: Continuous-batching slots of the transformers backend when `batch_size` is unset: the measured best on CPU
+#: (docs/generation.md), lowered by the backend to what the memory this process may use holds.
+DEFAULT_SLOTS = 32
 
 
 @dataclass(frozen=True)
@@ -61,6 +79,10 @@ class BackendOptions:
 
     def constructor_kwargs(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "max_in_flight"}
+
+    def in_flight(self) -> int | None:
+        """The requests the backend keeps in flight (`backend.max_in_flight`); None: the backend chooses."""
+        return self.max_in_flight
 
 
 _DEVICE = re.compile(r"(cpu|cuda|mps|xpu)(?::(\d+))?")
@@ -119,7 +141,10 @@ def _check_device(device: str) -> None:
 class OpenAIOptions(BackendOptions):
     """Options of the `openai` backend; the API key is read by the backend from `api_key_env`, never stored here."""
 
-    max_in_flight: int = 8
+    #: Requests kept waiting on the servers when the config's `batch_size` is unset.
+    in_flight_default: ClassVar[int] = 8
+
+    max_in_flight: int | None = field(default=None, metadata={"config": "batch_size"})
     model: str | None = None
     base_urls: list[str] | None = field(default=None, metadata={"config": "base_url"})
     api_key_env: str = "OPENAI_API_KEY"
@@ -129,8 +154,11 @@ class OpenAIOptions(BackendOptions):
     def constructor_kwargs(self) -> dict[str, Any]:
         kwargs = super().constructor_kwargs()
         kwargs["base_urls"] = list(self.base_urls or []) or None
-        kwargs["max_in_flight"] = self.max_in_flight
+        kwargs["max_in_flight"] = self.in_flight()
         return kwargs
+
+    def in_flight(self) -> int:
+        return self.in_flight_default if self.max_in_flight is None else self.max_in_flight
 
 
 @dataclass(frozen=True)
@@ -176,7 +204,7 @@ def build_backend(config: Any) -> Backend:
     options = entry.options.from_config(config)
     options.check()
     backend = create_backend(config.backend, **options.constructor_kwargs())
-    backend.max_in_flight = options.max_in_flight
+    backend.max_in_flight = options.in_flight()
     return backend
 
 
@@ -186,7 +214,7 @@ def apply_in_flight(backend: Backend, config: Any) -> None:
     if backend.name == config.backend and backend.name in BACKENDS:
         options = BACKENDS.get(backend.name).options.from_config(config)
         options.check()
-        backend.max_in_flight = options.max_in_flight
+        backend.max_in_flight = options.in_flight()
 
 
 def secrets_of(config: Any) -> list[str | None]:

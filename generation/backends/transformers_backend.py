@@ -38,9 +38,9 @@ from erc_synth_datasets.machine import available_memory_bytes
 from erc_synth_datasets.progress import silence_progress_bars
 from erc_synth_datasets.threads import ThreadChoice, apply_torch_threads
 
-from ..config import DEFAULT_SLOTS
-from ..config import DTYPES as _DTYPES
 from ..default_model import DEFAULT_MODEL_HUB_ID, default_model_path, default_model_revision, is_default_model
+from . import DEFAULT_SLOTS
+from . import DTYPES as _DTYPES
 from .base import Backend, BackendError, GenerationRequest, GenerationResult, RequestSource, SamplingParams
 from .continuous import ContinuousBatcher, PreparedRequest, sampling_warpers, supports_continuous_batching
 
