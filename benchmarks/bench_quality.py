@@ -1,11 +1,12 @@
-"""Quality of the default model's output under each generation setting, on the same seeds, beside real MELD.
+"""Quality of the default model's output under each generation setting, on the same seeds, beside the real benchmark.
 
-Generates (or reads) MELD natural and balanced runs with fixed seeds, one per setting of `SETTINGS` (the old
-defaults, each new option alone, the options together, and whatever the defaults are now), and prints one table per
-run: the issue's targets (repeated utterances within a dialogue <= 5%, repetitive utterances <= 5%, legend-order
-label sequences <= 10% of dialogues, in the accepted data), acceptance rate, label fidelity (kappa) and the
-real-vs-synthetic discriminator AUC, with the real MELD figures in the last column, then one summary table of the
-headline figures of every run.
+Generates (or reads) natural and balanced runs of a benchmark (`--benchmark`: meld, emorynlp, iemocap, or a custom
+benchmark YAML; default meld) with fixed seeds, one per setting of `SETTINGS` (the old defaults, each new option
+alone, the options together, and whatever the defaults are now), and prints one table per run: the degeneracy
+targets (repeated utterances within a dialogue <= 5%, repetitive utterances <= 5%, legend-order label sequences <= 10%
+of dialogues, in the accepted data), acceptance rate, label fidelity (kappa) and the real-vs-synthetic discriminator
+AUC, with the real benchmark's figures (its train split) in the last column, then one summary table of the headline
+figures of every run.
 
 Columns of a run's table:
 
@@ -21,6 +22,12 @@ Columns of a run's table:
     python benchmarks/bench_quality.py --data-dir ../shared/data/meld --generate --num-dialogues 40 \\
         --settings default --work /tmp/bench_quality
     python benchmarks/bench_quality.py --data-dir ../shared/data/meld --run old-natural=runs/a --run x=runs/b
+    python benchmarks/bench_quality.py --benchmark emorynlp --data-dir ../shared/data/emorynlp --generate \
+        --num-dialogues 40 --settings default --work /tmp/bench_quality_emorynlp
+
+The settings other than "default" name MELD's prompt templates and so run on MELD only; "default" runs on every
+benchmark (its `configs/generation/<benchmark>_<mode>.yaml` preset). Only aggregate figures are printed, never a
+dialogue, so the output of a licensed benchmark (IEMOCAP) can be recorded.
 
 Every setting spells out every option it compares, so its runs do not change when the defaults change ("default"
 alone takes the defaults as they are). SmolLM2-135M on 2 shared CPU cores writes a few dialogues a minute.
@@ -91,17 +98,25 @@ SUMMARY = (
 
 
 def generate(
-    work: Path, settings: list[str], modes: list[str], num_dialogues: int, seed: int, runtime: list[str]
+    work: Path,
+    benchmark: str,
+    settings: list[str],
+    modes: list[str],
+    num_dialogues: int,
+    seed: int,
+    runtime: list[str],
 ) -> dict[str, Path]:
     """Runs `erc-synth generate` once per (setting, mode) into `work/<setting>-<mode>` (an existing run folder is
-    resumed or extended)."""
+    resumed or extended), on `configs/generation/<benchmark>_<mode>.yaml` when that preset exists."""
     from erc_synth.commands.generate import main as generate_main
 
     runs = {}
     for setting in settings:
         for mode in modes:
             output = work / f"{setting}-{mode}"
-            argv = ["--config", str(REPO / "configs" / "generation" / f"meld_{mode}.yaml"), "--output", str(output)]
+            preset = REPO / "configs" / "generation" / f"{benchmark}_{mode}.yaml"
+            argv = ["--config", str(preset)] if preset.is_file() else ["--benchmark", benchmark, "--mode", mode]
+            argv += ["--output-dir", str(output)]
             argv += ["--num_dialogues", str(num_dialogues), "--seed", str(seed), *SETTINGS[setting], *runtime]
             started = time.monotonic()
             status = generate_main(argv)
@@ -169,7 +184,8 @@ def _figure(report, key):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, required=True, help="Real MELD files.")
+    parser.add_argument("--benchmark", default="meld", help="Benchmark: a name or a custom benchmark YAML.")
+    parser.add_argument("--data-dir", type=Path, required=True, help="The real benchmark's files.")
     parser.add_argument("--run", action="append", default=[], metavar="NAME=DIR", help="An existing run folder.")
     parser.add_argument("--generate", action="store_true", help="Generate one run per setting and mode.")
     parser.add_argument(
@@ -195,16 +211,19 @@ def main(argv: list[str] | None = None) -> int:
         unknown = sorted(set(settings) - set(SETTINGS))
         if unknown:
             parser.error(f"unknown settings {unknown}; available: {list(SETTINGS)}")
+        if args.benchmark != "meld" and set(settings) - {"default"}:
+            parser.error("settings other than 'default' use MELD's prompt templates: give --settings default")
         runtime = ["--no-progress"]
         if args.batch_size is not None:
             runtime += ["--batch_size", str(args.batch_size)]
         if args.num_threads is not None:
             runtime += ["--num_threads", str(args.num_threads)]
         modes = [mode for mode in args.modes.split(",") if mode]
-        runs.update(generate(args.work, settings, modes, args.num_dialogues, args.seed, runtime))
-    meld = get_benchmark("meld")
-    train = load_real_split(meld, args.data_dir, "train")
-    test = load_real_split(meld, args.data_dir, "test")
+        runs.update(generate(args.work, args.benchmark, settings, modes, args.num_dialogues, args.seed, runtime))
+    benchmark = get_benchmark(args.benchmark)
+    train = load_real_split(benchmark, args.data_dir, "train")
+    test = load_real_split(benchmark, args.data_dir, "test")
+    real_name = f"real {benchmark.name}"
     settings = QualitySettings(embeddings=args.embeddings, seed=args.seed)
     summary = {}
     for name, run_dir in runs.items():
@@ -218,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         accepted = reports["accepted"]
         print(f"\n### {name} ({run_dir})\n")
-        print(f"| measure | {' | '.join(columns)} | real MELD train |")
+        print(f"| measure | {' | '.join(columns)} | {real_name} train |")
         print("|---|" + "---:|" * (len(columns) + 1))
         print(f"| dialogues | {' | '.join(str(len(data.dialogues)) for data in columns.values())} | {len(train)} |")
         rate = len(source.dialogues) / source.attempts if source.attempts else None
@@ -241,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {name} | {count} / {attempts} | {_cell(rate)} | {' | '.join(cells)} |")
         first = next(iter(summary.values()))[3]["accepted"]
         real = [_cell(_figure(first, key).get("real")) for key in SUMMARY]
-        print(f"| real MELD | - | - | {' | '.join(real)} |")
+        print(f"| {real_name} | - | - | {' | '.join(real)} |")
     return 0
 
 

@@ -8,6 +8,7 @@ model's forward pass (split into its matrix products, attention and the rest), t
 the share of the attended key columns that are padding, and the profiler's top operations.
 
     nice -n 10 python benchmarks/profile_decoding_step.py --steps 16
+    nice -n 10 python benchmarks/profile_decoding_step.py --dtypes float32 bfloat16   # bf16 beside fp32
 """
 
 from __future__ import annotations
@@ -115,9 +116,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm-steps", type=int, default=48, help="Steps decoded before the profile.")
     parser.add_argument("--steps", type=int, default=16, help="Steps profiled.")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--dtypes",
+        nargs="+",
+        default=["float32"],
+        help="Weights' dtypes, profiled in turn on the same requests (float32 bfloat16: bf16 beside the baseline).",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return max(_profile(args, dtype) for dtype in args.dtypes)
 
+
+def _profile(args: argparse.Namespace, dtype: str) -> int:
+    """Profiles `args.steps` decoding steps with the weights in `dtype`, and prints the breakdown."""
     from torch.profiler import ProfilerActivity, profile
 
     from generation.backends import SamplingParams
@@ -125,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     from generation.backends.transformers_backend import TransformersBackend
 
     load_before = os.getloadavg()[0]
-    backend = TransformersBackend(num_threads=args.num_threads, progress=False)
+    backend = TransformersBackend(num_threads=args.num_threads, progress=False, dtype=dtype)
     backend.load()
     backend.max_in_flight = args.slots
     requests, config = _requests(backend.max_in_flight if args.slots is None else args.slots, args.seed)
@@ -156,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     rest = step - forward - grammar - warp
     padding = sum(batcher.padding[args.warm_steps :]) / steps
     rows = len(batcher.rows)
-    print(f"SmolLM2-135M-Instruct, float32, {rows} rows decoding, {backend.thread_choice.describe()}")
+    print(f"\nSmolLM2-135M-Instruct, {dtype}, {rows} rows decoding, {backend.thread_choice.describe()}")
     print(f"profiled steps {steps} (after {args.warm_steps}), 1-minute load average {load_before:.2f} before, "
           f"{os.getloadavg()[0]:.2f} after")  # fmt: skip
     print(f"wall per step {wall:.1f} ms ({rows / wall * 1000:.0f} tokens/s); under the profiler {step:.1f} ms:")
@@ -172,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:<52}{value:8.2f} ms {value / step:6.1%}")
     print(f"attended key columns that are padding: {padding:.1%}")
     print(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+    backend.close()
     return 0
 
 

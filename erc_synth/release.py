@@ -2,7 +2,9 @@
 
 `run_release(ReleaseConfig)` runs these stages into one release folder (`ReleaseConfig.output_dir`)::
 
-    runs/<config>-<hash>/         generate   one resumable generation run per config (`generation.runner`)
+    runs/<config>-<hash>/         generate   one resumable generation run per config (`generation.runner`); with
+                                             `shards: N`, N `erc-synth generate --num-shards N` processes side by
+                                             side into `<config>-<hash>-shards/`, merged into `<config>-<hash>-merged/`
     quality/<config>-<hash>/      quality    its quality report beside the real benchmark (`..._datasets.quality`)
     dataset/                      build      every config in one dataset folder, each report in its card section
     utility/<benchmark>-<hash>/   utility    the Org / Nat / Bal protocol per benchmark (`trainers.utility`)
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -28,7 +31,13 @@ from typing import TYPE_CHECKING, Any
 
 from erc_synth_datasets.benchmarks import get_benchmark
 from erc_synth_datasets.build import BuildConfig, BuildError, build_dataset, read_config_build, refresh_card
-from erc_synth_datasets.configuration import ConfigError, check_fields, config_from_dict, load_config_yaml
+from erc_synth_datasets.configuration import (
+    ConfigError,
+    check_fields,
+    config_from_dict,
+    load_config_yaml,
+    save_config_yaml,
+)
 from erc_synth_datasets.files import read_json_file, write_json_atomic
 from erc_synth_datasets.publish import PushConfig, push_folder
 from erc_synth_datasets.quality.outputs import REPORT_FILES, config_report_folder, read_report, report_run
@@ -37,6 +46,7 @@ from erc_synth_datasets.stats import default_data_dir
 from erc_synth_datasets.utility_outputs import read_utility, store_utility
 from erc_synth_datasets.vocabulary import ConfigName, Mode
 from generation.config import GenerationConfig, settings_hash
+from generation.merge import merge_runs
 from trainers.utility import UtilityConfig, run_utility
 
 if TYPE_CHECKING:
@@ -97,6 +107,22 @@ class ReleaseConfig:
     repo_id: str | None = field(default=None, metadata={"help": "Hub dataset repository, <org>/<name>."})
     tag: str | None = field(default=None, metadata={"help": "Version tag of the pushed commit, e.g. v1.0.0."})
     private: bool = field(default=False, metadata={"help": "Create the Hub repository as private."})
+    shards: int = field(
+        default=1,
+        metadata={
+            "range": "[1, 1024]",
+            "help": "Generation processes per config, run side by side (one per GPU, or several on one served model): "
+            "shard i takes every shards-th prompt of the plan; the shards are merged (`erc-synth merge`) into the "
+            "config's run.",
+        },
+    )
+    shard_devices: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "The device of each shard (cuda:0 cuda:1 ...; as many as shards); empty: the generation "
+            "settings' device for all."
+        },
+    )
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -116,8 +142,13 @@ class ReleaseConfig:
                 raise ConfigError(f"{section} may not set {taken}: the release sets them (see ReleaseConfig).")
         if self.generation.get("num_shards", 1) != 1 or self.generation.get("shard_index", 0) != 0:
             raise ConfigError(
-                "generation sets num_shards/shard_index, but a release runs every config in one process; generate "
-                "shards with `erc-synth generate --num-shards`, join them with `erc-synth merge`, and build from them."
+                "generation sets num_shards/shard_index, but a release shards its runs itself: set shards (and "
+                "shard_devices) at the top level of the release file."
+            )
+        if self.shard_devices and len(self.shard_devices) != self.shards:
+            raise ConfigError(
+                f"shard_devices lists {len(self.shard_devices)} devices for {self.shards} shards; give one per shard "
+                "or none."
             )
         if self.utility is not None:
             taken = sorted(set(self.utility) & set(_UTILITY_OWNED))
@@ -336,7 +367,8 @@ def run_release(
     Args:
         config: The release.
         dry_run: Plan the push without sending anything; default: a dry run unless a Hub token is found.
-        backend_factory: benchmark name -> a generation backend to use instead of the configured one.
+        backend_factory: benchmark name -> a generation backend to use instead of the configured one (not with
+            `shards` > 1: shards run in processes of their own).
         api: The Hub client of the push (default `HfApi()`).
         stream: Where the progress display writes (default stdout).
 
@@ -360,7 +392,10 @@ def run_release(
     # A run folder is named by what its dialogues are (the data settings); its stage also by how many there are, so
     # a larger count extends the same run.
     data_hash = {name: _hash(config.generation_config(name).data_settings()) for name in names}
-    gen_hash = {name: _hash(data_hash[name], _amount(config.generation_config(name))) for name in names}
+    # Sharded runs live in other folders: the shard count joins the hash (only when > 1, so that a release without
+    # shards keeps its stages).
+    sharding = [config.shards] if config.shards > 1 else []
+    gen_hash = {name: _hash(data_hash[name], _amount(config.generation_config(name)), *sharding) for name in names}
     data_dirs = {b: str(config.data_dir(b)) if config.data_dir(b) else None for b in config.benchmarks}
     quality_hash = {name: _hash(gen_hash[name], config.quality_encoder, data_dirs[name.benchmark]) for name in names}
     build_settings = {k: v for k, v in vars(config.build_config()).items() if k != "output_dir"}
@@ -377,7 +412,8 @@ def run_release(
     push_hash = _hash(build_hash, sorted(utility_hash.values()), config.repo_id, config.tag, config.private, dry_run)
 
     def run_dir(name: ConfigName) -> Path:
-        return output / "runs" / f"{name}-{data_hash[name][:12]}"
+        base = output / "runs" / f"{name}-{data_hash[name][:12]}"
+        return base.with_name(base.name + "-merged") if config.shards > 1 else base
 
     def quality_dir(name: ConfigName) -> Path:
         return output / "quality" / f"{name}-{quality_hash[name][:12]}"
@@ -399,6 +435,8 @@ def run_release(
         # heavy: loads datasets; imported when a generation stage runs so `erc-synth release --help` stays fast
         from generation.runner import run_generation
 
+        if config.shards > 1:
+            return _generate_shards(config, name, run_dir(name), display.note)
         backend = backend_factory(name.benchmark) if backend_factory else None
         settings = config.generation_config(name, str(run_dir(name)))
         summary = run_generation(settings, backend=backend, log=display.note)
@@ -452,6 +490,38 @@ def run_release(
         state.record(stage)
         display.finish(stage, note)
     return ReleaseResult(output=output, dataset=dataset, stages=[stage for stage, _ in stages], dry_run=dry_run)
+
+
+def _generate_shards(config: ReleaseConfig, name: ConfigName, merged: Path, note: Callable[[str], None]) -> str:
+    """Runs the config's shards as `erc-synth generate` processes side by side (each resumable, its log beside its
+    folder), then merges them into `merged` (a merge product only, so an earlier merge is replaced)."""
+    folder = merged.with_name(merged.name.removesuffix("-merged") + "-shards")
+    folder.mkdir(parents=True, exist_ok=True)
+    settings = folder / "generation.yaml"
+    save_config_yaml(config.generation_config(name), settings)
+    processes = []
+    for index in range(config.shards):
+        command = [sys.executable, "-m", "erc_synth.cli", "generate", "--config", str(settings)]
+        command += ["--shard-index", str(index), "--num-shards", str(config.shards)]
+        command += ["--output-dir", str(folder / f"shard-{index}")]
+        if config.shard_devices:
+            command += ["--device", config.shard_devices[index]]
+        log = folder / f"shard-{index}.log"
+        with log.open("a", encoding="utf-8") as stream:
+            processes.append((index, log, subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT)))
+    failed = []
+    for index, log, process in processes:
+        code = process.wait()
+        note(f"{name} shard {index}/{config.shards}: exit status {code} (log {log})")
+        if code != 0:
+            failed.append(f"shard {index} (exit status {code}, see {log})")
+    if failed:
+        raise ConfigError(
+            f"Generation of {name} did not finish: {', '.join(failed)}. Run the release again to resume."
+        )
+    shutil.rmtree(merged, ignore_errors=True)
+    manifest = merge_runs([folder / f"shard-{index}" for index in range(config.shards)], merged)
+    return f"{config.shards} shards merged, {manifest.counts.accepted} accepted of {manifest.counts.attempts} attempts"
 
 
 def _has_token() -> bool:

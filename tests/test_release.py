@@ -185,3 +185,49 @@ def test_a_release_with_the_default_model(tmp_path, capsys):
     # A second call reuses every stage.
     assert cli.main(["release", str(path), "--dry-run"]) == 0
     assert "0 stage(s) run, 4 reused" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_sharded_release_runs_its_shards_side_by_side_and_merges_them(tmp_path, capsys):
+    """`shards: 2`: two real `erc-synth generate` processes with the default model, merged into the config's run,
+    each dialogue the one a single process writes for the same prompt and attempt."""
+    from datasets import load_dataset
+
+    from erc_synth import cli
+    from erc_synth_datasets.runs import iter_accepted, read_manifest
+
+    generation = {"max_new_tokens": 144, "max_turns": 3, "max_utterance_chars": 40, "max_attempts": 6}
+    path = write_release_file(tmp_path, benchmarks=["meld"], modes=["natural"], num_dialogues=4)
+    _edit(path, generation={**generation, "batch_size": 1, "num_threads": 1}, shards=2)
+    _edit(path, build={"split_ratios": "0.5,0.25,0.25"})
+    assert cli.main(["release", str(path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "shard 0/2: exit status 0" in out and "shard 1/2: exit status 0" in out
+    assert "2 shards merged, 4 accepted" in out
+    runs = tmp_path / "release" / "runs"
+    (merged,) = runs.glob("meld_natural-*-merged")
+    assert read_manifest(merged).counts.accepted == 4
+    shard_indices = [
+        {record.index for record in iter_accepted(shard)}
+        for shard in sorted(runs.glob("*-shards/shard-*"))
+        if shard.is_dir()
+    ]
+    assert (
+        len(shard_indices) == 2 and all(i % 2 == 0 for i in shard_indices[0]) and all(i % 2 for i in shard_indices[1])
+    )
+    folder = tmp_path / "release" / "dataset"
+    assert sum(load_dataset(str(folder), "meld_natural").num_rows.values()) == 4
+    # One request at a time (batch size 1), a shard computes what one process computes for the same prompt and
+    # attempt.
+    single = tmp_path / "single"
+    settings = next(runs.glob("*-shards")) / "generation.yaml"
+    assert cli.main(["generate", "--config", str(settings), "--output-dir", str(single)]) in (0, 1)
+    alone = {(record.index, record.attempt): record.utterances for record in iter_accepted(single)}
+    shared = [record for record in iter_accepted(merged) if (record.index, record.attempt) in alone]
+    assert shared and all(alone[(record.index, record.attempt)] == record.utterances for record in shared)
+    # A second call reuses every stage; a wrong device list is refused before anything runs.
+    assert cli.main(["release", str(path), "--dry-run"]) == 0
+    assert "0 stage(s) run, 4 reused" in capsys.readouterr().out
+    _edit(path, shard_devices=["cpu"])
+    with pytest.raises(ConfigError, match="shard_devices lists 1 devices for 2 shards"):
+        ReleaseConfig(**yaml.safe_load(path.read_text()))
