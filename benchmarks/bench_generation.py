@@ -7,6 +7,7 @@ and seeds (one attempt per prompt, so every path answers the same requests) thro
 1. `static`: the `transformers` backend in static batches of `--batch-size` (`generate`: every row waits for the
    longest one): the baseline;
 2. `continuous`: the `transformers` backend with continuous batching over `--slots` slots (`stream`);
+   `continuous-bf16` the same with bf16 weights (eager attention on CPU, `attention_for`);
 3. `llama-server`: llama.cpp's own server (`make install-llama-server`) with `--server-slots` parallel slots, through
    the `openai` backend (skipped, with the reason, when the binary is missing);
 
@@ -33,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-PATHS = ("static", "continuous", "llama-server")
+PATHS = ("static", "continuous", "continuous-bf16", "llama-server")
 #: Generation settings a reduced run may change (None keeps the run's default).
 _SETTINGS = ("max_new_tokens", "max_turns", "max_utterance_chars")
 
@@ -91,12 +92,11 @@ def _worker(args: argparse.Namespace) -> dict:
         else:
             from generation.backends.transformers_backend import TransformersBackend
 
-            continuous = args.worker == "continuous"
-            backend = TransformersBackend(
-                num_threads=args.num_threads, continuous_batching=continuous, dtype=args.dtype
-            )
+            continuous = args.worker.startswith("continuous")
+            dtype = "bfloat16" if args.worker == "continuous-bf16" else args.dtype
+            backend = TransformersBackend(num_threads=args.num_threads, continuous_batching=continuous, dtype=dtype)
             slots = args.slots if continuous else args.batch_size
-            config = _config(args, output, dialogues, batch_size=slots, num_threads=args.num_threads, dtype=args.dtype)
+            config = _config(args, output, dialogues, batch_size=slots, num_threads=args.num_threads, dtype=dtype)
         backend.load()
         backend.max_in_flight = slots
         try:
@@ -205,6 +205,13 @@ def main(argv: list[str] | None = None) -> int:
         summary[f"{r['path']}_vs_static_tokens_per_second"] = ratio
         print(f"{r['path']} / static: {ratio:.2f}x tokens/s, "
               f"{r['outputs_per_minute'] / baseline['outputs_per_minute']:.2f}x dialogues/min")  # fmt: skip
+    fp32 = next((r for r in runs if r["path"] == "continuous" and "error" not in r), None)
+    bf16 = next((r for r in runs if r["path"] == "continuous-bf16" and "error" not in r), None)
+    if fp32 and bf16 and fp32["dialogues"] == bf16["dialogues"]:
+        ratio = summary["continuous_bf16_vs_continuous_tokens_per_second"] = (
+            bf16["tokens_per_second"] / fp32["tokens_per_second"]
+        )
+        print(f"continuous-bf16 / continuous: {ratio:.2f}x tokens/s")
     small = next((r for r in runs if r["path"] == "continuous" and r.get("dialogues") == args.dialogues), None)
     large = next((r for r in runs if r["path"] == "continuous" and r.get("dialogues") == 4 * args.dialogues), None)
     if small and large and "error" not in small and "error" not in large:

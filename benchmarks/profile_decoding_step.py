@@ -27,7 +27,9 @@ STEP, FORWARD, GRAMMAR, WARP = "step", "forward", "grammar mask", "warpers"
 #: aten operations counted as the forward pass's matrix products and attention.
 #: The linear layers and the LM head are `mm` / `addmm`; `bmm` appears only inside attention's math path.
 MATMUL_OPS = ("aten::mm", "aten::addmm")
-ATTENTION_OPS = ("aten::scaled_dot_product_attention",)
+#: With eager attention (bf16 on CPU, `attention_for`), attention is `bmm` and a softmax (the softmax is counted in
+#: "the rest of the forward": sampling has softmaxes too).
+ATTENTION_OPS = ("aten::scaled_dot_product_attention", "aten::bmm")
 
 
 class _ProfileDone(Exception):
@@ -167,14 +169,16 @@ def _profile(args: argparse.Namespace, dtype: str) -> int:
     rest = step - forward - grammar - warp
     padding = sum(batcher.padding[args.warm_steps :]) / steps
     rows = len(batcher.rows)
-    print(f"\nSmolLM2-135M-Instruct, {dtype}, {rows} rows decoding, {backend.thread_choice.describe()}")
+    implementation = backend.model.config._attn_implementation
+    print(f"\nSmolLM2-135M-Instruct, {dtype}, {implementation} attention, {rows} rows decoding, "
+          f"{backend.thread_choice.describe()}")  # fmt: skip
     print(f"profiled steps {steps} (after {args.warm_steps}), 1-minute load average {load_before:.2f} before, "
           f"{os.getloadavg()[0]:.2f} after")  # fmt: skip
     print(f"wall per step {wall:.1f} ms ({rows / wall * 1000:.0f} tokens/s); under the profiler {step:.1f} ms:")
     for name, value in (
         ("forward pass", forward),
         ("  matrix products (mm, addmm)", matmul),
-        ("  attention (scaled_dot_product_attention)", attention),
+        ("  attention (scaled_dot_product_attention or bmm)", attention),
         ("  the rest of the forward", forward - matmul - attention),
         ("grammar masks (bitmask fill, unpack, masked_fill)", grammar),
         ("warpers (top-k, temperature, top-p, typical-p)", warp),

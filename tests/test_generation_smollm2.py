@@ -289,3 +289,22 @@ def test_shards_merge_into_the_unsharded_run(backend, tmp_path):
     merged, unsharded = read_manifest(tmp_path / "merged"), read_manifest(tmp_path / "whole")
     assert merged.settings_hash == unsharded.settings_hash
     assert merged.counts.accepted == len(merged_accepted) and merged.counts.rejected == len(merged_rejected)
+
+
+def test_bf16_on_cpu_decodes_with_eager_attention_and_writes_valid_dialogues(tmp_path):
+    import torch
+
+    from generation.backends.transformers_backend import attention_for
+
+    assert attention_for("cpu", torch.bfloat16) == "eager"
+    assert attention_for("cpu", torch.float32) is None and attention_for("cuda", torch.bfloat16) is None
+    bf16 = TransformersBackend(num_threads=1, dtype="bfloat16", progress=False)
+    bf16.load()
+    try:
+        assert bf16.model.dtype == torch.bfloat16 and bf16.model.config._attn_implementation == "eager"
+        config = tiny_config(tmp_path / "bf16", dtype="bfloat16", seed=2)
+        summary = run_generation(config, backend=bf16)
+    finally:
+        bf16.close()
+    assert summary.attempts > 0
+    check_records(tmp_path / "bf16", config)

@@ -44,7 +44,7 @@ from . import DTYPES as _DTYPES
 from .base import Backend, BackendError, GenerationRequest, GenerationResult, RequestSource, SamplingParams
 from .continuous import ContinuousBatcher, PreparedRequest, sampling_warpers, supports_continuous_batching
 
-__all__ = ["MEMORY_SHARE", "SlotChoice", "TransformersBackend", "automatic_slots"]
+__all__ = ["MEMORY_SHARE", "SlotChoice", "TransformersBackend", "attention_for", "automatic_slots"]
 
 #: Tokens assumed for a prompt when checking what a batch needs before any prompt is known (the shipped templates
 #: give 300 to 600).
@@ -98,6 +98,19 @@ class SlotChoice:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def attention_for(device_type: str, dtype: Any) -> str | None:
+    """The attention implementation to load a model with; None: the library's default (SDPA).
+
+    bf16 on CPU gets `eager`: for decoding (one query token per row against the cached keys), torch's CPU SDPA kernel
+    in bf16 took about twice the time of the eager matrix products, and three and a half times its own float32 time,
+    and made bf16 slower than float32 end to end although bf16 matrix products were faster
+    (`benchmarks/profile_decoding_step.py --dtypes float32 bfloat16`, docs/generation.md).
+    """
+    import torch
+
+    return "eager" if device_type == "cpu" and dtype == torch.bfloat16 else None
 
 
 def automatic_slots(free: int | None, per_slot: int, device: str, max_new_tokens: int) -> SlotChoice:
@@ -212,9 +225,11 @@ class TransformersBackend(Backend):
             self._revision = default_model_revision()
         else:
             path = self.model_id
+        attention = attention_for(self.device.type, dtype)
+        options = {"attn_implementation": attention} if attention else {}
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
-            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(self.device)
+            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **options).to(self.device)
         except (OSError, ValueError) as err:
             raise BackendError(
                 f"Could not load model {self.model_id!r} ({err}). Pass --model with a local model folder, a Hub id "
