@@ -93,7 +93,7 @@ def _worker(args: argparse.Namespace) -> dict:
             from generation.backends.transformers_backend import TransformersBackend
 
             continuous = args.worker.startswith("continuous")
-            dtype = "bfloat16" if args.worker == "continuous-bf16" else args.dtype
+            dtype = "bfloat16" if args.worker == "continuous-bf16" else args.dtype or "float32"
             backend = TransformersBackend(num_threads=args.num_threads, continuous_batching=continuous, dtype=dtype)
             slots = args.slots if continuous else args.batch_size
             config = _config(args, output, dialogues, batch_size=slots, num_threads=args.num_threads, dtype=dtype)
@@ -149,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server-slots", type=int, default=16, help="llama-server's parallel slots.")
     parser.add_argument("--num-threads", type=int, default=None, help="CPU threads (torch and llama-server).")
     parser.add_argument(
-        "--dtype", default=None, help="dtype of both transformers paths (default: the backend's, float32 on CPU)."
+        "--dtype",
+        default=None,
+        help="dtype of the static and continuous paths (default float32; continuous-bf16 is bf16).",
     )
     parser.add_argument("--max-new-tokens", type=int, default=None, help="Reduced runs only (default: 1536).")
     parser.add_argument("--max-turns", type=int, default=None, help="Reduced runs only (default: 12).")
