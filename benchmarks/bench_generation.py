@@ -86,7 +86,7 @@ def _worker(args: argparse.Namespace) -> dict:
             )
             config = _config(
                 args, output, dialogues, backend="openai", base_url=[server.base_url], model=server.model,
-                max_in_flight=args.server_slots,
+                batch_size=args.server_slots,
             )  # fmt: skip
             slots = args.server_slots
         else:

@@ -82,7 +82,7 @@ def test_generate_end_to_end_through_llama_server(llama_server: servers.LlamaCpp
         sys.executable, "-m", "erc_synth.cli", "generate", "--benchmark", "meld", "--backend", "openai",
         "--base-url", llama_server.base_url, "--model", servers.SERVED_MODEL_NAME, "--output-dir", str(run_dir),
         "--num-dialogues", "3", "--max-attempts", "2", "--max-turns", "4", "--max-new-tokens", "768",
-        "--max-in-flight", str(SLOTS), "--seed", "4", "--max-retries", "1", "--request-timeout", "300",
+        "--batch-size", str(SLOTS), "--seed", "4", "--max-retries", "1", "--request-timeout", "300",
     ]  # fmt: skip
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=900, env={**os.environ, "HF_HUB_OFFLINE": "1"}

@@ -40,7 +40,7 @@ def generate_command(output: Path, base_url: str, *extra: str) -> list[str]:
     return [
         sys.executable, "-m", "erc_synth.cli", "generate", "--benchmark", "meld", "--backend", "openai",
         "--base-url", base_url, "--model", servers.SERVED_MODEL_NAME, "--output-dir", str(output),
-        "--max-in-flight", "1", "--max-retries", "1", "--request-timeout", "300", *extra,
+        "--batch-size", "1", "--max-retries", "1", "--request-timeout", "300", *extra,
     ]  # fmt: skip
 
 
@@ -93,7 +93,7 @@ def test_natural_free_lines_with_a_failed_request_among_successes(llama_server, 
         proxy.inject("status", times=2, status=503)  # --max-retries 1: two attempts, both refused
         command = generate_command(
             tmp_path / "run", proxy.base_url, "--mode", "natural", "--num-dialogues", "2", "--no-constrained",
-            "--max-new-tokens", "64", "--max-attempts", "2", "--batch-size", "2",
+            "--max-new-tokens", "64", "--max-attempts", "2",
         )  # fmt: skip
         done = run_generate(command)
     run_dir = tmp_path / "run"
@@ -115,7 +115,6 @@ def test_balanced_json_schema_output(llama_server, tmp_path):
     command = generate_command(
         tmp_path / "run", llama_server.base_url, "--mode", "balanced", "--num-dialogues", "2", "--min-turns", "2",
         "--max-turns", "2", "--max-utterance-chars", "60", "--max-new-tokens", "96", "--max-attempts", "2",
-        "--batch-size", "2",
     )  # fmt: skip
     done = run_generate(command)
     run_dir = tmp_path / "run"
@@ -143,7 +142,7 @@ def test_killed_server_stops_the_run_and_a_rerun_completes_it(tmp_path):
     num_dialogues = 5  # enough left after the first record that the kill always lands mid-run
     command = generate_command(
         run_dir, server.base_url, "--mode", "natural", "--num-dialogues", str(num_dialogues), "--no-constrained",
-        "--max-new-tokens", "32", "--max-attempts", "1", "--batch-size", "1",
+        "--max-new-tokens", "32", "--max-attempts", "1",
     )  # fmt: skip
     env = {**os.environ, "OPENAI_API_KEY": SECRET, "HF_HUB_OFFLINE": "1"}
     try:
