@@ -171,9 +171,9 @@ def coerce_value(name: str, tp: Any, value: Any, source: str) -> Any:
         return value
     if isinstance(tp, type) and hasattr(tp, "parse") and dataclasses.is_dataclass(tp):  # `Variant`: one name
         try:
-            return tp.parse(value, what=name)
+            return tp.parse(value)
         except ValueError as err:
-            raise ConfigError(f"{source}: {err}") from None
+            raise ConfigError(f"{source}: {name}: {err}") from None
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         if hasattr(tp, "parse"):  # the project's vocabulary (`Mode`, `Split`): its own message, the same everywhere
             try:
