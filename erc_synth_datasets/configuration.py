@@ -54,6 +54,7 @@ __all__ = [
     "config_to_dict",
     "field_range",
     "field_types",
+    "is_vocabulary_value",
     "load_config_yaml",
     "output_dir_alias",
     "renamed_field",
@@ -144,6 +145,11 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
+def is_vocabulary_value(tp: Any) -> bool:
+    """A dataclass of the project's vocabulary written as one name (`Variant`): it reads itself with `parse`."""
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp) and hasattr(tp, "parse")
+
+
 def coerce_value(name: str, tp: Any, value: Any, source: str) -> Any:
     """Checks (and gently converts: int -> float, scalar -> one-element list) a YAML value against a field type."""
     origin = typing.get_origin(tp)
@@ -169,7 +175,7 @@ def coerce_value(name: str, tp: Any, value: Any, source: str) -> Any:
         return [coerce_value(name, item_type, item, source) for item in items]
     if tp is Any:
         return value
-    if isinstance(tp, type) and hasattr(tp, "parse") and dataclasses.is_dataclass(tp):  # `Variant`: one name
+    if is_vocabulary_value(tp):  # `Variant`: one name with a grammar, read by its own `parse`
         try:
             return tp.parse(value)
         except ValueError as err:
@@ -335,7 +341,7 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 def _plain(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
-    if dataclasses.is_dataclass(value) and hasattr(value, "parse"):
+    if is_vocabulary_value(type(value)):
         return str(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return config_to_dict(value)

@@ -62,6 +62,7 @@ from .configuration import (
     coerce_value,
     field_range,
     field_types,
+    is_vocabulary_value,
     load_config_yaml,
     warn_deprecated,
 )
@@ -121,11 +122,6 @@ def _is_union(tp: Any) -> bool:
     return typing.get_origin(tp) is typing.Union or isinstance(tp, types.UnionType)
 
 
-def _is_vocabulary_value(tp: Any) -> bool:
-    """A dataclass of the project's vocabulary written as one name (`Variant`): it reads itself with `parse`."""
-    return isinstance(tp, type) and dataclasses.is_dataclass(tp) and hasattr(tp, "parse")
-
-
 def _describe(tp: Any) -> tuple[Any, dict[str, Any]]:
     """The scalar type of a field and the argparse settings it implies (`type`, `choices`, `nargs`)."""
     if _is_union(tp):
@@ -146,7 +142,7 @@ def _describe(tp: Any) -> tuple[Any, dict[str, Any]]:
         return list, {**settings, "nargs": "+", "item": item}
     if tp is dict or origin is dict:
         return dict, {"type": str}
-    if _is_vocabulary_value(tp):  # `Variant`: a name with a grammar, read by its own `parse`
+    if is_vocabulary_value(tp):  # `Variant`: a name with a grammar, read by its own `parse`
         return tp, {"type": str, "metavar": tp.__name__.upper()}
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         names = [member.value for member in tp]
@@ -280,7 +276,7 @@ class OptionParser(argparse.ArgumentParser):
         if isinstance(value, list):  # names of the vocabulary as their text, like a YAML list
             return str(
                 [
-                    str(item) if isinstance(item, enum.Enum) or _is_vocabulary_value(type(item)) else item
+                    str(item) if isinstance(item, enum.Enum) or is_vocabulary_value(type(item)) else item
                     for item in value
                 ]
             )
