@@ -7,7 +7,7 @@ and seeds (one attempt per prompt, so every path answers the same requests) thro
 1. `static`: the `transformers` backend in static batches of `--batch-size` (`generate`: every row waits for the
    longest one): the baseline;
 2. `continuous`: the `transformers` backend with continuous batching over `--slots` slots (`stream`);
-   `continuous-bf16` the same with bf16 weights (eager attention on CPU, `attention_for`);
+   `continuous-bf16` the same with bf16 weights (grouped eager attention on CPU, `attention_for`);
 3. `llama-server`: llama.cpp's own server (`make install-llama-server`) with `--server-slots` parallel slots, through
    the `openai` backend (skipped, with the reason, when the binary is missing);
 

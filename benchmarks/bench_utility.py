@@ -100,6 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=None, help="Slots decoding together (generation).")
     parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (generation).")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="Training seeds.")
+    parser.add_argument(
+        "--teacher-seed",
+        type=int,
+        default=None,
+        help="Seed of the Org run that is the teacher (default: the first of --seeds). With it, the seeds can run "
+        "as separate processes side by side once the teacher is trained: `--seeds 1 3` and `--seeds 2 --teacher-seed "
+        "1`, then all seeds together for the table (finished runs are reused).",
+    )
     parser.add_argument("--variants", nargs="+", default=None, help="Variants (default: every lever).")
     parser.add_argument(
         "--resampled", type=int, default=0, metavar="K", help="Also resample the generator's labels K times (0: no)."
@@ -158,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         variants=variants,
         curve=args.curve,
         seeds=args.seeds,
-        teacher_seed=args.seeds[0],
+        teacher_seed=args.seeds[0] if args.teacher_seed is None else args.teacher_seed,
         train_config=str(args.train_config),
         max_train_dialogues=args.max_train_dialogues,
         max_epochs=args.max_epochs,

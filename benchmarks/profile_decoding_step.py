@@ -9,6 +9,7 @@ the share of the attended key columns that are padding, and the profiler's top o
 
     nice -n 10 python benchmarks/profile_decoding_step.py --steps 16
     nice -n 10 python benchmarks/profile_decoding_step.py --dtypes float32 bfloat16   # bf16 beside fp32
+    python benchmarks/profile_decoding_step.py --dtypes float32 bfloat16 --requests 64 --turns 12 --warm-steps 300
 """
 
 from __future__ import annotations
@@ -98,23 +99,42 @@ def _profiled_batcher(base: type, profiler, warm_steps: int, steps: int) -> type
     return ProfiledBatcher
 
 
-def _requests(count: int, seed: int) -> list:
-    from erc_synth_datasets.benchmarks import get_benchmark
+def _config(seed: int, turns: int | None):
     from generation.config import GenerationConfig
+
+    # `range` turn counts: the task needs no turn histogram; the grammar is the same kind (a JSON array of turns).
+    fixed = {"min_turns": turns, "max_turns": turns} if turns else {}
+    return GenerationConfig(benchmark="meld", seed=seed, turn_counts="range", **fixed)
+
+
+def _requests(config, count: int) -> list:
+    from erc_synth_datasets.benchmarks import get_benchmark
     from generation.prompts import load_prompt_template
     from generation.task import GenerationTask
 
-    # `range` turn counts: the task needs no turn histogram; the grammar is the same kind (a JSON array of turns).
-    config = GenerationConfig(benchmark="meld", seed=seed, turn_counts="range")
     benchmark = get_benchmark("meld")
     task = GenerationTask(config, benchmark, load_prompt_template(None, benchmark), None, "json")
-    return [task.request(index, 0) for index in range(count)], config
+    return [task.request(index, 0) for index in range(count)]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--slots", type=int, default=None, help="Slots (default: as erc-synth generate chooses).")
     parser.add_argument("--num-threads", type=int, default=None, help="torch threads (default: chosen).")
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=None,
+        help="Requests queued (default: one per slot). More than the slots keep every slot busy as rows finish, "
+        "so a profile after many --warm-steps sees long cached contexts and rows that joined later (padding).",
+    )
+    parser.add_argument(
+        "--turns",
+        type=int,
+        default=None,
+        help="Utterances asked of every dialogue (default: drawn from 2-12). 12 gives long completions, so rows "
+        "reach long cached contexts after many --warm-steps.",
+    )
     parser.add_argument("--warm-steps", type=int, default=48, help="Steps decoded before the profile.")
     parser.add_argument("--steps", type=int, default=16, help="Steps profiled.")
     parser.add_argument("--seed", type=int, default=1)
@@ -141,13 +161,14 @@ def _profile(args: argparse.Namespace, dtype: str) -> int:
     backend = TransformersBackend(num_threads=args.num_threads, progress=False, dtype=dtype)
     backend.load()
     backend.max_in_flight = args.slots
-    requests, config = _requests(backend.max_in_flight if args.slots is None else args.slots, args.seed)
+    config = _config(args.seed, args.turns)
     sampling = SamplingParams(**config.sampling_params())
     slots = backend.slot_choice(sampling.max_new_tokens).slots
+    requests = _requests(config, max(slots, args.requests or 0))
     profiler = profile(activities=[ProfilerActivity.CPU])
     batcher_class = _profiled_batcher(ContinuousBatcher, profiler, args.warm_steps, args.steps)
     batcher = backend.make_batcher(sampling, batcher_class)
-    pending = [backend.prepare(request) for request in requests[:slots]]
+    pending = [backend.prepare(request) for request in requests]
     try:
         for _ in batcher.run(lambda: pending.pop(0) if pending else None, lambda tokens: ""):
             pass

@@ -79,3 +79,10 @@ def test_every_lever_against_both_orgs_with_exact_pvalues_and_the_floor(tmp_path
     # Resumable: a second call reuses everything (no run, no relabel) and reports the same table.
     assert _bench().main(argv) == 0
     assert "skipped, already finished" in capsys.readouterr().out
+    # --teacher-seed names the teacher when it is not the first seed (seeds can then run as separate processes):
+    # with seed 2 listed first, the teacher is still seed 1's run, and nothing is trained again.
+    assert argv[4:7] == ["--seeds", "1", "2"]
+    reordered = [*argv[:4], "--seeds", "2", "1", "--teacher-seed", "1", *argv[7:]]
+    assert _bench().main(reordered) == 0
+    assert "running" not in capsys.readouterr().out
+    assert json.loads((tmp_path / "work" / "utility" / "utility.json").read_text())["teacher"] == str(results.parent)

@@ -291,20 +291,76 @@ def test_shards_merge_into_the_unsharded_run(backend, tmp_path):
     assert merged.counts.accepted == len(merged_accepted) and merged.counts.rejected == len(merged_rejected)
 
 
-def test_bf16_on_cpu_decodes_with_eager_attention_and_writes_valid_dialogues(tmp_path):
+def test_bf16_on_cpu_decodes_with_grouped_eager_attention_and_writes_valid_dialogues(tmp_path):
     import torch
 
+    from generation.backends.attention import GROUPED_EAGER
     from generation.backends.transformers_backend import attention_for
 
-    assert attention_for("cpu", torch.bfloat16) == "eager"
+    assert attention_for("cpu", torch.bfloat16) == GROUPED_EAGER
     assert attention_for("cpu", torch.float32) is None and attention_for("cuda", torch.bfloat16) is None
     bf16 = TransformersBackend(num_threads=1, dtype="bfloat16", progress=False)
     bf16.load()
     try:
-        assert bf16.model.dtype == torch.bfloat16 and bf16.model.config._attn_implementation == "eager"
+        assert bf16.model.dtype == torch.bfloat16 and bf16.model.config._attn_implementation == GROUPED_EAGER
         config = tiny_config(tmp_path / "bf16", dtype="bfloat16", seed=2)
         summary = run_generation(config, backend=bf16)
     finally:
         bf16.close()
     assert summary.attempts > 0
     check_records(tmp_path / "bf16", config)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_grouped_eager_attention_equals_transformers_eager_on_smollm2(dtype):
+    """SmolLM2 has 9 query heads on 3 key/value heads: the grouped path multiplies each cached head once, and must
+    give transformers' eager logits (a left-padded row and a full one, prefill and a cached decoding step)."""
+    import inspect
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    import generation.backends.attention as attention
+    from generation.default_model import default_model_path
+
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(args[1].shape)
+        return grouped(*args, **kwargs)
+
+    grouped = attention.grouped_eager_attention
+    torch_dtype = getattr(torch, dtype)
+    models = {
+        name: AutoModelForCausalLM.from_pretrained(
+            str(default_model_path()), dtype=torch_dtype, attn_implementation=name
+        )
+        for name in ("eager", attention.register_grouped_eager())
+    }
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(attention.GROUPED_EAGER, counted)
+    try:
+        ids = torch.randint(0, models["eager"].config.vocab_size, (2, 24), generator=torch.Generator().manual_seed(0))
+        mask = torch.ones_like(ids)
+        mask[0, :5] = 0
+        logits = {}
+        with torch.inference_mode():
+            for name, model in models.items():
+                first = model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], use_cache=True)
+                # transformers renamed the forward's `past_key_values` to `cache`; pass whichever the model takes.
+                name_of_cache = (
+                    "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+                )
+                step = model(input_ids=ids[:, -1:], attention_mask=mask, **{name_of_cache: first.past_key_values})
+                logits[name] = (first.logits[mask[:, :-1].bool()], step.logits)
+    finally:
+        attention.register_grouped_eager()
+    assert len(calls) == 2 * models["eager"].config.num_hidden_layers  # the prefill and the step, every layer
+    assert models["eager"].config.num_attention_heads > models["eager"].config.num_key_value_heads
+    # float32: the same sums in another order. bf16 (8 bits of mantissa, 30 layers): logits of about 30 are apart by
+    # a few of their units in the last place, and the most likely token stays the same.
+    tolerance = {"float32": 1e-4, "bfloat16": 0.5}[dtype]
+    for reference, ours in zip(logits["eager"], logits[attention.GROUPED_EAGER], strict=True):
+        torch.testing.assert_close(ours, reference, atol=tolerance, rtol=0.05)
+        assert (ours.argmax(-1) == reference.argmax(-1)).float().mean() >= 0.95

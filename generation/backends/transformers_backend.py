@@ -41,6 +41,7 @@ from erc_synth_datasets.threads import ThreadChoice, apply_torch_threads
 from ..default_model import DEFAULT_MODEL_HUB_ID, default_model_path, default_model_revision, is_default_model
 from . import DEFAULT_SLOTS
 from . import DTYPES as _DTYPES
+from .attention import register_grouped_eager
 from .base import Backend, BackendError, GenerationRequest, GenerationResult, RequestSource, SamplingParams
 from .continuous import ContinuousBatcher, PreparedRequest, sampling_warpers, supports_continuous_batching
 
@@ -103,14 +104,15 @@ class SlotChoice:
 def attention_for(device_type: str, dtype: Any) -> str | None:
     """The attention implementation to load a model with; None: the library's default (SDPA).
 
-    bf16 on CPU gets `eager`: for decoding (one query token per row against the cached keys), torch's CPU SDPA kernel
-    in bf16 took about twice the time of the eager matrix products, and three and a half times its own float32 time,
-    and made bf16 slower than float32 end to end although bf16 matrix products were faster
+    bf16 on CPU gets eager attention without the cache copy (`attention.GROUPED_EAGER`): for decoding (one query
+    token per row against the cached keys), torch's CPU SDPA kernel in bf16 took about twice the time of the eager
+    matrix products, and three and a half times its own float32 time; transformers' own eager path instead copies the
+    whole cache at every step for grouped-query models, which made long runs twice as slow as float32
     (`benchmarks/profile_decoding_step.py --dtypes float32 bfloat16`, docs/generation.md).
     """
     import torch
 
-    return "eager" if device_type == "cpu" and dtype == torch.bfloat16 else None
+    return register_grouped_eager() if device_type == "cpu" and dtype == torch.bfloat16 else None
 
 
 def automatic_slots(free: int | None, per_slot: int, device: str, max_new_tokens: int) -> SlotChoice:
