@@ -29,6 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from erc_synth_datasets.errors import reports_errors  # noqa: E402 (after the path)
+
 
 def _first_dialogues(dialogues, utterances: int | None):
     """The first dialogues holding at least `utterances` utterances (all of them for None)."""
@@ -153,6 +155,7 @@ def _ours(architecture: str, n_dialogues: int, args, *, max_context_turns: int |
     }
 
 
+@reports_errors("bench_classifiers.py")
 def main(argv: list[str] | None = None) -> int:
     from trainers.config import ModelArguments
 

@@ -44,6 +44,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from erc_synth_datasets.errors import reports_errors  # noqa: E402 (after the path)
+
 
 def _flags(template: str, turn_counts: str, emotion_format: str, repetition_penalty: float) -> list[str]:
     """Every option a setting compares, spelled out, so that its runs do not move when the defaults do."""
@@ -182,6 +184,7 @@ def _figure(report, key):
     return {}
 
 
+@reports_errors("bench_quality.py")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--benchmark", default="meld", help="Benchmark: a name or a custom benchmark YAML.")

@@ -23,10 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "meld"
 
-def _dialogues(data_dir: Path | None, utterances: int):
+
+def _dialogues(data_dir: Path, utterances: int):
     """The first MELD train dialogues holding at least `utterances` utterances (invented ones without the data)."""
-    if data_dir is not None and data_dir.is_dir():
+    if data_dir.is_dir():
         from erc_synth_datasets import load_benchmark
 
         train = load_benchmark("meld", data_dir)["train"]
@@ -52,11 +54,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--architecture", default="compm", choices=["context", "compm", "emoone"])
     parser.add_argument("--model", default="sentence-transformers/all-MiniLM-L6-v2", help="Backbone.")
-    parser.add_argument("--data_dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "meld"))
+    parser.add_argument(
+        "--data_dir",
+        type=Path,
+        default=None,
+        help="Real MELD files (default: ../shared/data/meld when present, else invented dialogues).",
+    )
     parser.add_argument("--utterances", type=int, default=32, help="Utterances trained by each side.")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--max_length", type=int, default=64)
     args = parser.parse_args(argv)
+    if args.data_dir is not None and not args.data_dir.is_dir():
+        parser.error(f"--data_dir {str(args.data_dir)!r} is not an existing folder of the real MELD files.")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     import torch
@@ -74,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     needs_memory = get_model_class(args.architecture).needs_memory
     tokenizer = AutoTokenizer.from_pretrained(resolve_backbone(args.model), truncation_side="left")
-    dialogues, source = _dialogues(Path(args.data_dir), args.utterances)
+    dialogues, source = _dialogues(args.data_dir or DEFAULT_DATA, args.utterances)
     collator = ErcDataCollator(pad_token_id=tokenizer.pad_token_id)
     set_seed(0)
     initial = build_model(model_args, 7).state_dict()

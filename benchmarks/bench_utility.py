@@ -32,6 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from erc_synth_datasets.errors import reports_errors  # noqa: E402 (after the path)
 from erc_synth_datasets.vocabulary import LabelSource, Mode, Variant  # noqa: E402 (after the path)
 
 MODES = Mode.values()
@@ -88,6 +89,7 @@ def _with_resampled(variants: list[Variant], modes: list[str]) -> list[Variant]:
     return head + [Variant(Mode(mode), LabelSource.RESAMPLED) for mode in modes] + [Variant.ORG_STEPS]
 
 
+@reports_errors("bench_utility.py")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--benchmark", default="meld", help="Benchmark (name or custom YAML).")
@@ -133,6 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     args.benchmark_name = get_benchmark(args.benchmark).name
     if args.data_dir is None:
         args.data_dir = REPO.parent / "shared" / "data" / args.benchmark_name
+    if not args.data_dir.is_dir():
+        parser.error(
+            f"--data-dir {str(args.data_dir)!r} is not an existing folder; point it at the real "
+            f"{args.benchmark_name} files (for example ../shared/data/{args.benchmark_name})."
+        )
 
     from erc_synth_datasets.build import BuildConfig, build_dataset
     from trainers.utility import UtilityConfig, lever_variants, run_utility

@@ -1,0 +1,36 @@
+"""The benchmark scripts that read the real benchmark files stop on a missing data folder with one line naming it,
+before any work and without a traceback (run as a user runs them: a new Python process per script)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(
+    ("script", "flag", "status"),
+    [
+        ("bench_utility.py", "--data-dir", 2),  # checked with the options: usage error
+        ("bench_training.py", "--data_dir", 2),
+        ("bench_quality.py", "--data-dir", 1),  # reported by the loader, through `reports_errors`
+        ("bench_classifiers.py", "--data_dir", 1),
+    ],
+)
+def test_a_missing_data_folder_is_one_line_naming_it(tmp_path, script, flag, status):
+    missing = tmp_path / "no-such-folder"
+    work = tmp_path / "work"
+    argv = [sys.executable, str(REPO / "benchmarks" / script), flag, str(missing)]
+    if script == "bench_utility.py":
+        argv += ["--work", str(work)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False)
+    assert done.returncode == status, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"{script}: ") and str(missing) in last
+    assert "folder" in last and "data_dirs" not in last
+    assert not work.exists() and done.stdout.strip() == ""
