@@ -144,26 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     from erc_synth_datasets.build import BuildConfig, build_dataset
     from trainers.utility import UtilityConfig, lever_variants, run_utility
 
-    timings = {}
-    started = time.perf_counter()
-    runs = _runs(args)
-    timings["generation"] = time.perf_counter() - started
-
-    started = time.perf_counter()
+    # Every setting is checked (UtilityConfig validates the variants, modes and numbers) before any work starts.
     dataset = args.work / "erc-synth"
-    if not all((dataset / f"{args.benchmark_name}_{mode}" / "build_info.json").is_file() for mode in args.modes):
-        result = build_dataset(list(runs.values()), BuildConfig(output_dir=str(dataset), allow_incomplete=True))
-        for built in result.configs:
-            print(f"built {built.name}: dialogues per split {built.num_dialogues}", flush=True)
-    timings["build"] = time.perf_counter() - started
-
-    started = time.perf_counter()
     variants = args.variants
     if args.resampled:
         variants = variants or _with_resampled(lever_variants(list(args.modes), args.curve), args.modes)
-        _resample(args, dataset)
-        timings["resample"] = time.perf_counter() - started
-
     config = UtilityConfig(
         dataset=str(dataset),
         work=str(args.work / "utility"),
@@ -181,6 +166,24 @@ def main(argv: list[str] | None = None) -> int:
         synthetic_weight=args.synthetic_weight,
         test_modes=args.test_modes,
     )
+
+    timings = {}
+    started = time.perf_counter()
+    runs = _runs(args)
+    timings["generation"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    if not all((dataset / f"{args.benchmark_name}_{mode}" / "build_info.json").is_file() for mode in args.modes):
+        result = build_dataset(list(runs.values()), BuildConfig(output_dir=str(dataset), allow_incomplete=True))
+        for built in result.configs:
+            print(f"built {built.name}: dialogues per split {built.num_dialogues}", flush=True)
+    timings["build"] = time.perf_counter() - started
+
+    if args.resampled:
+        started = time.perf_counter()
+        _resample(args, dataset)
+        timings["resample"] = time.perf_counter() - started
+
     result = run_utility(config)
     timings.update(result.timings)
     print("\nMean weighted F1 over seeds (table.csv):\n")
