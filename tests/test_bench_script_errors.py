@@ -37,13 +37,20 @@ def test_a_missing_data_folder_is_one_line_naming_it(tmp_path, script, flag, sta
 
 
 @pytest.mark.real_data
-def test_bench_utility_checks_its_settings_before_generating_or_building(tmp_path, shared_data):
+@pytest.mark.parametrize(
+    ("variant", "named"),
+    [
+        ("natural-teacher-top200", "natural-teacher-top200"),  # not a variant
+        ("balanced-clean", "does not generate"),  # a variant whose mode --modes leaves out
+    ],
+)
+def test_bench_utility_checks_its_settings_before_generating_or_building(tmp_path, shared_data, variant, named):
     work = tmp_path / "work"
     argv = [sys.executable, str(REPO / "benchmarks" / "bench_utility.py"), "--data-dir", str(shared_data / "meld")]
-    argv += ["--modes", "natural", "--variants", "org", "natural-teacher-top200", "--work", str(work)]
+    argv += ["--modes", "natural", "--variants", "org", variant, "--work", str(work)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("bench_utility.py: ") and "natural-teacher-top200" in last
+    assert last.startswith("bench_utility.py: ") and named in last and variant in last
     assert not work.exists()

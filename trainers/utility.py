@@ -109,6 +109,12 @@ class UtilityConfig:
             raise TrainingConfigError(str(err)) from None
         if self.variants is None:
             self.variants = lever_variants(self.modes, self.curve)
+        outside = [str(v) for v in self.variants if v.mode is not None and v.mode not in self.modes]
+        if outside:
+            raise TrainingConfigError(
+                f"variants {outside} train on a mode that modes {[m.value for m in self.modes]} does not generate; "
+                "add the mode or drop the variant."
+            )
 
 
 @dataclass
