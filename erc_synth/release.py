@@ -39,6 +39,7 @@ from erc_synth_datasets.configuration import (
     save_config_yaml,
 )
 from erc_synth_datasets.files import read_json_file, write_json_atomic
+from erc_synth_datasets.processes import ChildProcesses
 from erc_synth_datasets.publish import PushConfig, push_folder
 from erc_synth_datasets.quality.outputs import REPORT_FILES, config_report_folder, read_report, report_run
 from erc_synth_datasets.quality.render import headline_figures
@@ -499,6 +500,26 @@ def _generate_shards(config: ReleaseConfig, name: ConfigName, merged: Path, note
     folder.mkdir(parents=True, exist_ok=True)
     settings = folder / "generation.yaml"
     save_config_yaml(config.generation_config(name), settings)
+    with ChildProcesses() as children:  # stopping the release stops its shards (each resumes on the next run)
+        failed = _run_shards(config, name, folder, settings, children, note)
+    if failed:
+        raise ConfigError(
+            f"Generation of {name} did not finish: {', '.join(failed)}. Run the release again to resume."
+        )
+    shutil.rmtree(merged, ignore_errors=True)
+    manifest = merge_runs([folder / f"shard-{index}" for index in range(config.shards)], merged)
+    return f"{config.shards} shards merged, {manifest.counts.accepted} accepted of {manifest.counts.attempts} attempts"
+
+
+def _run_shards(
+    config: ReleaseConfig,
+    name: ConfigName,
+    folder: Path,
+    settings: Path,
+    children: ChildProcesses,
+    note: Callable[[str], None],
+) -> list[str]:
+    """Starts every shard's `erc-synth generate` process, waits for all; returns the failed ones, described."""
     processes = []
     for index in range(config.shards):
         command = [sys.executable, "-m", "erc_synth.cli", "generate", "--config", str(settings)]
@@ -508,20 +529,14 @@ def _generate_shards(config: ReleaseConfig, name: ConfigName, merged: Path, note
             command += ["--device", config.shard_devices[index]]
         log = folder / f"shard-{index}.log"
         with log.open("a", encoding="utf-8") as stream:
-            processes.append((index, log, subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT)))
+            processes.append((index, log, children.start(command, stdout=stream, stderr=subprocess.STDOUT)))
     failed = []
     for index, log, process in processes:
         code = process.wait()
         note(f"{name} shard {index}/{config.shards}: exit status {code} (log {log})")
         if code != 0:
             failed.append(f"shard {index} (exit status {code}, see {log})")
-    if failed:
-        raise ConfigError(
-            f"Generation of {name} did not finish: {', '.join(failed)}. Run the release again to resume."
-        )
-    shutil.rmtree(merged, ignore_errors=True)
-    manifest = merge_runs([folder / f"shard-{index}" for index in range(config.shards)], merged)
-    return f"{config.shards} shards merged, {manifest.counts.accepted} accepted of {manifest.counts.attempts} attempts"
+    return failed
 
 
 def _has_token() -> bool:

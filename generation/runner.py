@@ -31,6 +31,7 @@ from typing import Any
 
 from erc_synth_datasets.benchmarks import Benchmark, get_benchmark
 from erc_synth_datasets.configuration import ConfigError
+from erc_synth_datasets.processes import exclusive_folder
 from erc_synth_datasets.redaction import redact_text, redact_url
 from erc_synth_datasets.runs import (
     MANIFEST_NAME,
@@ -370,8 +371,17 @@ def run_generation(
     else:
         apply_in_flight(backend, config)
     setup = _setup(config, backend)
-    previous = _previous_manifest(setup)
+    _previous_manifest(setup)  # a conflicting folder is refused before anything is written into it
     _make_run_dir(setup.run_dir)
+    with exclusive_folder(setup.run_dir, "generation"):  # a second writer would interleave its records
+        return _generate(setup, backend, log, dialogue_filter)
+
+
+def _generate(
+    setup: _RunSetup, backend: Backend, log: Callable[[str], None], dialogue_filter: DialogueFilter | None
+) -> RunSummary:
+    config = setup.config
+    previous = _previous_manifest(setup)  # read again under the lock: the one the run continues
     _warn_about_settings(setup, backend, log)
     task = GenerationTask(
         config,

@@ -29,6 +29,7 @@ from typing import Any
 from erc_synth_datasets.benchmarks import get_benchmark
 from erc_synth_datasets.configuration import load_config_yaml
 from erc_synth_datasets.files import read_yaml_mapping, write_text_atomic
+from erc_synth_datasets.processes import ChildProcesses, FolderInUseError, folder_holder
 from erc_synth_datasets.vocabulary import (
     LONG_TABLE_COLUMNS,
     REAL_SOURCE,
@@ -239,6 +240,12 @@ def _launch(config: ExperimentConfig, run: Run) -> int:
     # transformers: loaded only when a run's settings are checked (the parser stays light).
     from .training_args import ErcTrainingArguments
 
+    holder = folder_holder(run.output_dir)
+    if holder is not None:  # checked before its config and log are touched; the run itself holds the folder
+        raise FolderInUseError(
+            f"Run folder {str(run.output_dir)!r} is in use: {holder} is training into it. Wait for it to finish "
+            "(or stop it), then run the experiment again: finished runs are reused."
+        )
     run.output_dir.mkdir(parents=True, exist_ok=True)
     run_config = run.output_dir / "train_config.yaml"
     write_text_atomic(run_config, yaml.safe_dump(_run_settings(config, run), sort_keys=False))
@@ -249,7 +256,8 @@ def _launch(config: ExperimentConfig, run: Run) -> int:
     with open(run.output_dir / "train.log", "a", encoding="utf-8") as log:
         log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n")
         log.flush()
-        return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, check=False).returncode
+        with ChildProcesses() as children:  # stopping the experiment stops its run
+            return children.start(command, stdout=log, stderr=subprocess.STDOUT, env=env).wait()
 
 
 def collect_table(config: ExperimentConfig, runs: list[Run]) -> tuple[list[dict], list[dict]]:

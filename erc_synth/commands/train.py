@@ -8,11 +8,14 @@ this module); flags override the YAML.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from pathlib import Path
 
 from erc_synth_datasets.errors import reports_errors
 from erc_synth_datasets.options import OptionParser, asks_for_help
+from erc_synth_datasets.processes import exclusive_folder
 from erc_synth_datasets.progress import silence_progress_bars
 from trainers.config import DataArguments, ModelArguments
 from trainers.training_help import help_training_arguments
@@ -42,6 +45,14 @@ def make_parser(*, for_help: bool = False) -> OptionParser:
     )
 
 
+def _output_folder(output_dir: str):
+    """Holds the output folder for this run (`exclusive_folder`): one process of a launch takes it, the first
+    (`RANK` 0, or no launcher), so that a second launch into the same folder fails instead of mixing checkpoints."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        return contextlib.nullcontext()
+    return exclusive_folder(output_dir, "training")
+
+
 @reports_errors("erc-synth train")
 def main(argv: list[str] | None = None) -> int:
     """Parses the arguments, runs the protocol, prints the test scores; returns the exit status."""
@@ -53,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     # heavy: loads torch, transformers and datasets; imported after the bars are silenced, and never for --help
     from trainers.protocol import run_protocol
 
-    results = run_protocol(model_args, data_args, training_args)
+    with _output_folder(training_args.output_dir):
+        results = run_protocol(model_args, data_args, training_args)
     from accelerate import PartialState
 
     if PartialState().is_main_process:

@@ -1,0 +1,192 @@
+"""Processes and the folders they write: one writer per folder, and child processes that end with their parent.
+
+Two processes writing the same generation run or training folder interleave their records and checkpoints without
+an error. That happens to every user sooner or later: a command run twice by mistake, a job restarted while the
+first is still running, or a child process left behind when its parent was stopped (`kill` ends the parent, not
+the training process it launched). Two measures close it:
+
+- `exclusive_folder(folder, what)` holds an operating-system lock on `folder/.erc-synth.lock` while a process
+  writes the folder (`filelock`, the library `datasets` and `huggingface_hub` use for their caches; on Linux and
+  macOS an `flock`, which the kernel releases when the process dies, even by SIGKILL, so a crash never leaves a
+  stale lock). A second writer fails at once with `FolderInUseError`, naming the process that holds the folder
+  (its pid, command and start time, from `folder/.erc-synth.lock.owner`). Both files are hidden, so builds, merges
+  and pushes never see them.
+- `ChildProcesses` starts the processes a command waits for (a training run, a generation shard). When the
+  command ends by an exception, Ctrl-C or SIGTERM, its children still running are stopped (SIGTERM, then SIGKILL
+  after a grace period); on Linux each child also asks the kernel for SIGTERM when its parent dies
+  (`PR_SET_PDEATHSIG`), which covers a parent killed by SIGKILL.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from .errors import ErcSynthError
+from .files import write_json_atomic
+
+__all__ = [
+    "LOCK_NAME",
+    "OWNER_NAME",
+    "ChildProcesses",
+    "FolderInUseError",
+    "exclusive_folder",
+    "folder_holder",
+]
+
+LOCK_NAME = ".erc-synth.lock"
+OWNER_NAME = ".erc-synth.lock.owner"
+#: Seconds a stopped child has to exit after SIGTERM before it is killed.
+STOP_GRACE_SECONDS = 30.0
+
+
+class FolderInUseError(ErcSynthError, RuntimeError):
+    """Another running process holds the folder this one was asked to write."""
+
+
+def _owner_description(folder: Path) -> str:
+    try:
+        owner = json.loads((folder / OWNER_NAME).read_text(encoding="utf-8"))
+        return f"process {owner['pid']} ({owner['what']}, started {owner['started']}: {owner['command']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process"  # the holder has not written its owner file yet
+
+
+def _try_lock(folder: Path):
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(folder / LOCK_NAME), timeout=0, thread_local=False)
+    try:
+        lock.acquire()
+    except Timeout:
+        return None
+    return lock
+
+
+def folder_holder(folder: str | Path) -> str | None:
+    """Who is writing `folder` now ("process 123 (training, started ...: python -m ...)"), or None when nobody
+    holds it (also when it does not exist). Never waits and never keeps the lock."""
+    folder = Path(folder)
+    if not (folder / LOCK_NAME).exists():
+        return None
+    lock = _try_lock(folder)
+    if lock is None:
+        return _owner_description(folder)
+    lock.release()
+    return None
+
+
+@contextmanager
+def exclusive_folder(folder: str | Path, what: str) -> Iterator[None]:
+    """Holds `folder` (created if needed) for this process while the block runs.
+
+    Args:
+        folder: The folder this process writes.
+        what: What the process does there, for the other process's error ("generation", "training").
+
+    Raises:
+        FolderInUseError: another running process holds the folder; the message names it and the fix.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = _try_lock(folder)
+    if lock is None:
+        raise FolderInUseError(
+            f"{str(folder)!r} is in use: {_owner_description(folder)} is writing to it. Two processes writing one "
+            f"folder would mix their files; wait for that process to finish (or stop it), then run this again, or "
+            "choose another folder."
+        )
+    try:
+        owner = {
+            "pid": os.getpid(),
+            "what": what,
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "command": " ".join(sys.argv) or sys.executable,
+        }
+        write_json_atomic(folder / OWNER_NAME, owner)
+        yield
+    finally:
+        lock.release()
+
+
+def _parent_death_signal() -> Any:
+    """A `preexec_fn` that makes the child receive SIGTERM when this process dies (Linux), or None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved here: the child only calls it after fork
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+    pr_set_pdeathsig = 1
+
+    def preexec() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died between fork and prctl
+            os._exit(1)
+
+    return preexec
+
+
+class ChildProcesses:
+    """The processes a command starts and waits for; any still running when the block ends by an exception, Ctrl-C
+    or SIGTERM are stopped.
+
+        with ChildProcesses() as children:
+            code = children.start(command, stdout=log).wait()
+
+    Inside the block, SIGTERM to this process raises `SystemExit(143)` in its main thread (Python's default would
+    end the process at once and leave the children running); the previous handler is restored afterwards.
+    """
+
+    def __init__(self, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
+        self.grace_seconds = grace_seconds
+        self.processes: list[subprocess.Popen] = []
+        self._previous_handler: Any = None
+
+    def start(self, command: Sequence[str], **popen_kwargs: Any) -> subprocess.Popen:
+        """Starts `command` (`subprocess.Popen` keyword arguments) as a child that ends with this process."""
+        process = subprocess.Popen(list(command), preexec_fn=_parent_death_signal(), **popen_kwargs)
+        self.processes.append(process)
+        return process
+
+    def __enter__(self) -> ChildProcesses:
+        if threading.current_thread() is threading.main_thread():
+            self._previous_handler = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self.stop()
+        finally:
+            if self._previous_handler is not None:
+                signal.signal(signal.SIGTERM, self._previous_handler)
+                self._previous_handler = None
+
+    def stop(self) -> None:
+        """Stops every child still running: SIGTERM, then SIGKILL for those not gone after the grace period."""
+        running = [process for process in self.processes if process.poll() is None]
+        for process in running:
+            process.terminate()
+        deadline = time.monotonic() + self.grace_seconds
+        for process in running:
+            try:
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
