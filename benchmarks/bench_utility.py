@@ -14,7 +14,10 @@ steps-matched Org (`trainers.utility`).
    Friedman p-values of every variant against both Orgs (Bonferroni).
 
 Everything is written under `--work` and resumable (finished generation, teacher, derived configs and training runs
-are reused). Prints the table with the floors, the significance report, the curve and the wall time of each step.
+are reused). Seeds can run side by side as separate processes on the same `--work` (`--seeds 1`, `--seeds 2` ...,
+the same `--teacher-seed`): the first makes the data, the teacher and the derived configs, the others wait for it;
+once all have finished, the command with every seed prints the whole table (reusing every run). Prints the table
+with the floors, the significance report, the curve and the wall time of each step.
 
     python benchmarks/bench_utility.py --data-dir ../shared/data/meld --max-train-dialogues 300 --work runs/utility
     python benchmarks/bench_utility.py --data-dir ../shared/data/meld --resampled 5 --work runs/utility
@@ -89,6 +92,10 @@ def _with_resampled(variants: list[Variant], modes: list[str]) -> list[Variant]:
     return head + [Variant(Mode(mode), LabelSource.RESAMPLED) for mode in modes] + [Variant.ORG_STEPS]
 
 
+def _waiting(holder: str) -> None:
+    print(f"waiting for {holder}: it generates and builds the data this run reuses", flush=True)
+
+
 @reports_errors("bench_utility.py")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -142,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     from erc_synth_datasets.build import BuildConfig, build_dataset
+    from erc_synth_datasets.processes import exclusive_folder
     from trainers.utility import UtilityConfig, lever_variants, run_utility
 
     # Every setting is checked (UtilityConfig validates the variants, modes and numbers) before any work starts.
@@ -168,21 +176,24 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     timings = {}
-    started = time.perf_counter()
-    runs = _runs(args)
-    timings["generation"] = time.perf_counter() - started
-
-    started = time.perf_counter()
-    if not all((dataset / f"{args.benchmark_name}_{mode}" / "build_info.json").is_file() for mode in args.modes):
-        result = build_dataset(list(runs.values()), BuildConfig(output_dir=str(dataset), allow_incomplete=True))
-        for built in result.configs:
-            print(f"built {built.name}: dialogues per split {built.num_dialogues}", flush=True)
-    timings["build"] = time.perf_counter() - started
-
-    if args.resampled:
+    # Processes that share --work (seeds side by side) take turns for the data: the first generates and builds it,
+    # the others wait and reuse it.
+    with exclusive_folder(args.work, "generating and building the data", wait=True, on_wait=_waiting):
         started = time.perf_counter()
-        _resample(args, dataset)
-        timings["resample"] = time.perf_counter() - started
+        runs = _runs(args)
+        timings["generation"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        if not all((dataset / f"{args.benchmark_name}_{mode}" / "build_info.json").is_file() for mode in args.modes):
+            result = build_dataset(list(runs.values()), BuildConfig(output_dir=str(dataset), allow_incomplete=True))
+            for built in result.configs:
+                print(f"built {built.name}: dialogues per split {built.num_dialogues}", flush=True)
+        timings["build"] = time.perf_counter() - started
+
+        if args.resampled:
+            started = time.perf_counter()
+            _resample(args, dataset)
+            timings["resample"] = time.perf_counter() - started
 
     result = run_utility(config)
     timings.update(result.timings)

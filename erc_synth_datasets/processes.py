@@ -27,7 +27,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -63,10 +63,11 @@ def _owner_description(folder: Path) -> str:
         return "another process"  # the holder has not written its owner file yet
 
 
-def _try_lock(folder: Path):
+def _try_lock(folder: Path, timeout: float = 0):
+    """The held lock of `folder`, or None when another process holds it (after `timeout` seconds; -1: no limit)."""
     from filelock import FileLock, Timeout
 
-    lock = FileLock(str(folder / LOCK_NAME), timeout=0, thread_local=False)
+    lock = FileLock(str(folder / LOCK_NAME), timeout=timeout, thread_local=False)
     try:
         lock.acquire()
     except Timeout:
@@ -88,19 +89,29 @@ def folder_holder(folder: str | Path) -> str | None:
 
 
 @contextmanager
-def exclusive_folder(folder: str | Path, what: str) -> Iterator[None]:
+def exclusive_folder(
+    folder: str | Path, what: str, *, wait: bool = False, on_wait: Callable[[str], None] | None = None
+) -> Iterator[None]:
     """Holds `folder` (created if needed) for this process while the block runs.
 
     Args:
         folder: The folder this process writes.
         what: What the process does there, for the other process's error ("generation", "training").
+        wait: When another process holds the folder, wait for it instead of failing (for a step that several
+            processes share and the first one does for all, such as preparing the data of an experiment).
+        on_wait: Called once with the holder's description when this process has to wait.
 
     Raises:
-        FolderInUseError: another running process holds the folder; the message names it and the fix.
+        FolderInUseError: another running process holds the folder (and `wait` is False); the message names it and
+            the fix.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     lock = _try_lock(folder)
+    if lock is None and wait:
+        if on_wait is not None:
+            on_wait(_owner_description(folder))
+        lock = _try_lock(folder, timeout=-1)
     if lock is None:
         raise FolderInUseError(
             f"{str(folder)!r} is in use: {_owner_description(folder)} is writing to it. Two processes writing one "

@@ -86,3 +86,60 @@ def test_every_lever_against_both_orgs_with_exact_pvalues_and_the_floor(tmp_path
     assert _bench().main(reordered) == 0
     assert "running" not in capsys.readouterr().out
     assert json.loads((tmp_path / "work" / "utility" / "utility.json").read_text())["teacher"] == str(results.parent)
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_seeds_run_side_by_side_share_one_teacher_and_one_relabelling(tmp_path, shared_data):
+    """Two real processes on one --work, one seed each: the second waits while the first trains the teacher and
+    relabels, then trains only its own seed; the command with both seeds then reuses everything."""
+    import os
+    import subprocess
+    import time
+
+    from erc_synth_datasets.processes import OWNER_NAME
+
+    run = write_run(tmp_path / "natural", mode="natural", num_dialogues=12)
+    train_config = tmp_path / "train.yaml"
+    train_config.write_text(
+        yaml.safe_dump(
+            {
+                "model_name_or_path": str(make_tiny_encoder(tmp_path / "encoder")),
+                "max_length": 32,
+                "per_device_train_batch_size": 16,
+                "per_device_eval_batch_size": 256,
+                "learning_rate": 1e-3,
+                "use_cpu": True,
+                "max_eval_dialogues": 10,
+            }
+        )
+    )
+    work = tmp_path / "work"
+    argv = ["--data-dir", str(shared_data / "meld"), "--work", str(work), "--run", f"natural={run}"]
+    argv += ["--modes", "natural", "--variants", "org", "natural-teacher", "--curve", "100", "--teacher-seed", "1"]
+    argv += ["--train-config", str(train_config), "--max-train-dialogues", "4", "--max-epochs", "1", "--patience", "1"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, str(REPO / "benchmarks" / "bench_utility.py"), *argv, "--seeds"]
+    start = lambda seed: subprocess.Popen(  # noqa: E731
+        [*command, seed], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    first = start("1")
+    teacher = work / "utility" / "experiment" / "runs" / "meld" / "context_org" / "seed-1"
+    deadline = time.monotonic() + 600  # a bound for a busy machine, not a timing claim
+    while not (teacher / OWNER_NAME).exists() and first.poll() is None:
+        assert time.monotonic() < deadline, "the teacher's training never started"
+        time.sleep(0.2)
+    second = start("2")  # the teacher is being trained now: this one has to wait for it
+    out_first, out_second = first.communicate(timeout=900)[0], second.communicate(timeout=900)[0]
+    assert first.returncode == 0, out_first[-3000:]
+    assert second.returncode == 0, out_second[-3000:]
+    assert f"waiting for process {first.pid} (preparing the teacher and the derived configs" in out_second
+    assert (teacher / "train.log").read_text().count("=== ") == 1  # trained once, by the first process
+    assert "context_natural-teacher seed 2: running" in out_second and "seed 1: running" not in out_second
+    relabelled = json.loads((work / "erc-synth" / "meld_natural_teacher" / "build_info.json").read_text())
+    assert relabelled["label_source"]["teacher"]["seed"] == 1
+
+    assert _bench().main([*argv, "--seeds", "1", "2"]) == 0  # the whole table: every run reused
+    rows = (work / "utility" / "experiment" / "table_per_seed.csv").read_text().splitlines()[1:]
+    systems = {tuple(row.split(",")[1:3]) for row in rows if row.split(",")[1].startswith("context_")}
+    assert systems == {(f"context_{v}", s) for v in ("org", "natural-teacher") for s in ("1", "2")}

@@ -29,6 +29,7 @@ from erc_synth_datasets.build import BuildError, read_config_build
 from erc_synth_datasets.configuration import config_to_dict
 from erc_synth_datasets.curation import CurationOptions, curate_config
 from erc_synth_datasets.files import write_json_atomic, write_text_atomic
+from erc_synth_datasets.processes import exclusive_folder
 from erc_synth_datasets.vocabulary import (
     REAL_SOURCE,
     ConfigName,
@@ -202,17 +203,28 @@ def _derived_configs(config: UtilityConfig, benchmark: str, teacher: Path) -> No
             )
 
 
+def _waiting(holder: str) -> None:
+    print(f"waiting for {holder}: it prepares the teacher and the derived configs this run reuses", flush=True)
+
+
 def run_utility(config: UtilityConfig) -> UtilityResult:
-    """Runs the whole measurement (resumable); writes `<work>/utility.json` and `<work>/utility.md`."""
+    """Runs the whole measurement (resumable); writes `<work>/utility.json` and `<work>/utility.md`.
+
+    Several processes may share `work`, each with its own seeds (the runs of a seed are never trained by two): the
+    teacher and the derived configs are made by the first, which the others wait for.
+    """
     benchmark = get_benchmark(config.benchmark).name
     timings: dict[str, float] = {}
-    started = time.perf_counter()
-    teacher = _teacher(config, benchmark)
-    timings["teacher"] = time.perf_counter() - started
+    # Processes that share `work` (seeds run side by side) take turns here: the first trains the teacher and makes
+    # the derived configs, the others wait for it and then reuse both.
+    with exclusive_folder(config.work, "preparing the teacher and the derived configs", wait=True, on_wait=_waiting):
+        started = time.perf_counter()
+        teacher = _teacher(config, benchmark)
+        timings["teacher"] = time.perf_counter() - started
 
-    started = time.perf_counter()
-    _derived_configs(config, benchmark, teacher)
-    timings["relabel_and_curate"] = time.perf_counter() - started
+        started = time.perf_counter()
+        _derived_configs(config, benchmark, teacher)
+        timings["relabel_and_curate"] = time.perf_counter() - started
 
     started = time.perf_counter()
     experiment = _experiment(config, benchmark)
