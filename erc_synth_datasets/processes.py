@@ -11,10 +11,11 @@ the training process it launched). Two measures close it:
   stale lock). A second writer fails at once with `FolderInUseError`, naming the process that holds the folder
   (its pid, command and start time, from `folder/.erc-synth.lock.owner`). Both files are hidden, so builds, merges
   and pushes never see them.
-- `ChildProcesses` starts the processes a command waits for (a training run, a generation shard). When the
-  command ends by an exception, Ctrl-C or SIGTERM, its children still running are stopped (SIGTERM, then SIGKILL
-  after a grace period); on Linux each child also asks the kernel for SIGTERM when its parent dies
-  (`PR_SET_PDEATHSIG`), which covers a parent killed by SIGKILL.
+- `ChildProcesses` starts the processes a command waits for (a training run, a generation shard), each leading a
+  process group of its own (POSIX). When the command ends by an exception, Ctrl-C or SIGTERM, the groups of its
+  children still running are stopped (SIGTERM, then SIGKILL after a grace period), so what a child started itself
+  (the processes of `accelerate launch`) stops too; on Linux each child also asks the kernel for SIGTERM when its
+  parent dies (`PR_SET_PDEATHSIG`), which covers a parent killed by SIGKILL.
 """
 
 from __future__ import annotations
@@ -167,8 +168,13 @@ class ChildProcesses:
         self._previous_handler: Any = None
 
     def start(self, command: Sequence[str], **popen_kwargs: Any) -> subprocess.Popen:
-        """Starts `command` (`subprocess.Popen` keyword arguments) as a child that ends with this process."""
-        process = subprocess.Popen(list(command), preexec_fn=_parent_death_signal(), **popen_kwargs)
+        """Starts `command` (`subprocess.Popen` keyword arguments) as a child that ends with this process.
+
+        On POSIX the child leads a process group of its own, so that stopping it stops what it started too (the
+        training processes under `accelerate launch`)."""
+        process = subprocess.Popen(
+            list(command), preexec_fn=_parent_death_signal(), start_new_session=_GROUPS, **popen_kwargs
+        )
         self.processes.append(process)
         return process
 
@@ -186,17 +192,40 @@ class ChildProcesses:
                 self._previous_handler = None
 
     def stop(self) -> None:
-        """Stops every child still running: SIGTERM, then SIGKILL for those not gone after the grace period."""
+        """Stops every child still running and its process group: SIGTERM, then SIGKILL for what is left after the
+        grace period."""
         running = [process for process in self.processes if process.poll() is None]
         for process in running:
-            process.terminate()
+            _signal(process, signal.SIGTERM)
         deadline = time.monotonic() + self.grace_seconds
         for process in running:
             try:
                 process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+                pass
+            while _signal(process, 0) and time.monotonic() < deadline:  # the rest of its group, if any
+                time.sleep(0.1)
+            _signal(process, getattr(signal, "SIGKILL", signal.SIGTERM))  # whatever is still there
+            process.wait()
+
+
+#: Children lead their own process group where the platform has them.
+_GROUPS = hasattr(os, "killpg")
+
+
+def _signal(process: subprocess.Popen, signum: int) -> bool:
+    """Sends `signum` (0: none, only the check) to the child's process group (POSIX), or to the child; returns
+    whether there was anything to send it to."""
+    try:
+        if _GROUPS:
+            os.killpg(process.pid, signum)
+        elif process.poll() is None and signum:
+            process.send_signal(signum)
+        else:
+            return process.poll() is None
+    except (ProcessLookupError, PermissionError):
+        return False  # already gone
+    return True
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:

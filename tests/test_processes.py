@@ -122,42 +122,60 @@ def test_the_generate_command_names_the_process_holding_its_output(tmp_path):
 
 
 def _parent_script(pid_file: Path) -> str:
-    """A parent that starts a long child with `ChildProcesses`, writes the child's pid, and waits for it."""
+    """A parent that starts a child with `ChildProcesses`; the child starts a grandchild of its own (as `accelerate
+    launch` starts the training processes), writes both pids, and waits."""
+    child = textwrap.dedent(
+        f"""
+        import subprocess, sys, time
+        from pathlib import Path
+        grandchild = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        Path({str(pid_file)!r}).write_text(f"{{__import__('os').getpid()}} {{grandchild.pid}}")
+        grandchild.wait()
+        """
+    )
     return textwrap.dedent(
         f"""
         import sys
-        from pathlib import Path
         from erc_synth_datasets.processes import ChildProcesses
         with ChildProcesses() as children:
-            child = children.start([sys.executable, "-c", "import time; time.sleep(600)"])
-            Path({str(pid_file)!r}).write_text(str(child.pid))
-            sys.exit(child.wait())
+            sys.exit(children.start([sys.executable, "-c", {child!r}]).wait())
         """
     )
+
+
+def _family(pid_file: Path) -> list[int]:
+    _wait_until(
+        lambda: pid_file.exists() and len(pid_file.read_text().split()) == 2, "the child's and grandchild's pids"
+    )
+    pids = [int(pid) for pid in pid_file.read_text().split()]
+    assert not any(_gone(pid) for pid in pids)
+    return pids
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_stopping_the_parent_stops_its_children(tmp_path, stop):
     pid_file = tmp_path / "child.pid"
     parent = subprocess.Popen([sys.executable, "-c", _parent_script(pid_file)], env=ENV)
-    _wait_until(lambda: pid_file.exists() and pid_file.read_text(), "the child's pid")
-    child = int(pid_file.read_text())
-    assert not _gone(child)
-    parent.send_signal(stop)  # to the parent only, as `kill PID` does; the child is not signalled by the test
+    family = _family(pid_file)
+    parent.send_signal(stop)  # to the parent only, as `kill PID` does; the children are not signalled by the test
     parent.wait(timeout=WAIT_SECONDS)
     assert parent.returncode != 0
-    _wait_until(lambda: _gone(child), f"child {child} to end after its parent got {stop.name}")
+    for pid in family:
+        _wait_until(lambda: _gone(pid), f"process {pid} to end after the parent got {stop.name}")  # noqa: B023
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
 def test_a_child_ends_when_its_parent_is_killed_with_sigkill(tmp_path):
     pid_file = tmp_path / "child.pid"
     parent = subprocess.Popen([sys.executable, "-c", _parent_script(pid_file)], env=ENV)
-    _wait_until(lambda: pid_file.exists() and pid_file.read_text(), "the child's pid")
-    child = int(pid_file.read_text())
-    parent.kill()  # cannot be caught: only the kernel's parent-death signal reaches the child
-    parent.wait()
-    _wait_until(lambda: _gone(child), f"child {child} to end after its parent was killed")
+    child, grandchild = _family(pid_file)
+    try:
+        parent.kill()  # cannot be caught: only the kernel's parent-death signal reaches the child
+        parent.wait()
+        _wait_until(lambda: _gone(child), f"child {child} to end after its parent was killed")
+    finally:  # the kernel signals the direct child only: the grandchild is this test's to clean up
+        if not _gone(grandchild):
+            os.kill(grandchild, signal.SIGKILL)
 
 
 def test_children_that_ignore_sigterm_are_killed_after_the_grace_period(tmp_path):
