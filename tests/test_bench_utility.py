@@ -26,25 +26,27 @@ def _bench():
     return module
 
 
+def _tiny_train_config(tmp_path: Path) -> Path:
+    """A training config for a tiny encoder on CPU (the utility benchmark's `--train-config`)."""
+    train_config = tmp_path / "train.yaml"
+    settings = {
+        "model_name_or_path": str(make_tiny_encoder(tmp_path / "encoder")),
+        "max_length": 32,
+        "per_device_train_batch_size": 16,
+        "per_device_eval_batch_size": 256,
+        "learning_rate": 1e-3,
+        "use_cpu": True,
+        "max_eval_dialogues": 10,
+    }
+    train_config.write_text(yaml.safe_dump(settings))
+    return train_config
+
+
 @pytest.mark.slow
 @pytest.mark.real_data
 def test_every_lever_against_both_orgs_with_exact_pvalues_and_the_floor(tmp_path, shared_data, capsys):
     runs = {mode: write_run(tmp_path / mode, mode=mode, num_dialogues=12) for mode in ("natural",)}
-    encoder = make_tiny_encoder(tmp_path / "encoder")
-    train_config = tmp_path / "train.yaml"
-    train_config.write_text(
-        yaml.safe_dump(
-            {
-                "model_name_or_path": str(encoder),
-                "max_length": 32,
-                "per_device_train_batch_size": 16,
-                "per_device_eval_batch_size": 256,
-                "learning_rate": 1e-3,
-                "use_cpu": True,
-                "max_eval_dialogues": 10,
-            }
-        )
-    )
+    train_config = _tiny_train_config(tmp_path)
     argv = ["--data-dir", str(shared_data / "meld"), "--work", str(tmp_path / "work"), "--seeds", "1", "2"]
     argv += ["--run", f"natural={runs['natural']}", "--modes", "natural", "--curve", "50", "100"]
     argv += ["--train-config", str(train_config), "--max-train-dialogues", "4", "--max-epochs", "2", "--patience", "1"]
@@ -100,20 +102,7 @@ def test_seeds_run_side_by_side_share_one_teacher_and_one_relabelling(tmp_path, 
     from erc_synth_datasets.processes import OWNER_NAME
 
     run = write_run(tmp_path / "natural", mode="natural", num_dialogues=12)
-    train_config = tmp_path / "train.yaml"
-    train_config.write_text(
-        yaml.safe_dump(
-            {
-                "model_name_or_path": str(make_tiny_encoder(tmp_path / "encoder")),
-                "max_length": 32,
-                "per_device_train_batch_size": 16,
-                "per_device_eval_batch_size": 256,
-                "learning_rate": 1e-3,
-                "use_cpu": True,
-                "max_eval_dialogues": 10,
-            }
-        )
-    )
+    train_config = _tiny_train_config(tmp_path)
     work = tmp_path / "work"
     argv = ["--data-dir", str(shared_data / "meld"), "--work", str(work), "--run", f"natural={run}"]
     argv += ["--modes", "natural", "--variants", "org", "natural-teacher", "--curve", "100", "--teacher-seed", "1"]
