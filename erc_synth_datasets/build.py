@@ -32,6 +32,7 @@ from .configuration import output_dir_alias, take_old_output
 from .errors import ErcSynthError
 from .files import DiskFullError, is_disk_full, read_json_file, write_json_atomic, write_text_atomic
 from .plots import plot_label_distribution
+from .processes import exclusive_replaced_folder
 from .quality.outputs import card_quality_section, report_config
 from .runs import RunFormatError, count_records, iter_jsonl, list_accepted_files, read_manifest
 from .splitting import SPLIT_NAMES, SplitError, SplitRatios, split_dialogues
@@ -626,7 +627,9 @@ def update_dataset_folder(
 
     The folder is assembled in a staging folder beside `output` (the kept configs copied, then `write(staging)`
     writes the new configs' folders and returns their `ConfigBuild`s), the card is re-rendered (its prose kept) and
-    the staging folder is swapped into place; on any error `output` is left as it was.
+    the staging folder is swapped into place; on any error `output` is left as it was. One process at a time
+    rewrites a folder (`exclusive_replaced_folder`; another waits): two at once would each copy the configs they
+    found, and the second swap would drop the config the first added.
 
     Returns:
         The configs written and the names of the configs kept.
@@ -634,38 +637,39 @@ def update_dataset_folder(
     # huggingface_hub's DatasetCard: loaded only when a card is written.
     from .card import render_card
 
-    staging = make_staging_folder(output)
-    try:
-        kept: list[str] = []
-        existing_card = None
-        if output.is_dir():
-            for entry in sorted(output.iterdir()):
-                if entry.name in names:
-                    continue  # rewritten below
-                if entry.name == "README.md":
-                    existing_card = entry.read_text(encoding="utf-8")
-                    continue
-                if entry.is_dir():
-                    shutil.copytree(entry, staging / entry.name)
-                else:
-                    shutil.copy2(entry, staging / entry.name)
-            kept = [name for name in _existing_configs(output) if name not in names]
-        built = write(staging)
-        kept_builds = [read_config_build(staging, name) for name in kept]
-        card = render_card(
-            built,
-            all_configs=sorted([*built, *kept_builds], key=lambda c: c.name),
-            existing=existing_card,
-            data=card_settings,
-        )
-        write_text_atomic(staging / "README.md", str(card))
-        swap_into_place(staging, output)
-    except BaseException as err:
-        shutil.rmtree(staging, ignore_errors=True)
-        if is_disk_full(err):  # named by the output's folder, not the staging folder that is gone now
-            raise DiskFullError(output.parent, f"the dataset folder {output.name!r}") from err
-        raise
-    return built, kept
+    with exclusive_replaced_folder(output, "writing the dataset folder"):
+        staging = make_staging_folder(output)
+        try:
+            kept: list[str] = []
+            existing_card = None
+            if output.is_dir():
+                for entry in sorted(output.iterdir()):
+                    if entry.name in names:
+                        continue  # rewritten below
+                    if entry.name == "README.md":
+                        existing_card = entry.read_text(encoding="utf-8")
+                        continue
+                    if entry.is_dir():
+                        shutil.copytree(entry, staging / entry.name)
+                    else:
+                        shutil.copy2(entry, staging / entry.name)
+                kept = [name for name in _existing_configs(output) if name not in names]
+            built = write(staging)
+            kept_builds = [read_config_build(staging, name) for name in kept]
+            card = render_card(
+                built,
+                all_configs=sorted([*built, *kept_builds], key=lambda c: c.name),
+                existing=existing_card,
+                data=card_settings,
+            )
+            write_text_atomic(staging / "README.md", str(card))
+            swap_into_place(staging, output)
+        except BaseException as err:
+            shutil.rmtree(staging, ignore_errors=True)
+            if is_disk_full(err):  # named by the output's folder, not the staging folder that is gone now
+                raise DiskFullError(output.parent, f"the dataset folder {output.name!r}") from err
+            raise
+        return built, kept
 
 
 def read_config_build(folder: str | Path, name: str) -> ConfigBuild:

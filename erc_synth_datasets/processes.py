@@ -10,7 +10,10 @@ the training process it launched). Two measures close it:
   macOS an `flock`, which the kernel releases when the process dies, even by SIGKILL, so a crash never leaves a
   stale lock). A second writer fails at once with `FolderInUseError`, naming the process that holds the folder
   (its pid, command and start time, from `folder/.erc-synth.lock.owner`). Both files are hidden, so builds, merges
-  and pushes never see them.
+  and pushes never see them. A dataset folder is rewritten by building a new one beside it and renaming it into
+  place (all or nothing), so a lock inside it would leave with the old folder: `exclusive_replaced_folder` holds
+  `.erc-synth.lock.NAME` beside it instead, and a second writer waits for the first (each rewrite takes seconds),
+  so two commands adding configs to one dataset at once both keep theirs.
 - `ChildProcesses` starts the processes a command waits for (a training run, a generation shard), each leading a
   process group of its own (POSIX). When the command ends by an exception, Ctrl-C or SIGTERM, the groups of its
   children still running are stopped (SIGTERM, then SIGKILL after a grace period), so what a child started itself
@@ -43,6 +46,7 @@ __all__ = [
     "ChildProcesses",
     "FolderInUseError",
     "exclusive_folder",
+    "exclusive_replaced_folder",
     "folder_holder",
 ]
 
@@ -56,19 +60,26 @@ class FolderInUseError(ErcSynthError, RuntimeError):
     """Another running process holds the folder this one was asked to write."""
 
 
-def _owner_description(folder: Path) -> str:
+def _lock_files(folder: Path, *, beside: bool = False) -> tuple[Path, Path]:
+    """The lock file and the owner file of `folder`: inside it, or `beside` it (`.erc-synth.lock.NAME`)."""
+    if beside:
+        return folder.parent / f"{LOCK_NAME}.{folder.name}", folder.parent / f"{LOCK_NAME}.{folder.name}.owner"
+    return folder / LOCK_NAME, folder / OWNER_NAME
+
+
+def _owner_description(owner_file: Path) -> str:
     try:
-        owner = json.loads((folder / OWNER_NAME).read_text(encoding="utf-8"))
+        owner = json.loads(owner_file.read_text(encoding="utf-8"))
         return f"process {owner['pid']} ({owner['what']}, started {owner['started']}: {owner['command']})"
     except (OSError, ValueError, KeyError, TypeError):
         return "another process"  # the holder has not written its owner file yet
 
 
-def _try_lock(folder: Path, timeout: float = 0):
-    """The held lock of `folder`, or None when another process holds it (after `timeout` seconds; -1: no limit)."""
+def _try_lock(lock_file: Path, timeout: float = 0):
+    """The held lock `lock_file`, or None when another process holds it (after `timeout` seconds; -1: no limit)."""
     from filelock import FileLock, Timeout
 
-    lock = FileLock(str(folder / LOCK_NAME), timeout=timeout, thread_local=False)
+    lock = FileLock(str(lock_file), timeout=timeout, thread_local=False)
     try:
         lock.acquire()
     except Timeout:
@@ -79,14 +90,43 @@ def _try_lock(folder: Path, timeout: float = 0):
 def folder_holder(folder: str | Path) -> str | None:
     """Who is writing `folder` now ("process 123 (training, started ...: python -m ...)"), or None when nobody
     holds it (also when it does not exist). Never waits and never keeps the lock."""
-    folder = Path(folder)
-    if not (folder / LOCK_NAME).exists():
+    lock_file, owner_file = _lock_files(Path(folder))
+    if not lock_file.exists():
         return None
-    lock = _try_lock(folder)
+    lock = _try_lock(lock_file)
     if lock is None:
-        return _owner_description(folder)
+        return _owner_description(owner_file)
     lock.release()
     return None
+
+
+@contextmanager
+def _holding(
+    folder: Path, what: str, *, beside: bool, wait: bool, on_wait: Callable[[str], None] | None
+) -> Iterator[None]:
+    lock_file, owner_file = _lock_files(folder, beside=beside)
+    lock = _try_lock(lock_file)
+    if lock is None and wait:
+        if on_wait is not None:
+            on_wait(_owner_description(owner_file))
+        lock = _try_lock(lock_file, timeout=-1)
+    if lock is None:
+        raise FolderInUseError(
+            f"{str(folder)!r} is in use: {_owner_description(owner_file)} is writing to it. Two processes writing one "
+            f"folder would mix their files; wait for that process to finish (or stop it), then run this again, or "
+            "choose another folder."
+        )
+    try:
+        owner = {
+            "pid": os.getpid(),
+            "what": what,
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "command": " ".join(sys.argv) or sys.executable,
+        }
+        write_json_atomic(owner_file, owner)
+        yield
+    finally:
+        lock.release()
 
 
 @contextmanager
@@ -108,28 +148,30 @@ def exclusive_folder(
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    lock = _try_lock(folder)
-    if lock is None and wait:
-        if on_wait is not None:
-            on_wait(_owner_description(folder))
-        lock = _try_lock(folder, timeout=-1)
-    if lock is None:
-        raise FolderInUseError(
-            f"{str(folder)!r} is in use: {_owner_description(folder)} is writing to it. Two processes writing one "
-            f"folder would mix their files; wait for that process to finish (or stop it), then run this again, or "
-            "choose another folder."
-        )
-    try:
-        owner = {
-            "pid": os.getpid(),
-            "what": what,
-            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "command": " ".join(sys.argv) or sys.executable,
-        }
-        write_json_atomic(folder / OWNER_NAME, owner)
+    with _holding(folder, what, beside=False, wait=wait, on_wait=on_wait):
         yield
-    finally:
-        lock.release()
+
+
+def _report_wait(holder: str) -> None:
+    print(f"waiting for {holder}: it is rewriting the same folder", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def exclusive_replaced_folder(
+    folder: str | Path, what: str, *, wait: bool = True, on_wait: Callable[[str], None] | None = _report_wait
+) -> Iterator[None]:
+    """Holds `folder`, which is replaced as a whole (built beside it, then renamed into place), while the block runs.
+
+    The lock is `.erc-synth.lock.NAME` beside the folder (its parent is created if needed); by default a second
+    writer waits for the first and says so on stderr, then reads the folder as the first left it.
+
+    Raises:
+        FolderInUseError: another running process holds the folder and `wait` is False.
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with _holding(folder, what, beside=True, wait=wait, on_wait=on_wait):
+        yield
 
 
 def _parent_death_signal() -> Any:

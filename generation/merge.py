@@ -144,7 +144,7 @@ def merge_runs(shard_dirs: list[str | Path], output: str | Path, *, allow_incomp
     unfinished = _check_shards(paths, manifests, allow_incomplete)
     output = Path(output)
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        raise MergeError(f"--output {str(output)!r} exists and is not empty; choose a new directory.")
+        raise MergeError(f"--output-dir {str(output)!r} exists and is not empty; choose a new directory.")
     output.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.merging."))
     try:

@@ -185,21 +185,23 @@ def _previous_manifest(setup: _RunSetup) -> RunManifest | None:
     if not run_dir.exists():
         return None
     if not run_dir.is_dir():
-        raise RunConflictError(f"--output {str(run_dir)!r} exists and is not a directory; choose another --output.")
+        raise RunConflictError(
+            f"--output-dir {str(run_dir)!r} exists and is not a directory; choose another --output-dir."
+        )
     if not (run_dir / MANIFEST_NAME).exists():
         leftovers = [p.name for p in run_dir.iterdir() if not p.name.startswith(".")]
         if leftovers:
             raise RunConflictError(
-                f"--output {str(run_dir)!r} is not empty and holds no {MANIFEST_NAME} (found {leftovers[:5]}); "
+                f"--output-dir {str(run_dir)!r} is not empty and holds no {MANIFEST_NAME} (found {leftovers[:5]}); "
                 "choose a new or empty directory."
             )
         return None
     manifest = read_manifest(run_dir)
     if manifest.settings_hash != setup.digest:
         raise RunConflictError(
-            f"--output {str(run_dir)!r} holds a run made with different settings "
+            f"--output-dir {str(run_dir)!r} holds a run made with different settings "
             f"({_describe_differences(manifest.settings, setup.settings)}). Re-run with the same settings to "
-            "resume it, or choose a new --output for the new settings."
+            "resume it, or choose a new --output-dir for the new settings."
         )
     return manifest
 
@@ -209,7 +211,7 @@ def _make_run_dir(run_dir: Path) -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise RunFormatError(
-            f"--output {str(run_dir)!r} cannot be created ({err.strerror or type(err).__name__}); choose a folder "
+            f"--output-dir {str(run_dir)!r} cannot be created ({err.strerror or type(err).__name__}); choose a folder "
             "you can write to (its parent must exist or be creatable)."
         ) from None
 

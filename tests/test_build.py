@@ -22,6 +22,7 @@ from run_fixtures import SCRIPTED_MODEL, write_run
 from erc_synth import cli
 from erc_synth_datasets.benchmarks import get_benchmark
 from erc_synth_datasets.build import BuildConfig, BuildError, build_dataset, read_run
+from erc_synth_datasets.processes import LOCK_NAME
 from erc_synth_datasets.schema import dialogue_features
 from erc_synth_datasets.splitting import SplitError, SplitRatios, split_counts, split_dialogues
 
@@ -191,7 +192,9 @@ def _assert_refused_and_untouched(runs, out: Path, match: str, **config) -> None
     with pytest.raises(BuildError, match=match):
         build_dataset(runs, BuildConfig(output=str(out), **config))
     assert (snapshot(out) if out.exists() else None) == before
-    leftovers = [p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.")]
+    leftovers = [  # staging folders (the folder's lock files beside it stay by design)
+        p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.") and not p.name.startswith(LOCK_NAME)
+    ]
     assert leftovers == []
 
 

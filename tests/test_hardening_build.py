@@ -16,6 +16,7 @@ from run_fixtures import write_run
 
 from erc_synth_datasets.build import BuildConfig, build_dataset
 from erc_synth_datasets.files import DiskFullError, write_text_atomic
+from erc_synth_datasets.processes import LOCK_NAME
 from erc_synth_datasets.swap import recover_swap
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,7 +27,8 @@ def _configs(folder: Path) -> list[str]:
 
 
 def _stage_folders(parent: Path) -> list[str]:
-    return sorted(p.name for p in parent.iterdir() if p.name.startswith("."))
+    """The hidden staging folders of a build (the folder's lock files beside it stay by design)."""
+    return sorted(p.name for p in parent.iterdir() if p.name.startswith(".") and not p.name.startswith(LOCK_NAME))
 
 
 def _dead_pid() -> int:
@@ -135,6 +137,7 @@ import json, sys
 from pathlib import Path
 from erc_synth_datasets.build import BuildConfig, build_dataset
 from erc_synth_datasets.files import DiskFullError, write_text_atomic
+from erc_synth_datasets.processes import LOCK_NAME
 
 disk, run = Path(sys.argv[1]), sys.argv[2]
 outcome = {}
@@ -148,7 +151,7 @@ try:
     build_dataset([run], BuildConfig(output=str(disk / "erc-synth")))
 except DiskFullError as err:
     outcome["build"] = str(err)
-outcome["left"] = sorted(p.name for p in disk.iterdir())
+outcome["left"] = sorted(p.name for p in disk.iterdir() if not p.name.startswith(LOCK_NAME))
 print(json.dumps(outcome))
 """
 

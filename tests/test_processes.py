@@ -23,6 +23,7 @@ from erc_synth_datasets.processes import (
     ChildProcesses,
     FolderInUseError,
     exclusive_folder,
+    exclusive_replaced_folder,
     folder_holder,
 )
 
@@ -31,13 +32,13 @@ ENV = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "OMP_NUM_TH
 WAIT_SECONDS = 120  # an upper bound for a process to start or stop on a busy machine, not a timing claim
 
 
-def _hold(folder: Path) -> subprocess.Popen:
-    """A separate process that holds `folder` until it is killed; returns once it holds it."""
+def _hold(folder: Path, how: str = "exclusive_folder") -> subprocess.Popen:
+    """A separate process that holds `folder` (with `how`) until it is killed; returns once it holds it."""
     code = textwrap.dedent(
         f"""
         import sys, time
-        from erc_synth_datasets.processes import exclusive_folder
-        with exclusive_folder({str(folder)!r}, "holding it for a test"):
+        from erc_synth_datasets.processes import {how}
+        with {how}({str(folder)!r}, "holding it for a test"):
             print("held", flush=True)
             time.sleep(600)
         """
@@ -246,3 +247,44 @@ def test_stopping_an_experiment_stops_its_training_run_and_frees_the_run_folder(
 
     assert main([str(path)]) == 0  # the run folder is free: the run starts again and finishes
     assert json.loads((run_dir / "results.json").read_text())["status"] == "complete"
+
+
+def test_two_builds_into_one_dataset_folder_at_once_keep_both_configs(tmp_path):
+    """A dataset folder is rewritten whole (built beside it, then swapped in): two writers at once would each copy
+    the configs they found and the second swap would drop the first one's config. The second waits instead."""
+    from datasets import load_dataset
+    from run_fixtures import write_run
+
+    runs = {mode: write_run(tmp_path / mode, mode=mode, num_dialogues=8) for mode in ("natural", "balanced")}
+    dataset = tmp_path / "erc-synth"
+    holder = _hold(dataset, "exclusive_replaced_folder")
+    builds = {}
+    try:
+        with pytest.raises(FolderInUseError, match=rf"'{dataset}' is in use: process {holder.pid} \(holding"):
+            with exclusive_replaced_folder(dataset, "a test", wait=False):
+                pytest.fail("entered a folder that another process holds")
+        for mode, run in runs.items():
+            command = [sys.executable, "-m", "erc_synth.cli", "build", str(run), "--output-dir", str(dataset)]
+            builds[mode] = subprocess.Popen(
+                command, env=ENV, stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"{mode}.err", "w"), text=True
+            )
+        for mode in runs:  # both builds have started and wait for the holder, so both run at once below
+            _wait_until(
+                lambda mode=mode: (
+                    f"waiting for process {holder.pid} (holding it for a test"
+                    in (tmp_path / f"{mode}.err").read_text()
+                ),
+                f"the {mode} build waiting for the folder",
+            )
+        assert not dataset.exists()  # nothing was written while the holder held it
+    finally:
+        holder.kill()
+        holder.wait()
+    for mode, build in builds.items():
+        assert build.wait(timeout=WAIT_SECONDS) == 0, (tmp_path / f"{mode}.err").read_text()
+    for mode in runs:
+        assert (dataset / f"meld_{mode}" / "build_info.json").is_file()
+        assert len(load_dataset(str(dataset), f"meld_{mode}", split="train")) > 0
+    # The lock lives beside the folder, never inside what is built, loaded or pushed.
+    assert not [p.name for p in dataset.iterdir() if "lock" in p.name]
+    assert (tmp_path / f"{LOCK_NAME}.erc-synth").exists()
