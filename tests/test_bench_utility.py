@@ -119,9 +119,16 @@ def test_seeds_run_side_by_side_share_one_teacher_and_one_relabelling(tmp_path, 
         assert time.monotonic() < deadline, "the teacher's training never started"
         time.sleep(0.2)
     second = start("2")  # the teacher is being trained now: this one has to wait for it
+    # The generator's labels need no teacher: a process training only them starts at once, beside the teacher.
+    generator_only = [*command[:-1], "--seeds", "1"]
+    generator_only[generator_only.index("--variants") + 1 : generator_only.index("--curve")] = ["natural"]
+    third = subprocess.Popen(generator_only, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out_first, out_second = first.communicate(timeout=900)[0], second.communicate(timeout=900)[0]
+    out_third = third.communicate(timeout=900)[0]
     assert first.returncode == 0, out_first[-3000:]
     assert second.returncode == 0, out_second[-3000:]
+    assert third.returncode == 0, out_third[-3000:]
+    assert "(preparing the teacher" not in out_third and "context_natural seed 1: running" in out_third
     assert f"waiting for process {first.pid} (preparing the teacher and the derived configs" in out_second
     assert (teacher / "train.log").read_text().count("=== ") == 1  # trained once, by the first process
     assert "context_natural-teacher seed 2: running" in out_second and "seed 1: running" not in out_second
@@ -132,3 +139,5 @@ def test_seeds_run_side_by_side_share_one_teacher_and_one_relabelling(tmp_path, 
     rows = (work / "utility" / "experiment" / "table_per_seed.csv").read_text().splitlines()[1:]
     systems = {tuple(row.split(",")[1:3]) for row in rows if row.split(",")[1].startswith("context_")}
     assert systems == {(f"context_{v}", s) for v in ("org", "natural-teacher") for s in ("1", "2")}
+    generator_run = work / "utility" / "experiment" / "runs" / "meld" / "context_natural" / "seed-1"
+    assert (generator_run / "results.json").is_file()

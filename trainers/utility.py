@@ -47,7 +47,7 @@ from .relabel import RelabelOptions, relabel_with_teacher, teacher_record
 from .results import read_results
 from .significance import analyse, read_table, render_markdown
 
-__all__ = ["UtilityConfig", "UtilityResult", "lever_variants", "run_utility"]
+__all__ = ["UtilityConfig", "UtilityResult", "lever_variants", "needs_teacher", "run_utility"]
 
 
 def lever_variants(modes: list[Mode], curve: list[int]) -> list[Variant]:
@@ -164,6 +164,13 @@ def _experiment(config: UtilityConfig, benchmark: str, **changes: Any) -> Experi
     return ExperimentConfig(**{**settings, **changes})
 
 
+def needs_teacher(variants: list[Variant]) -> bool:
+    """Whether any of `variants` trains on what the teacher makes: its labels, or a curation scored with its
+    probabilities. Org, the steps-matched Org and the generator's own labels need no teacher, so a run of only
+    those starts training at once, beside a process that trains the teacher."""
+    return any(v.labels is LabelSource.TEACHER or v.curation for v in variants)
+
+
 def _teacher(config: UtilityConfig, benchmark: str) -> Path:
     """Trains (or reuses) the teacher: the converged Org run of `teacher_seed`, with its model saved. It is the
     experiment's own Org run of that seed (the same folder and settings), so the matrix does not train it twice."""
@@ -215,16 +222,23 @@ def run_utility(config: UtilityConfig) -> UtilityResult:
     """
     benchmark = get_benchmark(config.benchmark).name
     timings: dict[str, float] = {}
-    # Processes that share `work` (seeds run side by side) take turns here: the first trains the teacher and makes
-    # the derived configs, the others wait for it and then reuse both.
-    with exclusive_folder(config.work, "preparing the teacher and the derived configs", wait=True, on_wait=_waiting):
-        started = time.perf_counter()
-        teacher = _teacher(config, benchmark)
-        timings["teacher"] = time.perf_counter() - started
-
-        started = time.perf_counter()
-        _derived_configs(config, benchmark, teacher)
-        timings["relabel_and_curate"] = time.perf_counter() - started
+    teacher = None
+    # The Org run of the teacher's seed is always trained as the teacher (its model saved), so that a later run
+    # with teacher variants reuses it; a run of only the other seeds' Orgs and the generator's labels needs nothing.
+    teaches = Variant.ORG in config.variants and config.teacher_seed in config.seeds
+    if needs_teacher(config.variants) or teaches:
+        # Processes that share `work` (seeds run side by side) take turns here: the first trains the teacher and
+        # makes the derived configs, the others wait for it and then reuse both.
+        with exclusive_folder(
+            config.work, "preparing the teacher and the derived configs", wait=True, on_wait=_waiting
+        ):
+            started = time.perf_counter()
+            teacher = _teacher(config, benchmark)
+            timings["teacher"] = time.perf_counter() - started
+            if needs_teacher(config.variants):
+                started = time.perf_counter()
+                _derived_configs(config, benchmark, teacher)
+                timings["relabel_and_curate"] = time.perf_counter() - started
 
     started = time.perf_counter()
     experiment = _experiment(config, benchmark)
@@ -236,18 +250,21 @@ def run_utility(config: UtilityConfig) -> UtilityResult:
         )
 
     table = Path(experiment.output_dir) / "table_per_seed.csv"
-    analysis = analyse(read_table(table, seeds="blocks"))
+    # A process that trains one variant (variants split across processes) has nothing to rank; the command with
+    # every variant reuses its runs for the table and the p-values.
+    analysis = analyse(read_table(table, seeds="blocks")) if len(config.variants) > 1 else None
     report = _headline(config, benchmark, table, analysis)
     report["timings_s"] = timings
     report["settings"] = config_to_dict(config)
-    report["teacher"] = str(teacher)
+    report["teacher"] = str(teacher) if teacher else None
     work = Path(config.work)
     write_json_atomic(work / "utility.json", report)
-    write_text_atomic(work / "utility.md", render_markdown(analysis) + "\n" + _curve_markdown(report))
+    ranking = render_markdown(analysis) if analysis else "One variant: nothing to rank (run the variants together).\n"
+    write_text_atomic(work / "utility.md", ranking + "\n" + _curve_markdown(report))
     return UtilityResult(work=work, table=table, report=report, timings=timings)
 
 
-def _headline(config: UtilityConfig, benchmark: str, table: Path, analysis: Any) -> dict[str, Any]:
+def _headline(config: UtilityConfig, benchmark: str, table: Path, analysis: Any | None) -> dict[str, Any]:
     """Per variant: the real-test mean and per-seed scores, the epochs its stages ran, and its p-values."""
     import csv
 
@@ -263,7 +280,7 @@ def _headline(config: UtilityConfig, benchmark: str, table: Path, analysis: Any)
         if str(SystemName("context", v)) in means
     ]
     stronger = max(orgs, key=lambda name: means[name]) if orgs else None
-    comparisons = [c.to_dict() for c in analysis.comparisons]
+    comparisons = [c.to_dict() for c in analysis.comparisons] if analysis else []
     variants = {}
     for name, per_seed in scores.items():
         parsed = SystemName.try_parse(name)
