@@ -136,8 +136,11 @@ def _parent_script(pid_file: Path) -> str:
     )
     return textwrap.dedent(
         f"""
-        import sys
+        import signal, sys
         from erc_synth_datasets.processes import ChildProcesses
+        # Python leaves SIGINT ignored when it starts ignored (a background job of a shell without job control):
+        # the parent takes it as an interactive `python` would, however the suite was started.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         with ChildProcesses() as children:
             sys.exit(children.start([sys.executable, "-c", {child!r}]).wait())
         """
