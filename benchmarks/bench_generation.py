@@ -8,6 +8,7 @@ and seeds (one attempt per prompt, so every path answers the same requests) thro
    longest one): the baseline;
 2. `continuous`: the `transformers` backend with continuous batching over `--slots` slots (`stream`);
    `continuous-bf16` the same with bf16 weights (grouped eager attention on CPU, `attention_for`);
+   `continuous-uncached` the same without the prompt cache (every request's prompt prefilled: the path before it);
 3. `llama-server`: llama.cpp's own server (`make install-llama-server`) with `--server-slots` parallel slots, through
    the `openai` backend (skipped, with the reason, when the binary is missing);
 
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-PATHS = ("static", "continuous", "continuous-bf16", "llama-server")
+PATHS = ("static", "continuous", "continuous-bf16", "continuous-uncached", "llama-server")
 #: Generation settings a reduced run may change (None keeps the run's default).
 _SETTINGS = ("max_new_tokens", "max_turns", "max_utterance_chars")
 
@@ -90,11 +91,17 @@ def _worker(args: argparse.Namespace) -> dict:
             )  # fmt: skip
             slots = args.server_slots
         else:
+            from generation.backends.continuous import PROMPT_CACHE_ENTRIES
             from generation.backends.transformers_backend import TransformersBackend
 
             continuous = args.worker.startswith("continuous")
             dtype = "bfloat16" if args.worker == "continuous-bf16" else args.dtype or "float32"
-            backend = TransformersBackend(num_threads=args.num_threads, continuous_batching=continuous, dtype=dtype)
+            backend = TransformersBackend(
+                num_threads=args.num_threads,
+                continuous_batching=continuous,
+                dtype=dtype,
+                prompt_cache=0 if args.worker == "continuous-uncached" else PROMPT_CACHE_ENTRIES,
+            )
             slots = args.slots if continuous else args.batch_size
             config = _config(args, output, dialogues, batch_size=slots, num_threads=args.num_threads, dtype=dtype)
         backend.load()
@@ -189,13 +196,13 @@ def main(argv: list[str] | None = None) -> int:
         settings += f", transformers dtype {args.dtype}"
     print(f"SmolLM2-135M-Instruct, {args.benchmark} {args.mode}, {settings}, constrained JSON, seed {args.seed}, "
           f"CPU cores {os.cpu_count()}, threads {threads}")  # fmt: skip
-    print(f"{'path':<14}{'slots':>6}{'prompts':>8}{'tokens':>8}{'s':>8}{'tok/s':>8}{'outputs/min':>12}"
+    print(f"{'path':<20}{'slots':>6}{'prompts':>8}{'tokens':>8}{'s':>8}{'tok/s':>8}{'outputs/min':>12}"
           f"{'accepted/min':>13}{'peak MiB':>9}{'load':>6}")  # fmt: skip
     for r in runs:
         if "error" in r:
-            print(f"{r['path']:<14} failed: {r['error']}")
+            print(f"{r['path']:<20} failed: {r['error']}")
             continue
-        print(f"{r['path']:<14}{r['slots']:>6}{r['dialogues']:>8}{r['completion_tokens']:>8}{r['seconds']:>8.0f}"
+        print(f"{r['path']:<20}{r['slots']:>6}{r['dialogues']:>8}{r['completion_tokens']:>8}{r['seconds']:>8.0f}"
               f"{r['tokens_per_second']:>8.1f}{r['outputs_per_minute']:>12.2f}{r['accepted_per_minute']:>13.2f}"
               f"{r['peak_rss_mib']:>9.0f}{r['load_average']:>6.1f}")  # fmt: skip
     baseline = next((r for r in runs if r["path"] == "static" and "error" not in r), None)
@@ -214,6 +221,13 @@ def main(argv: list[str] | None = None) -> int:
             bf16["tokens_per_second"] / fp32["tokens_per_second"]
         )
         print(f"continuous-bf16 / continuous: {ratio:.2f}x tokens/s")
+    uncached = next((r for r in runs if r["path"] == "continuous-uncached" and "error" not in r), None)
+    if fp32 and uncached and fp32["dialogues"] == uncached["dialogues"]:
+        ratio = summary["continuous_vs_continuous_uncached_tokens_per_second"] = (
+            fp32["tokens_per_second"] / uncached["tokens_per_second"]
+        )
+        same = "the same" if fp32["completion_tokens"] == uncached["completion_tokens"] else "DIFFERENT"
+        print(f"continuous / continuous-uncached (the prompt cache): {ratio:.2f}x tokens/s, {same} completion tokens")
     small = next((r for r in runs if r["path"] == "continuous" and r.get("dialogues") == args.dialogues), None)
     large = next((r for r in runs if r["path"] == "continuous" and r.get("dialogues") == 4 * args.dialogues), None)
     if small and large and "error" not in small and "error" not in large:

@@ -20,6 +20,7 @@ once all have finished, the command with every seed prints the whole table (reus
 with the floors, the significance report, the curve and the wall time of each step.
 
     python benchmarks/bench_utility.py --data-dir ../shared/data/meld --max-train-dialogues 300 --work runs/utility
+    python benchmarks/bench_utility.py --data-dir ../shared/data/meld --max-train-dialogues 0 --work runs/utility-all
     python benchmarks/bench_utility.py --data-dir ../shared/data/meld --resampled 5 --work runs/utility
     python benchmarks/bench_utility.py --benchmark emorynlp --data-dir ../shared/data/emorynlp --work runs/utility-e
 """
@@ -133,9 +134,14 @@ def main(argv: list[str] | None = None) -> int:
         help="The training settings of every run (a configs/train YAML).",
     )
     parser.add_argument(
-        "--max-train-dialogues", type=int, default=300, help="Real (and synthetic) train dialogues: the real budget."
+        "--max-train-dialogues",
+        type=int,
+        default=300,
+        help="Real (and synthetic) train dialogues: the real budget (0: the whole real train split).",
     )
     args = parser.parse_args(argv)
+    if args.max_train_dialogues < 0:
+        parser.error(f"--max-train-dialogues must be 0 (all) or more, got {args.max_train_dialogues}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from erc_synth_datasets.benchmarks import get_benchmark
 

@@ -54,3 +54,12 @@ def test_bench_utility_checks_its_settings_before_generating_or_building(tmp_pat
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("bench_utility.py: ") and named in last and variant in last
     assert not work.exists()
+
+
+def test_bench_utility_refuses_a_negative_real_budget(tmp_path):
+    work = tmp_path / "work"
+    argv = [sys.executable, str(REPO / "benchmarks" / "bench_utility.py"), "--max-train-dialogues", "-5"]
+    done = subprocess.run([*argv, "--work", str(work)], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--max-train-dialogues must be 0 (all) or more, got -5" in done.stderr.strip().splitlines()[-1]
+    assert not work.exists()

@@ -13,7 +13,7 @@ import pytest
 from helpers import TINY_SCHEMA
 
 from generation.backends.base import BackendError, GenerationRequest, GenerationResult, SamplingParams
-from generation.backends.continuous import ContinuousBatcher, PreparedRequest
+from generation.backends.continuous import PROMPT_CACHE_ENTRIES, ContinuousBatcher, PreparedRequest
 from generation.backends.transformers_backend import TransformersBackend
 
 pytestmark = pytest.mark.slow
@@ -177,3 +177,39 @@ def test_warping_the_top_k_candidates_gives_the_full_vocabulary_distribution(bac
     full = torch.zeros(4, vocab).scatter(1, candidates, torch.softmax(candidate_scores, dim=-1))
     torch.testing.assert_close(full, torch.softmax(expected, dim=-1))
     assert int((full[1] > 0).sum()) <= 10
+
+
+@pytest.mark.parametrize("sampling", [GREEDY, SAMPLED], ids=["greedy", "seeded-sampling"])
+def test_a_repeated_prompt_is_prefilled_once_with_the_same_outputs(
+    backend: TransformersBackend, sampling: SamplingParams
+) -> None:
+    # As in a natural-mode run: one prompt for every request, the seed alone makes each dialogue; and a second prompt.
+    requests = [GenerationRequest(messages=request(0).messages, seed=seed, key=f"s{seed}") for seed in range(7)]
+    requests += [GenerationRequest(messages=request(1).messages, seed=seed, key=f"t{seed}") for seed in (20, 21)]
+    heads = {r.key: backend._prompt_ids(r)[:-1] for r in requests}
+
+    def run(prompt_cache: int) -> tuple[dict[str, str], ContinuousBatcher]:
+        queue = [PreparedRequest(r, backend._prompt_ids(r), None) for r in requests]
+        batcher = ContinuousBatcher(
+            backend.model,
+            backend.tokenizer.eos_token_id,
+            backend.model.config.vocab_size,
+            3,
+            sampling,
+            prompt_cache=prompt_cache,
+        )
+        source = lambda: queue.pop(0) if queue else None  # noqa: E731
+        return {done.key: result.text for done, result in batcher.run(source, backend._decode)}, batcher
+
+    cached, with_cache = run(PROMPT_CACHE_ENTRIES)
+    uncached, without = run(0)
+    assert cached == uncached and len(cached) == len(requests)
+    if sampling is SAMPLED:
+        assert len({cached[f"s{seed}"] for seed in range(7)}) > 1  # each row decoded from its own seed
+    # Each distinct prompt went through the model once with the cache, every request's prompt without it.
+    assert with_cache.prefilled_tokens == len(heads["s0"]) + len(heads["t20"])
+    assert without.prefilled_tokens == sum(len(head) for head in heads.values())
+    assert len(with_cache.prompts) == 2 and not without.prompts
+    # The cache keeps the most recent prompts only.
+    _, one_entry = run(1)
+    assert list(one_entry.prompts) == [tuple(heads["t20"])]

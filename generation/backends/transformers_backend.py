@@ -43,7 +43,13 @@ from . import DEFAULT_SLOTS
 from . import DTYPES as _DTYPES
 from .attention import register_grouped_eager
 from .base import Backend, BackendError, GenerationRequest, GenerationResult, RequestSource, SamplingParams
-from .continuous import ContinuousBatcher, PreparedRequest, sampling_warpers, supports_continuous_batching
+from .continuous import (
+    PROMPT_CACHE_ENTRIES,
+    ContinuousBatcher,
+    PreparedRequest,
+    sampling_warpers,
+    supports_continuous_batching,
+)
 
 __all__ = ["MEMORY_SHARE", "SlotChoice", "TransformersBackend", "attention_for", "automatic_slots"]
 
@@ -142,6 +148,9 @@ class TransformersBackend(Backend):
             can have (`erc_synth_datasets.threads`).
         continuous_batching: `stream` refills a finished request's slot at once; False runs static batches through
             `generate` (the older path, kept as a baseline).
+        progress: Show loading bars.
+        prompt_cache: Distinct prompts whose prefilled keys and values `stream` keeps, so that a repeated prompt
+            is prefilled once (0: every request's prompt is prefilled, the path before the cache; a baseline).
     """
 
     name = "transformers"
@@ -155,6 +164,7 @@ class TransformersBackend(Backend):
         num_threads: int | None = None,
         continuous_batching: bool = True,
         progress: bool = True,
+        prompt_cache: int = PROMPT_CACHE_ENTRIES,
     ) -> None:
         self.model_id = model
         self.requested_device = device
@@ -165,6 +175,7 @@ class TransformersBackend(Backend):
         self.num_threads = num_threads
         self.continuous_batching = continuous_batching
         self.progress = progress  # False: no loading bars either (--progress false)
+        self.prompt_cache = prompt_cache
         self.model: Any = None
         self.tokenizer: Any = None
         self.device: Any = None
@@ -362,6 +373,7 @@ class TransformersBackend(Backend):
             vocab_size=self.model.config.vocab_size,
             slots=self.max_in_flight,
             sampling=sampling,
+            prompt_cache=self.prompt_cache,
         )
 
     def _prompt_ids(self, request: GenerationRequest) -> list[int]:
