@@ -17,11 +17,11 @@ So the refill is built on the model's own cache API instead:
 - A new request is prefilled on its own (with other new requests, left-padded among themselves) on all but its last
   prompt token; its keys and values are then copied into a free row of the buffers, ending on the end column. Its last
   prompt token is the input of the next batched step, like every other row's last sampled token.
-- Prompts repeat: every natural-mode request of a run has the same prompt (its seed alone makes the dialogue) and a
-  balanced run has one per label. The keys and values of the last `prompt_cache` distinct prompts are kept, so a
-  prompt is prefilled once and each later request with it only copies them into its row (a prompt's keys and values
-  do not depend on the padding or the other prompts of its group: padding is masked out and positions count real
-  tokens only).
+- Prompts repeat: two requests with the same utterance count (and target emotion, and persona) have the same prompt;
+  their seeds make the dialogues differ. The keys and values of the last `prompt_cache` distinct prompts are kept, so
+  a prompt is prefilled once and each later request with it only copies them into its row (a prompt's keys and
+  values do not depend on the padding or the other prompts of its group: padding is masked out and positions count
+  real tokens only).
 - A finished row's slot is refilled by moving the last row in flight into it, and leading columns no row uses any
   more are dropped from the views. When the end column reaches the capacity, the columns in use move back to the
   start, or into larger buffers when they would leave less than an eighth free: memory is set by the slots and the
@@ -54,7 +54,7 @@ __all__ = ["ContinuousBatcher", "PreparedRequest", "sampling_warpers", "supports
 
 #: Largest number of new requests prefilled in one forward pass (bounds the prefill's attention memory).
 _PREFILL_GROUP = 8
-#: Distinct prompts whose prefilled keys and values are kept for reuse (SmolLM2-135M: 7.8 MB for a 173-token prompt).
+#: Distinct prompts whose prefilled keys and values are kept for reuse (SmolLM2-135M: 7.8 MB for a 170-token prompt).
 PROMPT_CACHE_ENTRIES = 16
 
 
