@@ -12,6 +12,7 @@ import math
 import pytest
 from helpers import TINY_SCHEMA
 
+from generation.backends import continuous
 from generation.backends.base import BackendError, GenerationRequest, GenerationResult, SamplingParams
 from generation.backends.continuous import PROMPT_CACHE_ENTRIES, ContinuousBatcher, PreparedRequest
 from generation.backends.transformers_backend import TransformersBackend
@@ -181,7 +182,7 @@ def test_warping_the_top_k_candidates_gives_the_full_vocabulary_distribution(bac
 
 @pytest.mark.parametrize("sampling", [GREEDY, SAMPLED], ids=["greedy", "seeded-sampling"])
 def test_a_repeated_prompt_is_prefilled_once_with_the_same_outputs(
-    backend: TransformersBackend, sampling: SamplingParams
+    backend: TransformersBackend, sampling: SamplingParams, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # As in a natural-mode run: one prompt for every request, the seed alone makes each dialogue; and a second prompt.
     requests = [GenerationRequest(messages=request(0).messages, seed=seed, key=f"s{seed}") for seed in range(7)]
@@ -210,6 +211,9 @@ def test_a_repeated_prompt_is_prefilled_once_with_the_same_outputs(
     assert with_cache.prefilled_tokens == len(heads["s0"]) + len(heads["t20"])
     assert without.prefilled_tokens == sum(len(head) for head in heads.values())
     assert len(with_cache.prompts) == 2 and not without.prompts
-    # The cache keeps the most recent prompts only.
+    # The cache keeps the most recent prompts only, by count and by tokens.
     _, one_entry = run(1)
     assert list(one_entry.prompts) == [tuple(heads["t20"])]
+    monkeypatch.setattr(continuous, "PROMPT_CACHE_TOKENS", len(heads["t20"]) + len(heads["s0"]) - 1)
+    _, few_tokens = run(PROMPT_CACHE_ENTRIES)
+    assert list(few_tokens.prompts) == [tuple(heads["t20"])]

@@ -56,6 +56,8 @@ __all__ = ["ContinuousBatcher", "PreparedRequest", "sampling_warpers", "supports
 _PREFILL_GROUP = 8
 #: Distinct prompts whose prefilled keys and values are kept for reuse (SmolLM2-135M: 7.8 MB for a 170-token prompt).
 PROMPT_CACHE_ENTRIES = 16
+#: ... and their tokens at most, so that long prompts of a large model keep little memory (Llama-3-8B: 512 MiB).
+PROMPT_CACHE_TOKENS = 4096
 
 
 def sampling_warpers(sampling: SamplingParams, temperature: float) -> list[Any]:
@@ -118,8 +120,8 @@ class ContinuousBatcher:
         sampling: Decoding settings shared by every request; temperature 0 (or None treated as 1) as in `generate`.
         initial_headroom: Columns the first buffers hold beyond the first prompts (default `max_new_tokens`); they
             grow when full, so a small value only costs a few more moves.
-        prompt_cache: How many distinct prompts' prefilled keys and values are kept, so that a repeated prompt is
-            prefilled once (0: every request is prefilled).
+        prompt_cache: How many distinct prompts' prefilled keys and values are kept (`PROMPT_CACHE_TOKENS` tokens at
+            most), so that a repeated prompt is prefilled once (0: every request is prefilled).
     """
 
     def __init__(
@@ -305,8 +307,9 @@ class ContinuousBatcher:
         if self.prompt_cache:
             for head, layers in fresh.items():  # copies: a view would keep the whole padded group alive
                 self.prompts[head] = [(keys.clone(), values.clone()) for keys, values in layers]
-            while len(self.prompts) > self.prompt_cache:
-                self.prompts.popitem(last=False)
+            kept = sum(len(head) for head in self.prompts)
+            while self.prompts and (len(self.prompts) > self.prompt_cache or kept > PROMPT_CACHE_TOKENS):
+                kept -= len(self.prompts.popitem(last=False)[0])
         return [(known.get(h) or fresh.get(h)) if h else None for h in heads]
 
     @property
