@@ -223,8 +223,9 @@ def run_utility(config: UtilityConfig) -> UtilityResult:
     benchmark = get_benchmark(config.benchmark).name
     timings: dict[str, float] = {}
     teacher = None
-    # The Org run of the teacher's seed is always trained as the teacher (its model saved), so that a later run
-    # with teacher variants reuses it; a run of only the other seeds' Orgs and the generator's labels needs nothing.
+    # The Org run of the teacher's seed is always trained as the teacher (its model saved) and relabels the modes'
+    # configs (a release publishes them), so that a later run with teacher variants reuses both; a run of only the
+    # other seeds' Orgs and the generator's labels needs neither.
     teaches = Variant.ORG in config.variants and config.teacher_seed in config.seeds
     if needs_teacher(config.variants) or teaches:
         # Processes that share `work` (seeds run side by side) take turns here: the first trains the teacher and
@@ -235,10 +236,10 @@ def run_utility(config: UtilityConfig) -> UtilityResult:
             started = time.perf_counter()
             teacher = _teacher(config, benchmark)
             timings["teacher"] = time.perf_counter() - started
-            if needs_teacher(config.variants):
-                started = time.perf_counter()
-                _derived_configs(config, benchmark, teacher)
-                timings["relabel_and_curate"] = time.perf_counter() - started
+
+            started = time.perf_counter()
+            _derived_configs(config, benchmark, teacher)
+            timings["relabel_and_curate"] = time.perf_counter() - started
 
     started = time.perf_counter()
     experiment = _experiment(config, benchmark)
