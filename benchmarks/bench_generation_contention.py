@@ -15,7 +15,15 @@ Runs 1-3 take their figures from the run manifest (completion tokens of finished
 time, model loading included); a run stopped at `--time-limit` counts only what finished (a lower bound, marked).
 `OMP_NUM_THREADS` is removed from the runs' environment: it is a user's explicit thread count.
 
+`--alternatives` also runs, beside the default at each competitor count, other ways to use the same CPUs:
+
+- `workers`: one `erc-synth generate --num-threads 1` process per CPU of this process's affinity, each a shard of the
+  same plan (`--num-shards`), started together (their tokens summed over the longest shard's elapsed time);
+- `passive`: one process with one thread per CPU and `OMP_WAIT_POLICY=PASSIVE` (OpenMP threads sleep at a barrier
+  instead of spinning, so a thread waiting for one that lost its core gives the core away).
+
     nice -n 10 python benchmarks/bench_generation_contention.py --num-dialogues 8 --time-limit 180
+    python benchmarks/bench_generation_contention.py --num-dialogues 32 --time-limit 900 --alternatives workers,passive
 """
 
 from __future__ import annotations
@@ -64,45 +72,73 @@ def _stop(processes: list[subprocess.Popen]) -> None:
             process.wait()
 
 
-def _generate(args: argparse.Namespace, output: Path, competitors: int) -> dict:
-    """One `erc-synth generate` with every default but the size of the run, beside `competitors` busy processes."""
-    from erc_synth_datasets.runs import read_manifest
+#: The settings each run is made with: the tool's defaults, and the alternatives `--alternatives` names.
+SETTINGS = ("default", "workers", "passive")
 
+
+def _processes(args: argparse.Namespace, output: Path, setting: str) -> list[tuple[list[str], Path, dict[str, str]]]:
+    """The `erc-synth generate` processes of one run with `setting`: (command, run directory, environment) each."""
     command = [
         sys.executable, "-m", "erc_synth.cli", "generate", "--benchmark", args.benchmark, "--mode", args.mode,
         "--num-dialogues", str(args.num_dialogues), "--seed", str(args.seed), "--progress", "false",
-        "--output-dir", str(output),
     ]  # fmt: skip
+    cpus = len(os.sched_getaffinity(0))
+    if setting == "workers":
+        shard = ["--num-shards", str(cpus), "--num-threads", "1"]
+        return [
+            ([*command, *shard, "--shard-index", str(i), "--output-dir", str(output / f"shard-{i}")],
+             output / f"shard-{i}", _environment())
+            for i in range(cpus)
+        ]  # fmt: skip
+    if setting == "passive":
+        environment = {**_environment(), "OMP_WAIT_POLICY": "PASSIVE"}
+        return [([*command, "--num-threads", str(cpus), "--output-dir", str(output)], output, environment)]
+    return [([*command, "--output-dir", str(output)], output, _environment())]
+
+
+def _generate(args: argparse.Namespace, output: Path, competitors: int, setting: str = "default") -> dict:
+    """One run of `setting` (every default but the size of the run, or an alternative) beside `competitors` busy
+    processes."""
+    from erc_synth_datasets.runs import read_manifest
+
+    processes = _processes(args, output, setting)
     busy = _start_competitors(competitors)
     stopped = False
     log = output.parent / f"{output.name}.log"
     try:
         with open(log, "w", encoding="utf-8") as handle:
-            process = subprocess.Popen(command, env=_environment(), stdout=handle, stderr=subprocess.STDOUT)
-            try:
-                process.wait(timeout=args.time_limit)
-            except subprocess.TimeoutExpired:
-                process.terminate()
-                process.wait()
-                stopped = True
+            started = [
+                subprocess.Popen(command, env=environment, stdout=handle, stderr=subprocess.STDOUT)
+                for command, _, environment in processes
+            ]
+            deadline = time.monotonic() + args.time_limit
+            for process in started:
+                try:
+                    process.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    process.terminate()
+                    process.wait()
+                    stopped = True
     finally:
         _stop(busy)
     try:
-        manifest = read_manifest(output)
+        manifests = [read_manifest(run) for _, run, _ in processes]
     except Exception as err:  # noqa: BLE001 - reported in the table
-        return {"competitors": competitors, "error": f"{type(err).__name__}: {err}; see {log}"}
-    tokens = int(manifest.tokens.get("completion", 0))
-    seconds = manifest.elapsed_seconds
+        return {"competitors": competitors, "setting": setting, "error": f"{type(err).__name__}: {err}; see {log}"}
+    tokens = sum(int(manifest.tokens.get("completion", 0)) for manifest in manifests)
+    seconds = max(manifest.elapsed_seconds for manifest in manifests)  # started together: the longest is the run's
     return {
         "competitors": competitors,
+        "setting": setting,
+        "processes": len(manifests),
         "tokens": tokens,
         "seconds": seconds,
         "tokens_per_second": tokens / seconds if seconds else 0.0,
-        "accepted": manifest.counts.accepted,
+        "accepted": sum(manifest.counts.accepted for manifest in manifests),
         "asked": args.num_dialogues,
         "stopped_at_time_limit": stopped,
-        "threads": manifest.runtime.get("threads", {}),
-        "slots": manifest.runtime.get("slots", {}),
+        "threads": manifests[0].runtime.get("threads", {}),
+        "slots": manifests[0].runtime.get("slots", {}),
         "load_average_after": os.getloadavg()[0],
     }
 
@@ -160,11 +196,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--num-dialogues", type=int, default=8, help="Dialogues asked of each generate run.")
     parser.add_argument("--competitors", default="0,1,4", help="Busy competitor processes of each run, in order.")
+    parser.add_argument(
+        "--alternatives",
+        default="",
+        help=f"Comma-separated settings also run at each competitor count, after the default: "
+        f"{', '.join(SETTINGS[1:])} (module docstring).",
+    )
     parser.add_argument("--time-limit", type=float, default=180.0, help="Seconds after which a run is stopped.")
     parser.add_argument("--baseline-tokens", type=int, default=128, help="New tokens of the batch-1 baseline.")
     parser.add_argument("--json", default=None, help="Also write the results to this JSON file.")
     parser.add_argument("--baseline-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    alternatives = [name.strip() for name in args.alternatives.split(",") if name.strip()]
+    unknown = sorted(set(alternatives) - set(SETTINGS[1:]))
+    if unknown:
+        parser.error(f"--alternatives: unknown {unknown}; choose from {list(SETTINGS[1:])}.")
     if args.baseline_worker:
         print(json.dumps(_baseline_worker(sys.stdin.read(), args.baseline_tokens)))
         return 0
@@ -175,9 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for count in [int(c) for c in args.competitors.split(",") if c.strip()]:
-            runs.append(_generate(args, Path(tmp) / f"run-{count}", count))
-            print(f"  {count} competitors: {json.dumps(runs[-1])}", flush=True)
-        prompt = _first_prompt(Path(tmp) / f"run-{runs[0]['competitors']}") if runs else None
+            for setting in ["default", *alternatives]:
+                runs.append(_generate(args, Path(tmp) / f"run-{count}-{setting}", count, setting))
+                print(f"  {count} competitors, {setting}: {json.dumps(runs[-1])}", flush=True)
+        prompt = _first_prompt(Path(tmp) / f"run-{runs[0]['competitors']}-default") if runs else None
     baseline = _baseline(args, prompt) if prompt else {"error": "the first run wrote no record to take a prompt from"}
     load_after = os.getloadavg()
 
@@ -188,19 +235,23 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"plain HF generate, batch 1 (greedy, {baseline['tokens']} tokens, {baseline['threads']} threads): "
               f"{baseline['tokens_per_second']:.1f} tokens/s")  # fmt: skip
-    quiet = next((r for r in runs if r.get("competitors") == 0 and "error" not in r), None)
+    quiet = next(
+        (r for r in runs if r.get("competitors") == 0 and r["setting"] == "default" and "error" not in r), None
+    )
     print(
-        f"{'competitors':>11}{'tok/s':>8}{'accepted':>10}{'of quiet':>10}{'x batch 1':>10}  threads / slots (reason)"
+        f"{'competitors':>11}{'setting':>9}{'tok/s':>8}{'accepted':>10}{'of quiet':>10}{'x batch 1':>10}"
+        "  threads / slots (reason)"
     )
     for r in runs:
         if "error" in r:
-            print(f"{r['competitors']:>11}  failed: {r['error']}")
+            print(f"{r['competitors']:>11}{r['setting']:>9}  failed: {r['error']}")
             continue
         share = f"{r['tokens_per_second'] / quiet['tokens_per_second']:.0%}" if quiet else "-"
         ratio = f"{r['tokens_per_second'] / baseline['tokens_per_second']:.1f}x" if "error" not in baseline else "-"
         limit = " (stopped at the time limit: lower bound)" if r["stopped_at_time_limit"] else ""
-        print(f"{r['competitors']:>11}{r['tokens_per_second']:>8.1f}{r['accepted']:>5}/{r['asked']:<4}{share:>10}"
-              f"{ratio:>10}  {r['threads'].get('num_threads')} ({r['threads'].get('reason')}) / "
+        processes = f"{r['processes']} processes x " if r["processes"] > 1 else ""
+        print(f"{r['competitors']:>11}{r['setting']:>9}{r['tokens_per_second']:>8.1f}{r['accepted']:>5}/{r['asked']:<4}"
+              f"{share:>10}{ratio:>10}  {processes}{r['threads'].get('num_threads')} ({r['threads'].get('reason')}) / "
               f"{r['slots'].get('slots')}{limit}")  # fmt: skip
     print(f"1-minute load average before {load_before[0]:.2f}, after {load_after[0]:.2f}")
     if args.json:

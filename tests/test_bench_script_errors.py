@@ -1,5 +1,5 @@
-"""The benchmark scripts that read the real benchmark files stop on a missing data folder with one line naming it,
-before any work and without a traceback (run as a user runs them: a new Python process per script)."""
+"""The benchmark scripts stop on a missing data folder or a wrong setting with one line naming it, before any work
+and without a traceback (run as a user runs them: a new Python process per script)."""
 
 from __future__ import annotations
 
@@ -63,3 +63,13 @@ def test_bench_utility_refuses_a_negative_real_budget(tmp_path):
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "--max-train-dialogues must be 0 (all) or more, got -5" in done.stderr.strip().splitlines()[-1]
     assert not work.exists()
+
+
+def test_bench_generation_contention_refuses_an_unknown_alternative_before_running_anything(tmp_path):
+    script = REPO / "benchmarks" / "bench_generation_contention.py"
+    argv = [sys.executable, str(script), "--alternatives", "passive,x2"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=tmp_path, check=False)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    last = done.stderr.strip().splitlines()[-1]
+    assert "--alternatives" in last and "'x2'" in last and "workers" in last

@@ -47,7 +47,7 @@ from .relabel import RelabelOptions, relabel_with_teacher, teacher_record
 from .results import read_results
 from .significance import analyse, read_table, render_markdown
 
-__all__ = ["UtilityConfig", "UtilityResult", "lever_variants", "needs_teacher", "run_utility"]
+__all__ = ["UtilityConfig", "UtilityResult", "lever_variants", "run_utility"]
 
 
 def lever_variants(modes: list[Mode], curve: list[int]) -> list[Variant]:
@@ -164,7 +164,7 @@ def _experiment(config: UtilityConfig, benchmark: str, **changes: Any) -> Experi
     return ExperimentConfig(**{**settings, **changes})
 
 
-def needs_teacher(variants: list[Variant]) -> bool:
+def _needs_label_teacher(variants: list[Variant]) -> bool:
     """Whether any of `variants` trains on what the teacher makes: its labels, or a curation scored with its
     probabilities. Org, the steps-matched Org and the generator's own labels need no teacher, so a run of only
     those starts training at once, beside a process that trains the teacher."""
@@ -227,7 +227,7 @@ def run_utility(config: UtilityConfig) -> UtilityResult:
     # configs (a release publishes them), so that a later run with teacher variants reuses both; a run of only the
     # other seeds' Orgs and the generator's labels needs neither.
     teaches = Variant.ORG in config.variants and config.teacher_seed in config.seeds
-    if needs_teacher(config.variants) or teaches:
+    if _needs_label_teacher(config.variants) or teaches:
         # Processes that share `work` (seeds run side by side) take turns here: the first trains the teacher and
         # makes the derived configs, the others wait for it and then reuse both.
         with exclusive_folder(
