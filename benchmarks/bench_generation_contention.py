@@ -20,7 +20,12 @@ time, model loading included); a run stopped at `--time-limit` counts only what 
 - `workers`: one `erc-synth generate --num-threads 1` process per CPU of this process's affinity, each a shard of the
   same plan (`--num-shards`), started together (their tokens summed over the longest shard's elapsed time);
 - `passive`: one process with one thread per CPU and `OMP_WAIT_POLICY=PASSIVE` (OpenMP threads sleep at a barrier
-  instead of spinning, so a thread waiting for one that lost its core gives the core away).
+  instead of spinning, so a thread waiting for one that lost its core gives the core away);
+- `unstopped`: every default but `--max-loop-tokens 0`, the path before loops were stopped: an output that falls into
+  a loop decodes to `--max-new-tokens` before its retry starts.
+
+Besides tokens/s, each run's accepted dialogues per minute: a run that stops loops makes fewer tokens for the same
+dialogues (the loop's tokens are never made), so tokens/s alone undersells it.
 
     nice -n 10 python benchmarks/bench_generation_contention.py --num-dialogues 8 --time-limit 180
     python benchmarks/bench_generation_contention.py --num-dialogues 32 --time-limit 900 --alternatives workers,passive
@@ -35,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +79,7 @@ def _stop(processes: list[subprocess.Popen]) -> None:
 
 
 #: The settings each run is made with: the tool's defaults, and the alternatives `--alternatives` names.
-SETTINGS = ("default", "workers", "passive")
+SETTINGS = ("default", "workers", "passive", "unstopped")
 
 
 def _processes(args: argparse.Namespace, output: Path, setting: str) -> list[tuple[list[str], Path, dict[str, str]]]:
@@ -93,6 +99,8 @@ def _processes(args: argparse.Namespace, output: Path, setting: str) -> list[tup
     if setting == "passive":
         environment = {**_environment(), "OMP_WAIT_POLICY": "PASSIVE"}
         return [([*command, "--num-threads", str(cpus), "--output-dir", str(output)], output, environment)]
+    if setting == "unstopped":
+        return [([*command, "--max-loop-tokens", "0", "--output-dir", str(output)], output, _environment())]
     return [([*command, "--output-dir", str(output)], output, _environment())]
 
 
@@ -126,6 +134,7 @@ def _generate(args: argparse.Namespace, output: Path, competitors: int, setting:
     except Exception as err:  # noqa: BLE001 - reported in the table
         return {"competitors": competitors, "setting": setting, "error": f"{type(err).__name__}: {err}; see {log}"}
     tokens = sum(int(manifest.tokens.get("completion", 0)) for manifest in manifests)
+    accepted = sum(manifest.counts.accepted for manifest in manifests)
     seconds = max(manifest.elapsed_seconds for manifest in manifests)  # started together: the longest is the run's
     return {
         "competitors": competitors,
@@ -134,7 +143,9 @@ def _generate(args: argparse.Namespace, output: Path, competitors: int, setting:
         "tokens": tokens,
         "seconds": seconds,
         "tokens_per_second": tokens / seconds if seconds else 0.0,
-        "accepted": sum(manifest.counts.accepted for manifest in manifests),
+        "accepted": accepted,
+        "accepted_per_minute": accepted / seconds * 60 if seconds else 0.0,
+        "rejected_by_reason": dict(sum((Counter(m.counts.rejected_by_reason) for m in manifests), Counter())),
         "asked": args.num_dialogues,
         "stopped_at_time_limit": stopped,
         "threads": manifests[0].runtime.get("threads", {}),
@@ -239,20 +250,24 @@ def main(argv: list[str] | None = None) -> int:
         (r for r in runs if r.get("competitors") == 0 and r["setting"] == "default" and "error" not in r), None
     )
     print(
-        f"{'competitors':>11}{'setting':>9}{'tok/s':>8}{'accepted':>10}{'of quiet':>10}{'x batch 1':>10}"
-        "  threads / slots (reason)"
+        f"{'competitors':>11}{'setting':>10}{'tok/s':>8}{'accepted':>10}{'acc/min':>8}{'of quiet':>10}"
+        f"{'x batch 1':>10}  threads / slots (reason)"
     )
     for r in runs:
         if "error" in r:
-            print(f"{r['competitors']:>11}{r['setting']:>9}  failed: {r['error']}")
+            print(f"{r['competitors']:>11}{r['setting']:>10}  failed: {r['error']}")
             continue
         share = f"{r['tokens_per_second'] / quiet['tokens_per_second']:.0%}" if quiet else "-"
         ratio = f"{r['tokens_per_second'] / baseline['tokens_per_second']:.1f}x" if "error" not in baseline else "-"
         limit = " (stopped at the time limit: lower bound)" if r["stopped_at_time_limit"] else ""
         processes = f"{r['processes']} processes x " if r["processes"] > 1 else ""
-        print(f"{r['competitors']:>11}{r['setting']:>9}{r['tokens_per_second']:>8.1f}{r['accepted']:>5}/{r['asked']:<4}"
-              f"{share:>10}{ratio:>10}  {processes}{r['threads'].get('num_threads')} ({r['threads'].get('reason')}) / "
-              f"{r['slots'].get('slots')}{limit}")  # fmt: skip
+        threads = f"{processes}{r['threads'].get('num_threads')} ({r['threads'].get('reason')})"
+        slots = f"{r['slots'].get('slots')}{limit}"
+        print(f"{r['competitors']:>11}{r['setting']:>10}{r['tokens_per_second']:>8.1f}{r['accepted']:>5}/{r['asked']:<4}"
+              f"{r['accepted_per_minute']:>9.2f}{share:>10}{ratio:>10}  {threads} / {slots}")  # fmt: skip
+    for r in runs:
+        if r.get("rejected_by_reason"):
+            print(f"rejections, {r['competitors']} competitors, {r['setting']}: {r['rejected_by_reason']}")
     print(f"1-minute load average before {load_before[0]:.2f}, after {load_after[0]:.2f}")
     if args.json:
         record = {"runs": runs, "baseline": baseline, "load_before": load_before, "load_after": load_after}

@@ -188,6 +188,16 @@ class GenerationConfig(FilterSettings):
     max_new_tokens: int = field(
         default=1536, metadata={"range": "[1, 1048576]", "help": "Maximum tokens generated per dialogue."}
     )
+    max_loop_tokens: int = field(
+        default=64,
+        metadata={
+            "range": "[0, 1048576]",
+            "help": "Stop decoding a dialogue once its last N tokens repeat one pattern of 1 to 16 tokens (the same "
+            "emoji or words over and over: a loop that would run to max_new_tokens and never close the JSON); it is "
+            "rejected as repetition_loop and retried at once. 0 never stops. The transformers backend only (a served "
+            "model decodes to its own limits).",
+        },
+    )
     min_turns: int = field(
         default=2, metadata={"range": "[2, 1000]", "help": "Fewest utterances a valid dialogue has (at least 2)."}
     )

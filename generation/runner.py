@@ -277,7 +277,7 @@ class _Progress:
 
 
 def _sampling(config: GenerationConfig) -> SamplingParams:
-    return SamplingParams(**config.sampling_params())
+    return SamplingParams(**config.sampling_params(), max_loop_tokens=config.max_loop_tokens)
 
 
 def _budget_message(writer: RunWriter, config: GenerationConfig) -> str:

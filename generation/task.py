@@ -134,6 +134,8 @@ class GenerationTask:
         """Every check that depends on this output alone (not on earlier dialogues)."""
         if result.error is not None:
             return Verdict(reason="backend_error", message=result.error)
+        if "loop" in result.extra:
+            return Verdict(reason="repetition_loop", message=result.extra["loop"])
         parsed = parse_output(result.text, self.benchmark, self.output_format)
         return validate_dialogue(
             parsed,

@@ -24,6 +24,7 @@ __all__ = ["REASONS", "ValidDialogue", "Verdict", "dialogue_fingerprint", "valid
 #: Every reason code a rejection record can carry.
 REASONS: dict[str, str] = {
     "backend_error": "the backend reported an error for this request",
+    "repetition_loop": "decoding was stopped because the output had fallen into a loop (max_loop_tokens)",
     "invalid_unicode": "the output holds a lone surrogate (text that is not valid Unicode)",
     "invalid_json": "the output is not a complete JSON document with a list of turns",
     "no_turns": "no turn could be read from the output",

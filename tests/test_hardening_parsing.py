@@ -73,6 +73,7 @@ def test_corpus_covers_every_family_and_its_reasons():
     reasons = {case["reason"] for case in CORPUS} - {None}
     parse_and_validate_reasons = set(REASONS) - {
         "backend_error",
+        "repetition_loop",
         "no_turns",
         "too_few_turns",
         "too_many_turns",

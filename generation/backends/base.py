@@ -8,13 +8,26 @@ never kills a batch; a backend raises `BackendError` only when it cannot serve a
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from erc_synth_datasets.errors import ErcSynthError
 
-__all__ = ["Backend", "BackendError", "GenerationRequest", "GenerationResult", "RequestSource", "SamplingParams"]
+__all__ = [
+    "LOOP_PERIODS",
+    "Backend",
+    "BackendError",
+    "GenerationRequest",
+    "GenerationResult",
+    "LoopDetector",
+    "RequestSource",
+    "SamplingParams",
+]
+
+#: The longest pattern, in tokens, that `LoopDetector` looks for repeats of.
+LOOP_PERIODS = 16
 
 
 class BackendError(ErcSynthError, RuntimeError):
@@ -31,6 +44,8 @@ class SamplingParams:
     typical_p: float | None = None
     repetition_penalty: float | None = None
     max_new_tokens: int = 512
+    #: Stop a request once its last `max_loop_tokens` tokens repeat one pattern (`LoopDetector`); 0 never stops.
+    max_loop_tokens: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,6 +78,46 @@ class GenerationResult:
     completion_tokens: int = 0
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+class LoopDetector:
+    """Tells when a request's tokens have fallen into a loop: its last `length` tokens each equal the token
+    `period` places before them, for one period of 1 to `LOOP_PERIODS` tokens (the same token, or the same few
+    tokens, over and over). Such an output never closes its JSON document and runs to `max_new_tokens`, holding its
+    slot alone long after the other requests have finished.
+
+    Fed one token at a time (`push`), it keeps, for every period, how many tokens in a row have matched: constant
+    work per token.
+    """
+
+    def __init__(self, length: int) -> None:
+        self.length = int(length)
+        self.recent: deque[int] = deque(maxlen=LOOP_PERIODS)
+        self.matched = [0] * LOOP_PERIODS  # matched[p - 1]: tokens in a row equal to the one p places before
+        self.period: int | None = None  # the period of the loop once one is found
+
+    def push(self, token: int) -> bool:
+        """Takes the next token; True once the tokens so far end in a loop of `length` tokens."""
+        if self.length <= 0:
+            return False
+        recent, count = self.recent, len(self.recent)
+        for period in range(1, LOOP_PERIODS + 1):
+            repeats = count >= period and recent[count - period] == token
+            self.matched[period - 1] = self.matched[period - 1] + 1 if repeats else 0
+        recent.append(token)
+        longest = max(self.matched)
+        if longest >= self.length:
+            self.period = self.matched.index(longest) + 1
+            return True
+        return False
+
+    def describe(self, completion_tokens: int) -> str:
+        """The reason recorded with a stopped request."""
+        tokens = "1 token" if self.period == 1 else f"{self.period} tokens"
+        return (
+            f"decoding stopped after {completion_tokens} tokens: the last {self.length} repeated a pattern of "
+            f"{tokens} (a loop that would run to max_new_tokens)"
+        )
 
 
 #: Called by `Backend.stream` whenever it has a free slot: the next request, or None when there is nothing to send

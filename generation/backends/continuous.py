@@ -34,7 +34,10 @@ transformers' temperature/top-p/typical-p warpers on those candidates only (the 
 probability 0 after top-k, so they give the same distribution), then sampling with the Gumbel-max trick on noise
 drawn from the request's own `torch.Generator`: a request's tokens depend only on its own seed and logits, not on
 the rows that share its batch. Everything stays on the model's device; the one host synchronisation per step copies
-the sampled token ids, which the grammar matchers need and which tell which rows have finished.
+the sampled token ids, which the grammar matchers need and which tell which rows have finished. A row finishes at
+its end-of-sequence token, at `max_new_tokens`, or, with `SamplingParams.max_loop_tokens`, as soon as it has fallen
+into a loop (`LoopDetector`): such a row would otherwise decode alone for hundreds of steps after every other row has
+finished, and its retry could only start after it.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import GenerationRequest, GenerationResult, SamplingParams
+from .base import GenerationRequest, GenerationResult, LoopDetector, SamplingParams
 
 __all__ = ["ContinuousBatcher", "PreparedRequest", "sampling_warpers", "supports_continuous_batching"]
 
@@ -104,8 +107,10 @@ class _Row:
     prepared: PreparedRequest
     generator: Any
     matcher: Any
+    loop: LoopDetector
     tokens: list[int] = field(default_factory=list)
     grammar_failed: bool = False
+    looped: bool = False
 
 
 class ContinuousBatcher:
@@ -216,11 +221,14 @@ class ContinuousBatcher:
                 yield row.prepared.request, self._result(row, decode)
 
     def _result(self, row: _Row, decode: Callable[[list[int]], str]) -> GenerationResult:
+        extra: dict[str, Any] = {"grammar_failed": True} if row.grammar_failed else {}
+        if row.looped:
+            extra["loop"] = row.loop.describe(len(row.tokens))
         return GenerationResult(
             text=decode(row.tokens),
             prompt_tokens=len(row.prepared.prompt_ids),
             completion_tokens=len(row.tokens),
-            extra={"grammar_failed": True} if row.grammar_failed else {},
+            extra=extra,
         )
 
     # -- batch membership -----------------------------------------------------------------------------------
@@ -267,6 +275,7 @@ class ContinuousBatcher:
                 prepared=p,
                 generator=torch.Generator(device=device).manual_seed(p.request.seed),
                 matcher=_matcher(p.grammar),
+                loop=LoopDetector(self.sampling.max_loop_tokens),
             )
             for p in group
         )
@@ -444,7 +453,8 @@ class ContinuousBatcher:
             if row.matcher is not None and not row.grammar_failed and not row.matcher.is_terminated():
                 if not row.matcher.accept_token(token):
                     row.grammar_failed = True
-            if token == self.eos_token_id or len(row.tokens) >= self.sampling.max_new_tokens:
+            row.looped = row.loop.push(token)
+            if token == self.eos_token_id or len(row.tokens) >= self.sampling.max_new_tokens or row.looped:
                 finished.append(index)
         return finished
 

@@ -18,6 +18,8 @@ chat template.
   A run that draws a turn count per dialogue sends one schema per distinct count (`minItems = maxItems = N`), so it
   compiles at most `max_turns - min_turns + 1` grammars (about a second each, once); the task shares one schema
   object per count, which is found by identity before the schema is serialised as the cache key.
+- Both paths end a request that has fallen into a loop (`SamplingParams.max_loop_tokens`, `base.LoopDetector`) and
+  say so in `GenerationResult.extra["loop"]`: the batcher per row, `generate` with a stopping criterion.
 - Device: CUDA when available, else CPU; dtype bf16 on CUDA and float32 on CPU unless given.
 - Threads and slots fit the machine unless given: torch's CPU threads are the CPUs this process can have
   (`erc_synth_datasets.threads`), and the slots are `DEFAULT_SLOTS`, the measured best on CPU, lowered to what
@@ -42,7 +44,15 @@ from ..default_model import DEFAULT_MODEL_HUB_ID, default_model_path, default_mo
 from . import DEFAULT_SLOTS
 from . import DTYPES as _DTYPES
 from .attention import register_grouped_eager
-from .base import Backend, BackendError, GenerationRequest, GenerationResult, RequestSource, SamplingParams
+from .base import (
+    Backend,
+    BackendError,
+    GenerationRequest,
+    GenerationResult,
+    LoopDetector,
+    RequestSource,
+    SamplingParams,
+)
 from .continuous import (
     PROMPT_CACHE_ENTRIES,
     ContinuousBatcher,
@@ -423,23 +433,31 @@ class TransformersBackend(Backend):
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=self.tokenizer.eos_token_id,
         )
+        prompt_length = batch["input_ids"].shape[1]
+        loops = _LoopStop(len(requests), sampling.max_loop_tokens, prompt_length)
         try:
             with torch.inference_mode():
-                output = self.model.generate(**batch, generation_config=config, logits_processor=processors)
+                output = self.model.generate(
+                    **batch, generation_config=config, logits_processor=processors, stopping_criteria=[loops]
+                )
         except (RuntimeError, ValueError) as err:
             message = f"{type(err).__name__}: {err}"
             return [GenerationResult(text="", error=message) for _ in requests]
-        prompt_length = batch["input_ids"].shape[1]
         results = []
         for row in range(len(requests)):
             new_tokens = output[row, prompt_length:].tolist()
-            count = len(new_tokens)
-            for position, token in enumerate(new_tokens):
-                if token == self.tokenizer.eos_token_id:
-                    count = position + 1
-                    break
+            # A row stopped for a loop ends there, unless its end-of-sequence token came first (a loop found in the
+            # padding after it does not count).
+            stopped = loops.stopped_at[row]
+            count = stopped or len(new_tokens)
+            eos = self.tokenizer.eos_token_id
+            ended = next((i + 1 for i, token in enumerate(new_tokens[:count]) if token == eos), 0)
+            extra: dict[str, Any] = {"grammar_failed": True} if grammar is not None and grammar.failed[row] else {}
+            if ended:
+                count = ended
+            elif stopped:
+                extra["loop"] = loops.detectors[row].describe(count)
             text = self.tokenizer.decode(new_tokens[:count], skip_special_tokens=True)
-            extra = {"grammar_failed": True} if grammar is not None and grammar.failed[row] else {}
             results.append(
                 GenerationResult(
                     text=text,
@@ -449,6 +467,25 @@ class TransformersBackend(Backend):
                 )
             )
         return results
+
+
+class _LoopStop:
+    """A `generate` stopping criterion that ends each row on its own once it has fallen into a loop (`LoopDetector`),
+    remembering how many new tokens it had then."""
+
+    def __init__(self, rows: int, length: int, prompt_length: int) -> None:
+        self.detectors = [LoopDetector(length) for _ in range(rows)]
+        self.stopped_at = [0] * rows
+        self.prompt_length = prompt_length
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        generated = input_ids.shape[1] - self.prompt_length
+        for row, token in enumerate(input_ids[:, -1].tolist()):
+            if not self.stopped_at[row] and self.detectors[row].push(token):
+                self.stopped_at[row] = generated
+        return torch.tensor([bool(at) for at in self.stopped_at], device=input_ids.device)
 
 
 class _SeededSampler:
