@@ -29,12 +29,19 @@ __all__ = [
     "MODES",
     "RUNTIME_FIELDS",
     "TURN_COUNTS",
+    "LATER_SETTINGS",
     "GenerationConfig",
     "configs_dir",
     "default_file",
     "settings_hash",
     "shipped_defaults_dir",
 ]
+
+#: Settings added after the run format, with the value that does what runs made before them did. At that value a
+#: setting is left out of `GenerationConfig.data_settings` (and so of the settings hash), so such a run still resumes
+#: when the setting is given that value.
+LATER_SETTINGS: dict[str, Any] = {"max_loop_tokens": 0}
+_UNSET = object()
 
 MODES = Mode.values()
 #: `turn_counts`: `range` asks every dialogue for min_turns to max_turns utterances (the paper's setup);
@@ -351,8 +358,13 @@ class GenerationConfig(FilterSettings):
         return self.attempt_budget if self.attempt_budget is not None else self.target() * self.max_attempts
 
     def data_settings(self) -> dict[str, Any]:
-        """The fields that determine the generated data (all but `RUNTIME_FIELDS`), as plain values."""
-        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in RUNTIME_FIELDS}
+        """The fields that determine the generated data (all but `RUNTIME_FIELDS`), as plain values; a field of
+        `LATER_SETTINGS` at its earlier value is left out."""
+        values = {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in RUNTIME_FIELDS and LATER_SETTINGS.get(f.name, _UNSET) != getattr(self, f.name)
+        }
         return {name: value.value if isinstance(value, Mode) else value for name, value in values.items()}
 
 

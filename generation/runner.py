@@ -45,7 +45,7 @@ from erc_synth_datasets.runs import (
 from erc_synth_datasets.turn_histogram import turns_histogram
 
 from .backends import Backend, BackendError, SamplingParams, apply_in_flight, build_backend, secrets_of
-from .config import GenerationConfig, settings_hash
+from .config import LATER_SETTINGS, GenerationConfig, settings_hash
 from .filters import DialogueFilter as QualityFilter
 from .personas import PersonaPools, load_persona_pools
 from .prompts import PromptTemplate, load_prompt_template
@@ -175,6 +175,9 @@ def _describe_differences(old: dict[str, Any], new: dict[str, Any]) -> str:
     for key in sorted(set(old) | set(new)):
         if old.get(key) != new.get(key):
             before, after = repr(old.get(key)), repr(new.get(key))
+            if key in LATER_SETTINGS and key not in old:
+                flag = f"--{key.replace('_', '-')} {LATER_SETTINGS[key]}"
+                before = f"not set (a run made before the option: {flag} resumes it)"
             diffs.append(f"{key}: {before[:80]} there, {after[:80]} now")
     return "; ".join(diffs) if diffs else "(format version)"
 

@@ -73,3 +73,16 @@ def test_bench_generation_contention_refuses_an_unknown_alternative_before_runni
     assert "Traceback" not in done.stderr and done.stdout == ""
     last = done.stderr.strip().splitlines()[-1]
     assert "--alternatives" in last and "'x2'" in last and "workers" in last
+
+
+def test_profile_generation_run_reports_a_refused_setting_by_name_and_goes_on(tmp_path):
+    script = REPO / "benchmarks" / "profile_generation_run.py"
+    argv = [sys.executable, str(script), "--num-dialogues", "1", "--settings", "max-loop-tokens=-1"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "every default but max-loop-tokens=-1" in done.stdout
+    assert (
+        "failed:" in done.stdout
+        and "--max-loop-tokens (max_loop_tokens) must be an integer in [0, 1048576]" in done.stdout
+    )

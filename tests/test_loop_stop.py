@@ -11,8 +11,10 @@ from __future__ import annotations
 import random
 
 import pytest
+from test_runs_resume import ARGS, run
 
 from erc_synth_datasets.benchmarks import get_benchmark
+from erc_synth_datasets.runs import read_manifest
 from generation.backends.base import LOOP_PERIODS, GenerationRequest, GenerationResult, LoopDetector, SamplingParams
 from generation.backends.transformers_backend import TransformersBackend
 from generation.config import GenerationConfig
@@ -127,3 +129,26 @@ def test_the_runner_rejects_a_stopped_output_as_a_repetition_loop(backend: Trans
     verdict = task.check(0, looped)
     assert verdict.reason == "repetition_loop"
     assert verdict.message == looped.extra["loop"]
+
+
+# -- runs made before the option ------------------------------------------------------------------------------------
+
+
+def test_the_option_at_its_earlier_value_leaves_the_settings_as_before() -> None:
+    before = GenerationConfig(benchmark="meld", max_loop_tokens=0).data_settings()
+    assert "max_loop_tokens" not in before
+    assert GenerationConfig(benchmark="meld").data_settings()["max_loop_tokens"] == 64
+
+
+@pytest.mark.slow
+def test_a_run_made_before_the_option_resumes_with_it_at_zero_and_is_refused_by_name_without(tmp_path) -> None:
+    folder = tmp_path / "run"
+    first = run(*ARGS, "--num-dialogues", "1", "--max-loop-tokens", "0", "--output-dir", str(folder))
+    assert first.returncode in (0, 1), first.stderr[-2000:]
+    assert "max_loop_tokens" not in read_manifest(folder).settings  # as a run made before the option
+    refused = run(*ARGS, "--num-dialogues", "2", "--output-dir", str(folder))
+    assert refused.returncode != 0
+    assert "max_loop_tokens: not set (a run made before the option: --max-loop-tokens 0 resumes it)" in refused.stderr
+    resumed = run(*ARGS, "--num-dialogues", "2", "--max-loop-tokens", "0", "--output-dir", str(folder))
+    assert resumed.returncode in (0, 1), resumed.stderr[-2000:]
+    assert read_manifest(folder).counts.requested == 2
