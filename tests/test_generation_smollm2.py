@@ -337,6 +337,10 @@ def test_grouped_eager_attention_equals_transformers_eager_on_smollm2(dtype):
         )
         for name in ("eager", attention.register_grouped_eager())
     }
+    if dtype == "bfloat16":  # the float32 logits both bf16 paths are measured against
+        models["float32"] = AutoModelForCausalLM.from_pretrained(
+            str(default_model_path()), dtype=torch.float32, attn_implementation="eager"
+        )
     from transformers import AttentionInterface
 
     AttentionInterface.register(attention.GROUPED_EAGER, counted)
@@ -353,14 +357,20 @@ def test_grouped_eager_attention_equals_transformers_eager_on_smollm2(dtype):
                     "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
                 )
                 step = model(input_ids=ids[:, -1:], attention_mask=mask, **{name_of_cache: first.past_key_values})
-                logits[name] = (first.logits[mask[:, :-1].bool()], step.logits)
+                logits[name] = (first.logits[mask[:, :-1].bool()].float(), step.logits.float())
     finally:
         attention.register_grouped_eager()
     assert len(calls) == 2 * models["eager"].config.num_hidden_layers  # the prefill and the step, every layer
     assert models["eager"].config.num_attention_heads > models["eager"].config.num_key_value_heads
-    # float32: the same sums in another order. bf16 (8 bits of mantissa, 30 layers): logits of about 30 are apart by
-    # a few of their units in the last place, and the most likely token stays the same.
-    tolerance = {"float32": 1e-4, "bfloat16": 0.5}[dtype]
-    for reference, ours in zip(logits["eager"], logits[attention.GROUPED_EAGER], strict=True):
-        torch.testing.assert_close(ours, reference, atol=tolerance, rtol=0.05)
-        assert (ours.argmax(-1) == reference.argmax(-1)).float().mean() >= 0.95
+    if dtype == "float32":  # the same sums in another order
+        for reference, ours in zip(logits["eager"], logits[attention.GROUPED_EAGER], strict=True):
+            torch.testing.assert_close(ours, reference, atol=1e-4, rtol=0.05)
+        return
+    # bf16 (8 bits of mantissa, 30 layers) is off the float32 logits (about 30) by up to a few units, by how much
+    # depends on the CPU's bf16 kernels (about 2 at most for transformers' own eager path on an AVX2 CPU): the grouped
+    # path must be no further from float32 than twice the library's own bf16 path, and pick the same token.
+    for exact, library, ours in zip(logits["float32"], logits["eager"], logits[attention.GROUPED_EAGER], strict=True):
+        library_error = (library - exact).abs().max().item()
+        assert (ours - exact).abs().max().item() <= 2 * library_error + 0.1, library_error
+        assert (ours.argmax(-1) == exact.argmax(-1)).float().mean() >= 0.95
+        assert (ours.argmax(-1) == library.argmax(-1)).float().mean() >= 0.95
