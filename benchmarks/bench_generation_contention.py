@@ -50,7 +50,9 @@ sys.path.insert(0, str(ROOT))
 _BUSY_LOOP = "while True: pass"
 
 
-def _environment() -> dict[str, str]:
+def child_environment() -> dict[str, str]:
+    """The environment of a measured `erc-synth generate` process: offline, this checkout importable, and without
+    `OMP_NUM_THREADS` (a user's explicit thread count; the runs measure the tool's own choice)."""
     env = {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
@@ -93,15 +95,15 @@ def _processes(args: argparse.Namespace, output: Path, setting: str) -> list[tup
         shard = ["--num-shards", str(cpus), "--num-threads", "1"]
         return [
             ([*command, *shard, "--shard-index", str(i), "--output-dir", str(output / f"shard-{i}")],
-             output / f"shard-{i}", _environment())
+             output / f"shard-{i}", child_environment())
             for i in range(cpus)
         ]  # fmt: skip
     if setting == "passive":
-        environment = {**_environment(), "OMP_WAIT_POLICY": "PASSIVE"}
+        environment = {**child_environment(), "OMP_WAIT_POLICY": "PASSIVE"}
         return [([*command, "--num-threads", str(cpus), "--output-dir", str(output)], output, environment)]
     if setting == "unstopped":
-        return [([*command, "--max-loop-tokens", "0", "--output-dir", str(output)], output, _environment())]
-    return [([*command, "--output-dir", str(output)], output, _environment())]
+        return [([*command, "--max-loop-tokens", "0", "--output-dir", str(output)], output, child_environment())]
+    return [([*command, "--output-dir", str(output)], output, child_environment())]
 
 
 def _generate(args: argparse.Namespace, output: Path, competitors: int, setting: str = "default") -> dict:
@@ -194,7 +196,7 @@ def _baseline_worker(prompt: str, new_tokens: int) -> dict:
 
 def _baseline(args: argparse.Namespace, prompt: str) -> dict:
     command = [sys.executable, __file__, "--baseline-worker", "--baseline-tokens", str(args.baseline_tokens)]
-    done = subprocess.run(command, input=prompt, capture_output=True, text=True, env=_environment(), timeout=600)
+    done = subprocess.run(command, input=prompt, capture_output=True, text=True, env=child_environment(), timeout=600)
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1:]}
     return json.loads(done.stdout.strip().splitlines()[-1])

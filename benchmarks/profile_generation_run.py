@@ -8,8 +8,10 @@ last requests (or a late retry) decode a few rows at a time for about the cost o
 Each setting runs `erc-synth generate` (every default unless given, `OMP_NUM_THREADS` removed) in its own process,
 one after the other, with the continuous batcher's admission (prefill and buffers) and step timed from outside (the
 library code is not changed for it). It prints, per setting: the seconds before the first step and their parts, the
-steps grouped by the rows they decoded (steps, seconds, ms a step, tokens, tokens/s), the attempts and rejections,
-the whole run's tokens/s and accepted dialogues per minute, and whether it accepted the same dialogues as the first.
+steps grouped by the rows they decoded (steps, seconds, ms a step, tokens, tokens/s), the step after which each later
+request was admitted and beside how many rows, each rejected attempt and its tokens, the steps at the end that
+decoded one row alone, the attempts and rejections, the whole run's tokens/s and accepted dialogues per minute, and
+whether it accepted the same dialogues as the first.
 
     python benchmarks/profile_generation_run.py --num-dialogues 32 --settings default max-loop-tokens=0
 """
@@ -28,6 +30,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench_generation_contention import child_environment  # noqa: E402 (this folder is on the path: a script)
 
 #: Rows per group of the step table.
 ROW_GROUP = 4
@@ -63,7 +67,7 @@ def _worker(trace: Path, generate_args: list[str]) -> int:
 
     timed(TransformersBackend, "load", add("load"))
     timed(TransformersBackend, "_grammar", add("grammar"))
-    timed(continuous.ContinuousBatcher, "_admit", lambda s, r, b, e: events.append(("admit", b - started, e - b)))
+    timed(continuous.ContinuousBatcher, "_admit", lambda s, r, b, e: events.append(("admit", b - started, e - b, r)))
     timed(continuous.ContinuousBatcher, "_step", lambda s, r, b, e: events.append(("step", b - started, e - b, r)))
 
     from erc_synth.cli import main
@@ -84,6 +88,10 @@ def _summary(trace: dict, manifest: dict) -> dict:
         group[0] += 1
         group[1] += seconds
         group[2] += rows
+    alone = 0  # the steps at the end that decoded one row
+    while alone < len(steps) and steps[len(steps) - 1 - alone][3] == 1:
+        alone += 1
+    later = [(sum(1 for s in steps if s[1] < e[1]), e[3]) for e in admits if e[1] >= first_step]
     counts = manifest["counts"]
     elapsed = manifest["elapsed_seconds"]
     return {
@@ -97,6 +105,8 @@ def _summary(trace: dict, manifest: dict) -> dict:
         "steps": len(steps),
         "step_seconds": sum(e[2] for e in steps),
         "groups": {g * ROW_GROUP + 1: v for g, v in sorted(groups.items(), reverse=True)},
+        "alone_at_end": alone,
+        "later_admissions": later,  # (steps before it, rows decoding then)
         "tokens": manifest["tokens"]["completion"],
         "accepted": counts["accepted"],
         "attempts": counts["attempts"],
@@ -123,18 +133,18 @@ def _run(setting: str, args: argparse.Namespace, tmp: Path, index: int) -> dict:
         "--benchmark", args.benchmark, "--mode", args.mode, "--num-dialogues", str(args.num_dialogues),
         "--seed", str(args.seed), "--progress", "false", "--output-dir", str(output), *_options(setting),
     ]  # fmt: skip
-    environment = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    environment.pop("OMP_NUM_THREADS", None)
     command = [sys.executable, __file__, "--worker", str(trace), "--", *generate_args]
-    done = subprocess.run(command, env=environment, capture_output=True, text=True)
+    done = subprocess.run(command, env=child_environment(), capture_output=True, text=True)
     if done.returncode != 0 or not trace.exists():
         return {"setting": setting, "error": done.stderr.strip().splitlines()[-3:]}
-    from erc_synth_datasets.runs import iter_accepted
+    from erc_synth_datasets.runs import iter_accepted, iter_rejected
 
     manifest = json.loads((output / "manifest.json").read_text(encoding="utf-8"))
     dialogues = sorted((r.index, r.attempt, r.speakers, r.utterances, r.emotions) for r in iter_accepted(output))
     digest = hashlib.sha256(json.dumps(dialogues, ensure_ascii=False).encode("utf-8")).hexdigest()
-    return {"setting": setting, **_summary(json.loads(trace.read_text()), manifest), "accepted_sha256": digest}
+    rejected = sorted((r.index, r.attempt, r.reason, r.completion_tokens) for r in iter_rejected(output))
+    summary = _summary(json.loads(trace.read_text()), manifest)
+    return {"setting": setting, **summary, "rejected": rejected, "accepted_sha256": digest}
 
 
 def _print(runs: list[dict]) -> None:
@@ -155,6 +165,11 @@ def _print(runs: list[dict]) -> None:
             rows = f"{lowest}-{lowest + ROW_GROUP - 1}"
             print(f"  {rows:>7} {count:>6} {seconds:>7.1f} {1000 * seconds / count:>8.1f} {tokens:>7} "
                   f"{tokens / seconds:>7.1f}")  # fmt: skip
+        for steps, rows in run["later_admissions"]:
+            print(f"admitted after step {steps}, beside {rows} rows decoding")
+        for index, attempt, reason, tokens in run["rejected"]:
+            print(f"rejected: plan index {index}, attempt {attempt}, {reason} after {tokens} tokens")
+        print(f"the last {run['alone_at_end']} of the {run['steps']} steps decoded one row")
         print(f"whole run: {run['elapsed']:.1f} s, {run['tokens']} tokens, {run['tokens_per_second']:.1f} tok/s, "
               f"{run['accepted']} accepted in {run['attempts']} attempts ({run['accepted_per_minute']:.2f}/min), "
               f"rejections {run['rejected_by_reason']}")  # fmt: skip

@@ -3,6 +3,7 @@ and without a traceback (run as a user runs them: a new Python process per scrip
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -85,4 +86,20 @@ def test_profile_generation_run_reports_a_refused_setting_by_name_and_goes_on(tm
     assert (
         "failed:" in done.stdout
         and "--max-loop-tokens (max_loop_tokens) must be an integer in [0, 1048576]" in done.stdout
+    )
+
+
+def test_profile_generation_run_profiles_a_real_run_and_compares_its_dialogues(tmp_path):
+    """One real dialogue from the packaged model, twice: with one request every step decodes one row, so every step
+    is in the tail; the same seed accepts the same dialogue with and without the loop stop (nothing loops here)."""
+    script = REPO / "benchmarks" / "profile_generation_run.py"
+    argv = [sys.executable, str(script), "--num-dialogues", "1", "--settings", "default", "max-loop-tokens=0"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=tmp_path, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "failed:" not in done.stdout, done.stdout
+    tails = re.findall(r"the last (\d+) of the (\d+) steps decoded one row", done.stdout)
+    assert len(tails) == 2 and all(alone == steps and int(steps) > 0 for alone, steps in tails), done.stdout
+    assert re.search(r"\n\s+1-4\s+(\d+)\s", done.stdout)
+    assert "accepted dialogues (index, attempt, speakers, utterances, emotions): the same as the first run's" in (
+        done.stdout
     )
