@@ -6,6 +6,7 @@ request's slot must take the next request while the others are still decoding, a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -159,6 +160,41 @@ def test_buffers_that_must_move_and_grow_give_the_same_outputs(
     moved = dict((done.key, result) for done, result in batcher.run(source, backend._decode))
     assert {key: result.text for key, result in moved.items()} == {key: r.text for key, r in expected.items()}
     assert batcher.capacity > max(len(backend._prompt_ids(r)) for r in requests[:3]) + 1
+
+
+@pytest.mark.parametrize("sampling", [GREEDY, SAMPLED], ids=["greedy", "seeded-sampling"])
+def test_first_buffers_hold_the_first_rows_and_grow_to_every_slot_when_more_come(
+    backend: TransformersBackend, sampling: SamplingParams
+) -> None:
+    # Two requests first (a short constrained one and a long one), three more only once the first has finished: the
+    # first buffers hold 2 rows, then grow to the 4 slots with the long request still decoding in them.
+    sampling = dataclasses.replace(sampling, max_new_tokens=40)
+    first = [request(10, schema=TINY_SCHEMA), request(2)]
+    later = [request(3), request(11, schema=TINY_SCHEMA), request(0)]
+    expected, _ = stream_all(backend, first + later, sampling, slots=4)
+    queue, finished = list(first), []
+
+    def source() -> PreparedRequest | None:
+        if finished and later:
+            queue.extend(later)
+            later.clear()
+        if not queue:
+            return None
+        taken = queue.pop(0)
+        return PreparedRequest(taken, backend._prompt_ids(taken), backend._grammar_for(taken))
+
+    batcher = ContinuousBatcher(
+        backend.model, backend.tokenizer.eos_token_id, backend.model.config.vocab_size, 4, sampling
+    )
+    rows_allocated = []
+    for done, result in batcher.run(source, backend._decode):
+        assert result.error is None, result.error
+        finished.append((done.key, result.text))
+        rows_allocated.append(batcher.allocated_rows)
+    assert finished[0][0] == "r10" and rows_allocated[0] == 2
+    # r2 (the long one) finished neither with r10 nor before a later request: it was decoding when the buffers grew
+    assert rows_allocated[-1] == 4 and "r2" not in [key for key, _ in finished[:2]]
+    assert dict(finished) == {key: result.text for key, result in expected.items()}
 
 
 def test_warping_the_top_k_candidates_gives_the_full_vocabulary_distribution(backend: TransformersBackend) -> None:

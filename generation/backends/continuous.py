@@ -27,6 +27,9 @@ So the refill is built on the model's own cache API instead:
   start, or into larger buffers when they would leave less than an eighth free: memory is set by the slots and the
   longest request in flight (the first buffers already hold the first prompts plus `max_new_tokens`), never by the
   number of requests in the run, and no step copies the cache.
+- The first buffers hold as many rows as the first admissions bring (a run of 4 dialogues needs 4 rows, not every
+  slot: the buffers of 32 slots of SmolLM2 at `--max-new-tokens 1536` are 2.35 GiB, written on allocation); a later
+  admission that needs more rows moves the rows in flight into buffers of every slot, once.
 
 Per step: repetition penalty (a per-row "seen tokens" mask), the grammar mask (xgrammar's bitmask, unpacked on the
 device), the top-k candidates (`topk`; the same set as transformers' top-k warper but for ties at the k-th score),
@@ -197,11 +200,12 @@ class ContinuousBatcher:
                 if prepared is None:
                     break
                 incoming.append(prepared)
+            wanted = len(self.rows) + len(incoming)
             try:
                 # Only the tensor work runs in inference mode: the caller's code between two results does not.
                 with torch.inference_mode():
                     for start in range(0, len(incoming), _PREFILL_GROUP):
-                        self._admit(incoming[start : start + _PREFILL_GROUP])
+                        self._admit(incoming[start : start + _PREFILL_GROUP], wanted)
                     if not self.rows:
                         return
                     finished = self._step()
@@ -233,8 +237,9 @@ class ContinuousBatcher:
 
     # -- batch membership -----------------------------------------------------------------------------------
 
-    def _admit(self, group: list[PreparedRequest]) -> None:
-        """Prefills `group` (all prompt tokens but the last) and copies its rows into free rows of the buffers."""
+    def _admit(self, group: list[PreparedRequest], wanted: int) -> None:
+        """Prefills `group` (all prompt tokens but the last) and copies its rows into free rows of the buffers;
+        `wanted`: the rows in flight once this round of admissions is done (the first buffers' rows)."""
         import torch
 
         if not group:
@@ -246,13 +251,16 @@ class ContinuousBatcher:
             raise ValueError("The first prompts of a batch must have at least two tokens.")
         states = self._prefill(heads)
         if self.cache is None:
-            self._allocate(next(s for s in states if s is not None), capacity=width + 1 + self.initial_headroom)
+            template = next(s for s in states if s is not None)
+            self._allocate(template, capacity=width + 1 + self.initial_headroom, rows=max(wanted, len(group)))
         if not self.rows:
             self.start = self.end = 0
         if self.end + 1 > self.capacity:
             self._make_room()
         if self.end < width:  # the group's prompts reach further left than the columns before the end
             self._place(self.start + width - self.end, max(self.capacity, width + 1))
+        if len(self.rows) + len(group) > self.allocated_rows:
+            self._place(self.start, self.capacity, rows=self.slots)
         first, last = len(self.rows), len(self.rows) + len(group)
         self.mask[first:last] = 0
         for row, (head, layers) in enumerate(zip(heads, states, strict=True), start=first):
@@ -326,22 +334,29 @@ class ContinuousBatcher:
         """How many columns the buffers hold."""
         return self.mask.shape[1]
 
-    def _allocate(self, template: list[tuple[Any, Any]], capacity: int) -> None:
+    @property
+    def allocated_rows(self) -> int:
+        """How many rows the buffers hold (at most `slots`)."""
+        return self.mask.shape[0]
+
+    def _allocate(self, template: list[tuple[Any, Any]], capacity: int, rows: int) -> None:
         """The buffers, shaped after one prompt's keys and values per layer (heads, head dim, dtype), with
-        `capacity` columns."""
+        `capacity` columns and `rows` rows (at most `slots`)."""
         import torch
         from transformers import DynamicCache
 
+        rows = min(rows, self.slots)
+
         def buffer(state: Any) -> Any:
-            return state.new_zeros((self.slots, state.shape[0], capacity, state.shape[2]))
+            return state.new_zeros((rows, state.shape[0], capacity, state.shape[2]))
 
         self.cache = DynamicCache(config=self.model.config)
         self.cache.layers = [_slab_layer_class()(self, buffer(keys), buffer(values)) for keys, values in template]
-        self.mask = torch.zeros(self.slots, capacity, dtype=torch.long, device=self.device)
-        self.next_input = torch.zeros(self.slots, dtype=torch.long, device=self.device)
-        self.positions = torch.zeros(self.slots, dtype=torch.long, device=self.device)
+        self.mask = torch.zeros(rows, capacity, dtype=torch.long, device=self.device)
+        self.next_input = torch.zeros(rows, dtype=torch.long, device=self.device)
+        self.positions = torch.zeros(rows, dtype=torch.long, device=self.device)
         if self.penalty is not None:
-            self.seen = torch.zeros(self.slots, self.vocab_size, dtype=torch.bool, device=self.device)
+            self.seen = torch.zeros(rows, self.vocab_size, dtype=torch.bool, device=self.device)
 
     def _make_room(self) -> None:
         """Frees the column after the end: moves the columns in use back to the start, into larger buffers when they
@@ -350,19 +365,28 @@ class ContinuousBatcher:
         # Keep an eighth free after the move, so that moves stay rare (one per eighth of the capacity in steps).
         self._place(0, max(self.capacity, (used + 1) * 8 // 7 + 1))
 
-    def _place(self, start: int, capacity: int) -> None:
-        """Moves the columns in use of the rows in flight to begin at `start`, in buffers of `capacity` columns."""
+    def _place(self, start: int, capacity: int, rows: int | None = None) -> None:
+        """Moves the columns in use of the rows in flight to begin at `start`, in buffers of `capacity` columns (and
+        `rows` rows: default the buffers' own)."""
         import torch
 
+        allocated = self.allocated_rows if rows is None else rows
+        if allocated != self.allocated_rows:  # the per-row state moves into tensors of the new row count too
+            for name in ("next_input", "positions", "seen"):
+                tensor = getattr(self, name)
+                if tensor is not None:
+                    grown = tensor.new_zeros((allocated, *tensor.shape[1:]))
+                    grown[: len(self.rows)] = tensor[: len(self.rows)]
+                    setattr(self, name, grown)
         rows, used = len(self.rows), self.end - self.start
         old, new = slice(self.start, self.end), slice(start, start + used)
-        if capacity != self.capacity:
-            mask = torch.zeros(self.slots, capacity, dtype=self.mask.dtype, device=self.device)
+        if capacity != self.capacity or allocated != self.allocated_rows:
+            mask = torch.zeros(allocated, capacity, dtype=self.mask.dtype, device=self.device)
             mask[:rows, new] = self.mask[:rows, old]
             for layer in self.cache.layers:
                 moved = []
                 for buffer in layer.buffers:
-                    shape = (buffer.shape[0], buffer.shape[1], capacity, buffer.shape[3])
+                    shape = (allocated, buffer.shape[1], capacity, buffer.shape[3])
                     target = buffer.new_zeros(shape)
                     target[:rows, :, new] = buffer[:rows, :, old]
                     moved.append(target)
