@@ -260,7 +260,7 @@ class ContinuousBatcher:
         if self.end < width:  # the group's prompts reach further left than the columns before the end
             self._place(self.start + width - self.end, max(self.capacity, width + 1))
         if len(self.rows) + len(group) > self.allocated_rows:
-            self._place(self.start, self.capacity, rows=self.slots)
+            self._place(self.start, self.capacity, held_rows=self.slots)
         first, last = len(self.rows), len(self.rows) + len(group)
         self.mask[first:last] = 0
         for row, (head, layers) in enumerate(zip(heads, states, strict=True), start=first):
@@ -365,12 +365,12 @@ class ContinuousBatcher:
         # Keep an eighth free after the move, so that moves stay rare (one per eighth of the capacity in steps).
         self._place(0, max(self.capacity, (used + 1) * 8 // 7 + 1))
 
-    def _place(self, start: int, capacity: int, rows: int | None = None) -> None:
+    def _place(self, start: int, capacity: int, held_rows: int | None = None) -> None:
         """Moves the columns in use of the rows in flight to begin at `start`, in buffers of `capacity` columns (and
-        `rows` rows: default the buffers' own)."""
+        `held_rows` rows: default the buffers' own)."""
         import torch
 
-        allocated = self.allocated_rows if rows is None else rows
+        allocated = self.allocated_rows if held_rows is None else held_rows
         if allocated != self.allocated_rows:  # the per-row state moves into tensors of the new row count too
             for name in ("next_input", "positions", "seen"):
                 tensor = getattr(self, name)
